@@ -1,0 +1,35 @@
+# etcd-dr — the two commands a newcomer needs are `make drill` and `make test`.
+GO        ?= go
+BIN       := bin/etcd-dr
+PKGS      := ./...
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build test drill bench lint faults clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/etcd-dr
+
+# The whole suite with the race detector: real SSH servers (in-process and
+# OpenSSH sshd), real etcd members, a real kube-apiserver. The lab's binaries
+# are built from the Go module proxy on first use and cached outside the clone.
+test:
+	$(GO) test -race -count=1 -timeout 45m $(PKGS)
+
+# The console against a fresh embedded lab (3 control-plane nodes, 2 workers).
+drill: build
+	./$(BIN) drill
+
+# Benchmarks, side by side with peers where they exist.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^testdata/')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+clean:
+	rm -rf bin

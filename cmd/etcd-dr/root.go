@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/spf13/cobra"
+)
+
+// Versions this build targets; printed by `etcd-dr version`.
+const (
+	toolVersion      = "0.1.0-dev"
+	targetEtcd       = "3.7.3 (etcdutl >= 3.5.10 needed on members for --bump-revision)"
+	targetKubernetes = "v1.35"
+)
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "etcd-dr",
+		Short: "Restore a Kubernetes cluster's etcd from a snapshot, safely and in order",
+		Long: `etcd-dr walks an operator through restoring a Kubernetes cluster's etcd from a
+snapshot in the only safe order:
+
+  1. stop every kube-apiserver (and prove it: no process, no listener)
+  2. restore every etcd member from one verified snapshot into a NEW data dir
+  3. repoint the apiservers' --etcd-servers if member URLs changed
+  4. start the apiservers once etcd is healthy, and wait for /readyz
+  5. restart kube-scheduler, kube-controller-manager and every kubelet
+
+Each step is gated, each post-condition verified before the next gate opens,
+and every action journaled so a dropped session resumes where it was.
+
+Exit codes: 0 success, 1 procedure failed or aborted, 2 usage or config error.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newVersionCmd(),
+		newCheckCmd(),
+		newPlanCmd(),
+		newConsoleCmd(),
+		newRunCmd(),
+		newRollbackCmd(),
+		newWatchCmd(),
+		newDrillCmd(),
+		newLabCmd(),
+		newSnapshotCmd(),
+	)
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print etcd-dr's version and the etcd and Kubernetes versions it targets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "etcd-dr    %s (%s, %s/%s)\n", toolVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(w, "etcd       %s\n", targetEtcd)
+			fmt.Fprintf(w, "kubernetes %s\n", targetKubernetes)
+			return nil
+		},
+	}
+}
