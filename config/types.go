@@ -1,5 +1,17 @@
 // Package config loads, defaults and validates the cluster file: the operator's
-// description of the cluster to restore. Every error names file:line:col.
+// description of the cluster to restore.
+//
+// Load (or LoadEnv with a fixed Env, for tests) returns the effective
+// Cluster: every default filled, bastion-side paths (snapshot on the bastion,
+// ssh.identityFiles, ssh.knownHosts, state.dir) expanded for ~ and $VARS and
+// made absolute relative to the cluster file's directory. Node-side paths are
+// kept as written and must be absolute.
+//
+// Problems come back all at once, each as a Diagnostic naming file:line:col:
+// errors in an *Errors (Load then returns no Cluster), warnings beside it.
+// The file is walked as yaml.v3 nodes rather than decoded into the structs
+// directly, so unknown keys, wrong types and bad durations are all reported
+// with their position instead of stopping at the first.
 package config
 
 import "time"
@@ -48,7 +60,7 @@ type SSH struct {
 	Port           int           `yaml:"port" json:"port"`
 	IdentityFiles  []string      `yaml:"identityFiles" json:"identityFiles"`
 	KnownHosts     string        `yaml:"knownHosts" json:"knownHosts"`
-	JumpHost       string        `yaml:"jumpHost" json:"jumpHost"` // [user@]host[:port]
+	JumpHost       string        `yaml:"jumpHost,omitempty" json:"jumpHost,omitempty"` // [user@]host[:port]
 	Sudo           bool          `yaml:"sudo" json:"sudo"`
 	ConnectTimeout time.Duration `yaml:"connectTimeout" json:"connectTimeout"`
 	CommandTimeout time.Duration `yaml:"commandTimeout" json:"commandTimeout"`
@@ -65,10 +77,11 @@ type Etcd struct {
 	// BumpRevision is "auto" (live - snapshot + margin, 1e9 if unknown) or a number.
 	BumpRevision  string `yaml:"bumpRevision" json:"bumpRevision"`
 	MarkCompacted bool   `yaml:"markCompacted" json:"markCompacted"`
-	// SystemdUnit names the unit in systemd mode.
-	SystemdUnit string `yaml:"systemdUnit" json:"systemdUnit"`
-	// EnvFile is the etcd environment file in systemd mode (kubespray: /etc/etcd.env).
-	EnvFile string `yaml:"envFile" json:"envFile"`
+	// SystemdUnit names the unit in systemd mode (empty in static-pod mode).
+	SystemdUnit string `yaml:"systemdUnit,omitempty" json:"systemdUnit,omitempty"`
+	// EnvFile is the etcd environment file in systemd mode (kubespray:
+	// /etc/etcd.env; empty in static-pod mode).
+	EnvFile string `yaml:"envFile,omitempty" json:"envFile,omitempty"`
 }
 
 // Apiserver holds apiserver settings the procedure may change.
@@ -92,7 +105,7 @@ type Node struct {
 	Name    string   `yaml:"name" json:"name"`
 	Address string   `yaml:"address" json:"address"`
 	Port    int      `yaml:"port,omitempty" json:"port,omitempty"` // SSH port; 0 = ssh.port
-	User    string   `yaml:"user,omitempty" json:"user,omitempty"` // 0 = ssh.user
+	User    string   `yaml:"user,omitempty" json:"user,omitempty"` // "" = ssh.user
 	Roles   []string `yaml:"roles" json:"roles"`
 	Line    int      `yaml:"-" json:"-"` // line of the node in the file, for messages
 }
@@ -105,6 +118,22 @@ func (n Node) Has(role string) bool {
 		}
 	}
 	return false
+}
+
+// SSHUser is the login for n: its own user, else ssh.user.
+func (c *Cluster) SSHUser(n Node) string {
+	if n.User != "" {
+		return n.User
+	}
+	return c.SSH.User
+}
+
+// SSHPort is the SSH port for n: its own port, else ssh.port.
+func (c *Cluster) SSHPort(n Node) int {
+	if n.Port != 0 {
+		return n.Port
+	}
+	return c.SSH.Port
 }
 
 // NodesWith returns the nodes carrying role, in file order.
