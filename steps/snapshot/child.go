@@ -1,0 +1,190 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"go.uber.org/zap"
+)
+
+// bbolt trusts the file it maps. On a damaged database it panics or takes a
+// SIGBUS, and it does so on goroutines of its own (tx.Check, freelist
+// loading), where no recover or SetPanicOnFault of ours reaches: the whole
+// console would die at the operator's gate. So every bbolt and etcdutl call
+// on a snapshot runs in a child process: this same binary, re-executed with
+// childMode set, which does the one job in init and exits. A crash there is
+// just a reason here.
+const (
+	childMode = "ETCD_DR_SNAPSHOT_CHILD_MODE" // "status", "etcd" or "check"
+	childPath = "ETCD_DR_SNAPSHOT_CHILD_PATH"
+)
+
+// Modes of the child.
+const (
+	modeStatus  = "status"  // etcd buckets present, then etcdutl Status
+	modeEtcd    = "etcd"    // etcd buckets present
+	modeCheck   = "check"   // bbolt's consistency check
+	modeInspect = "inspect" // the Kubernetes keyspace
+)
+
+func init() {
+	if mode := os.Getenv(childMode); mode != "" {
+		os.Exit(runChild(mode, os.Getenv(childPath)))
+	}
+}
+
+// childResult is what the child prints on stdout.
+type childResult struct {
+	Status  etcdutl.Status `json:"status"`
+	Summary Summary        `json:"summary"`
+	NotEtc  string         `json:"notEtcd,omitempty"` // why it is not an etcd database
+	Locked  bool           `json:"locked,omitempty"`  // another process holds the file's lock
+	Err     string         `json:"err,omitempty"`     // bbolt or etcdutl error
+}
+
+func runChild(mode, path string) int {
+	var res childResult
+	err := childEtcdBuckets(path)
+	var ne notEtcdError
+	switch {
+	case errors.As(err, &ne):
+		res.NotEtc = string(ne)
+	case errors.Is(err, errLocked):
+		res.Locked = true
+	case err != nil:
+		res.Err = err.Error()
+	case mode == modeStatus:
+		res.Status, err = etcdutl.NewV3(zap.NewNop()).Status(path)
+		if err != nil {
+			res.Err = err.Error()
+		}
+	case mode == modeCheck:
+		if err := childCheck(path); err != nil {
+			res.Err = err.Error()
+		}
+	case mode == modeInspect:
+		if res.Summary, err = childInspect(path); err != nil {
+			res.Err = err.Error()
+		}
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return 3
+	}
+	return 0
+}
+
+// errLocked: another process holds bbolt's exclusive lock on the file.
+var errLocked = errors.New("locked")
+
+type notEtcdError string
+
+func (e notEtcdError) Error() string { return string(e) }
+
+func openReadOnly(path string) (*bolt.DB, error) {
+	return bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+}
+
+// childEtcdBuckets checks for the buckets etcdutl's Status dereferences
+// unchecked.
+func childEtcdBuckets(path string) error {
+	db, err := openReadOnly(path)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return errLocked
+	}
+	if err != nil {
+		return fmt.Errorf("bbolt cannot open it: %w", err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		for _, b := range []string{"key", "meta"} {
+			if tx.Bucket([]byte(b)) == nil {
+				return notEtcdError(fmt.Sprintf("no %q bucket: this is some other program's database", b))
+			}
+		}
+		return nil
+	})
+}
+
+func childCheck(path string) error {
+	db, err := openReadOnly(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+}
+
+// inChild runs one mode of the child on path. The error is one line: the
+// library's error, or how the child died.
+func inChild(mode, path string, size int64) (childResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return childResult{}, fmt.Errorf("find own executable to inspect the database: %w", err)
+	}
+	// Generous: Status reads every key; a cycle in a damaged tree would spin.
+	timeout := time.Minute + time.Duration(size>>30)*time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), childMode+"="+mode, childPath+"="+path, "GOTRACEBACK=single")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &capped{buf: &stderr, max: 64 << 10}
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return childResult{}, fmt.Errorf("reading the database did not finish in %v (a damaged tree can loop)", timeout)
+	}
+	var res childResult
+	if runErr != nil || json.Unmarshal(stdout.Bytes(), &res) != nil {
+		return childResult{}, fmt.Errorf("bbolt crashed reading it: %s", crashLine(stderr.String(), runErr))
+	}
+	if res.Err != "" {
+		return res, errors.New(oneLine(res.Err))
+	}
+	return res, nil
+}
+
+// crashLine finds the line saying why a Go process died.
+func crashLine(stderr string, runErr error) string {
+	if strings.Contains(stderr, "[signal SIGBUS") {
+		return "SIGBUS: it points at pages past the end of the file"
+	}
+	for _, l := range strings.Split(stderr, "\n") {
+		for _, p := range []string{"panic: ", "fatal error: ", "unexpected fault address"} {
+			if strings.HasPrefix(l, p) {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	if runErr != nil {
+		return runErr.Error()
+	}
+	return "no result"
+}
+
+// capped keeps at most max bytes.
+type capped struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
