@@ -1,6 +1,18 @@
 // Package nodes is the SSH transport: it dials nodes with strict host-key
 // checking, runs commands with streamed output and real timeouts, and fans a
 // command out to many nodes with bounded concurrency.
+//
+// A Runner keeps one *ssh.Client per node, dialed on first use (directly or
+// through the jump host), checked against known_hosts (strict; accept-new
+// only when asked, never for a changed key), kept alive with
+// keepalive@openssh.com and redialed after it dies. Each command runs in
+// its own session, wrapped (see wrap in quote.go) so that it ends on the
+// node even when etcd-dr cannot reach it any more: coreutils timeout(1)
+// kills its process group at a deadline, and on timeout or cancel the
+// Runner sends SIGTERM then SIGKILL both as "signal" requests and as
+// kill(1) on the process group through a second session (OpenSSH refuses
+// "signal" for root logins, and a login user's signal cannot reach root's
+// processes under sudo).
 package nodes
 
 import (

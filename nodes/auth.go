@@ -1,0 +1,134 @@
+package nodes
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// PassphraseFunc asks the operator for the passphrase of an encrypted
+// identity file (the console prompts; headless has none).
+type PassphraseFunc func(file string) ([]byte, error)
+
+// ExpandHome replaces a leading "~/" with the user's home directory.
+func ExpandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, strings.TrimPrefix(p, "~"))
+		}
+	}
+	return p
+}
+
+// loadIdentity reads one private key file. It refuses files others can read
+// (as OpenSSH does) and needs ask for encrypted keys; with haveAgent, an
+// encrypted key without ask is skipped (nil, nil): the agent likely holds it.
+func loadIdentity(file string, ask PassphraseFunc, haveAgent bool) (ssh.Signer, error) {
+	path := ExpandHome(file)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: %w (fix ssh.identityFiles)", file, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("identity file %s has permissions %#o: a private key must not be accessible by others; run: chmod 600 %s",
+			file, perm, file)
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: %w", file, err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	var missing *ssh.PassphraseMissingError
+	switch {
+	case err == nil:
+		return signer, nil
+	case !errors.As(err, &missing):
+		return nil, fmt.Errorf("identity file %s is not a private key etcd-dr can read: %w", file, err)
+	case ask != nil:
+		pass, err := ask(file)
+		if err != nil {
+			return nil, fmt.Errorf("passphrase for %s: %w", file, err)
+		}
+		signer, err := ssh.ParsePrivateKeyWithPassphrase(pem, pass)
+		if err != nil {
+			return nil, fmt.Errorf("identity file %s: %w", file, err)
+		}
+		return signer, nil
+	case haveAgent:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("key %s is encrypted; load it into ssh-agent (eval $(ssh-agent); ssh-add %s) and set SSH_AUTH_SOCK, "+
+			"or use the console, which asks for the passphrase", file, file)
+	}
+}
+
+// auth is how the Runner proves who it is: identity files first, then the
+// agent's keys.
+type auth struct {
+	signers []ssh.Signer
+	agent   agent.ExtendedAgent
+	conn    net.Conn // to the agent; closed by close
+}
+
+func newAuth(files []string, signers []ssh.Signer, agentSocket string, ask PassphraseFunc) (*auth, error) {
+	a := &auth{signers: append([]ssh.Signer(nil), signers...)}
+	if agentSocket != "" {
+		conn, err := net.Dial("unix", agentSocket)
+		if err != nil {
+			return nil, fmt.Errorf("ssh-agent at %s (SSH_AUTH_SOCK): %w; start the agent or unset SSH_AUTH_SOCK", agentSocket, err)
+		}
+		a.conn, a.agent = conn, agent.NewClient(conn)
+	}
+	for _, f := range files {
+		s, err := loadIdentity(f, ask, a.agent != nil)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		if s != nil {
+			a.signers = append(a.signers, s)
+		}
+	}
+	if len(a.signers) == 0 && a.agent == nil {
+		return nil, errors.New("no SSH identity: set ssh.identityFiles or start ssh-agent (SSH_AUTH_SOCK)")
+	}
+	return a, nil
+}
+
+func (a *auth) methods() []ssh.AuthMethod {
+	return []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+		out := append([]ssh.Signer(nil), a.signers...)
+		if a.agent != nil {
+			more, err := a.agent.Signers()
+			if err != nil {
+				return out, nil // the agent went away: the files may still do
+			}
+			out = append(out, more...)
+		}
+		return out, nil
+	})}
+}
+
+func (a *auth) close() {
+	if a.conn != nil {
+		_ = a.conn.Close()
+	}
+}
+
+// describe lists the keys offered, for "refused" messages.
+func (a *auth) describe() string {
+	var parts []string
+	for _, s := range a.signers {
+		parts = append(parts, s.PublicKey().Type()+" "+ssh.FingerprintSHA256(s.PublicKey()))
+	}
+	if a.agent != nil {
+		parts = append(parts, "the keys in ssh-agent")
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,166 @@
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// conn is one node's SSH connection, shared by all commands to that node.
+// It dies once: when keepalives go unanswered, the peer closes it, or the
+// Runner closes; done is then closed and err says why.
+type conn struct {
+	client *ssh.Client
+	done   chan struct{}
+	once   sync.Once
+	err    error // set before done is closed
+}
+
+func (c *conn) fail(err error) {
+	c.once.Do(func() {
+		c.err = err
+		close(c.done)
+		_ = c.client.Close()
+	})
+}
+
+func (c *conn) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// deadErr is why the connection died; nil while alive.
+func (c *conn) deadErr() error {
+	if c.alive() {
+		return nil
+	}
+	return c.err
+}
+
+// dial connects to t, through jump when non-nil, and starts the watchers
+// that declare the connection dead.
+func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client) (*conn, error) {
+	addr := t.Addr()
+	ctx, cancel := context.WithTimeout(ctx, r.p.ConnectTimeout)
+	defer cancel()
+	var (
+		nc  net.Conn
+		err error
+	)
+	if jump != nil {
+		nc, err = jump.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil && jump != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("connect to node %s (%s) through %s: the jump host could not connect to it: %w "+
+			"(check the node's address and that the jump host allows TCP forwarding)", t.Name, addr, r.p.Jump.Name, err)
+	}
+	if err != nil {
+		return nil, r.dialErr(ctx, t, "connect", err)
+	}
+	// A server that accepts TCP but never speaks must not hang us: closing
+	// the conn ends the handshake when the connect timeout expires.
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	cfg := &ssh.ClientConfig{
+		User:              t.User,
+		Auth:              r.auth.methods(),
+		HostKeyCallback:   r.hk.callback(t.Name),
+		HostKeyAlgorithms: r.hk.algorithms(addr),
+		Timeout:           r.p.ConnectTimeout,
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	if !stop() || err != nil {
+		_ = nc.Close()
+		if err == nil {
+			err = context.DeadlineExceeded
+		}
+		return nil, r.dialErr(ctx, t, "handshake", err)
+	}
+	c := &conn{client: ssh.NewClient(sc, chans, reqs), done: make(chan struct{})}
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		err := c.client.Wait()
+		c.fail(&NodeDeadError{Node: t.Name, Addr: addr, Cause: orEOF(err)})
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.keepalive(c, t)
+	}()
+	return c, nil
+}
+
+func orEOF(err error) error {
+	if err == nil {
+		return errors.New("closed by the server")
+	}
+	return err
+}
+
+// dialErr turns a dial failure into a message naming the node and what to
+// check; host key errors pass through (they already say it).
+func (r *Runner) dialErr(ctx context.Context, t Target, phase string, err error) error {
+	var hke *HostKeyError
+	switch {
+	case errors.As(err, &hke):
+		return hke
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("connect to node %s (%s) as %s: no SSH answer within %s (%s); check the address, port, firewall and jump host",
+			t.Name, t.Addr(), t.User, r.p.ConnectTimeout, phase)
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		return fmt.Errorf("connect to node %s (%s): user %s was refused with every key offered (%s); check ssh.user and the node's authorized_keys: %w",
+			t.Name, t.Addr(), t.User, r.auth.describe(), err)
+	default:
+		return fmt.Errorf("connect to node %s (%s) as %s: %w", t.Name, t.Addr(), t.User, err)
+	}
+}
+
+// keepalive sends keepalive@openssh.com every interval; a reply (success or
+// failure, both prove the peer lives) must come within two intervals, so a
+// silent node is declared dead at most three intervals after it went quiet.
+func (r *Runner) keepalive(c *conn, t Target) {
+	interval := r.p.Keepalive
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.done:
+			return
+		}
+		reply := make(chan error, 1)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			reply <- err
+		}()
+		timer := time.NewTimer(2 * interval)
+		select {
+		case err := <-reply:
+			timer.Stop()
+			if err != nil {
+				c.fail(&NodeDeadError{Node: t.Name, Addr: t.Addr(), Cause: err})
+				return
+			}
+		case <-timer.C:
+			c.fail(&NodeDeadError{Node: t.Name, Addr: t.Addr(), Silence: 2 * interval})
+			return
+		case <-c.done:
+			timer.Stop()
+			return
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package nodes
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// HostKeyError is a host key etcd-dr refused: unknown to known_hosts, or
+// different from the one recorded there. Its message says how to fix it.
+type HostKeyError struct {
+	Node        string
+	Host        string // as written in known_hosts: host, or [host]:port
+	Port        string
+	File        string
+	KeyType     string // offered by the server
+	Fingerprint string // SHA256:... of the offered key
+	// Known lists the keys known_hosts holds for the host; empty when the
+	// host is unknown.
+	Known []knownhosts.KnownKey
+}
+
+// Changed reports whether known_hosts holds a different key for the host:
+// a possible man in the middle, or a rebuilt node.
+func (e *HostKeyError) Changed() bool { return len(e.Known) > 0 }
+
+func (e *HostKeyError) Error() string {
+	hostArg := knownhosts.Normalize(net.JoinHostPort(e.Host, e.Port))
+	scan := fmt.Sprintf("ssh-keyscan -p %s %s >> %s", e.Port, e.Host, e.File)
+	if !e.Changed() {
+		return fmt.Sprintf("node %s: host key of %s is not in %s (server offers %s %s); "+
+			"verify that fingerprint out of band (on the node: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "+
+			"then run: %s (or accept new host keys explicitly)",
+			e.Node, hostArg, e.File, e.KeyType, e.Fingerprint, scan)
+	}
+	k := e.Known[0]
+	return fmt.Sprintf("node %s: HOST KEY CHANGED for %s: server offers %s %s but %s:%d holds %s %s; "+
+		"someone may be intercepting the connection, or the node was rebuilt; verify the new fingerprint out of band, "+
+		"and only if the change is expected run: ssh-keygen -R '%s' -f %s && %s",
+		e.Node, hostArg, e.KeyType, e.Fingerprint, k.Filename, k.Line, k.Key.Type(),
+		ssh.FingerprintSHA256(k.Key), hostArg, e.File, scan)
+}
+
+// hostKeys checks server host keys against one known_hosts file, strictly.
+// With acceptNew, keys of hosts the file does not know are appended (like
+// StrictHostKeyChecking=accept-new); a changed key is never accepted.
+type hostKeys struct {
+	file      string
+	acceptNew bool
+
+	mu sync.Mutex // serializes appends and reloads
+	db ssh.HostKeyCallback
+}
+
+func newHostKeys(file string, acceptNew bool) (*hostKeys, error) {
+	if file == "" {
+		return nil, errors.New("no known_hosts file configured (ssh.knownHosts); etcd-dr checks every host key")
+	}
+	_, err := os.Stat(file)
+	if errors.Is(err, os.ErrNotExist) && !acceptNew {
+		return nil, fmt.Errorf("known_hosts file %s does not exist: record each node's host key first "+
+			"(ssh-keyscan -p PORT HOST >> %s, after verifying the fingerprints out of band), or accept new host keys explicitly", file, file)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create known_hosts %s: %w", file, err)
+		}
+		_ = f.Close()
+	}
+	db, err := knownhosts.New(file)
+	if err != nil {
+		return nil, fmt.Errorf("read known_hosts %s: %w (create it with ssh-keyscan, or fix the line named)", file, err)
+	}
+	return &hostKeys{file: file, acceptNew: acceptNew, db: db}, nil
+}
+
+// callback checks the key of node at addr (host:port).
+func (h *hostKeys) callback(node string) ssh.HostKeyCallback {
+	return func(addr string, remote net.Addr, key ssh.PublicKey) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		err := h.db(addr, remote, key)
+		var ke *knownhosts.KeyError
+		if err == nil || !errors.As(err, &ke) {
+			return err
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		hke := &HostKeyError{Node: node, Host: host, Port: port, File: h.file,
+			KeyType: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Known: ke.Want}
+		if hke.Changed() || !h.acceptNew {
+			return hke
+		}
+		return h.appendKey(addr, key)
+	}
+}
+
+func (h *hostKeys) appendKey(addr string, key ssh.PublicKey) error {
+	f, err := os.OpenFile(h.file, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("record new host key of %s in %s: %w", addr, h.file, err)
+	}
+	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, key) + "\n"
+	if _, err := f.WriteString(line); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("record new host key of %s in %s: %w", addr, h.file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("record new host key of %s in %s: %w", addr, h.file, err)
+	}
+	db, err := knownhosts.New(h.file)
+	if err != nil {
+		return fmt.Errorf("reload %s: %w", h.file, err)
+	}
+	h.db = db
+	return nil
+}
+
+// algorithms returns the host key algorithms to offer for addr: those of
+// the keys known_hosts holds for it, so a server with several host keys
+// (rsa, ecdsa, ed25519) presents the one we can check. Nil (library
+// default) when the host is unknown.
+func (h *hostKeys) algorithms(addr string) []string {
+	// knownhosts has no lookup; asking it to check a key it cannot hold
+	// makes it list the keys it has for addr in KeyError.Want.
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil
+	}
+	probe, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil
+	}
+	h.mu.Lock()
+	err = h.db(addr, &net.TCPAddr{IP: net.IPv4zero}, probe.PublicKey())
+	h.mu.Unlock()
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) || len(ke.Want) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range ke.Want {
+		for _, a := range algorithmsFor(k.Key.Type()) {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// algorithmsFor maps a key type to the signature algorithms that prove it:
+// an "ssh-rsa" key signs with rsa-sha2-512/256 (SHA-1 ssh-rsa last).
+func algorithmsFor(keyType string) []string {
+	switch keyType {
+	case ssh.KeyAlgoRSA:
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	case ssh.CertAlgoRSAv01:
+		return []string{ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01, ssh.CertAlgoRSAv01}
+	default:
+		return []string{keyType}
+	}
+}
