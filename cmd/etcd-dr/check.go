@@ -1,29 +1,225 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+)
 
 func newCheckCmd() *cobra.Command {
 	var file, output string
-	var printConfig bool
+	var printConfig, acceptNew bool
 	c := &cobra.Command{
 		Use:   "check -f cluster.yaml",
 		Short: "Validate the cluster file and run the read-only preflight on every node",
 		Long: `check validates the cluster file (every problem at once, as file:line:col), then
 reaches every node over SSH with strict host-key checking and reports, per node:
 SSH reachability and latency, passwordless sudo, OS, and free disk on etcd nodes.
-It changes nothing. Exit 0 only if every node passes.`,
+It changes nothing on any node. Exit 0 only if every node passes.`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := loadCluster(file, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if printConfig {
+				out, err := cl.Effective()
+				if err != nil {
+					return failErr(err)
+				}
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
+			}
+			if output != "text" && output != "json" {
+				return usageErr("-o %s: want text or json", output)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			results, err := probeAll(ctx, cl, nodes.Options{AcceptNew: acceptNew})
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			if output == "json" {
+				err = writeProbeJSON(cmd.OutOrStdout(), results)
+			} else {
+				writeProbeTable(cmd.OutOrStdout(), results)
+			}
+			if err != nil {
+				return err
+			}
+			if n := failedProbes(results); n > 0 {
+				return failErr(fmt.Errorf("%d of %d nodes failed the check", n, len(results)))
+			}
+			return nil
+		},
 	}
 	fileFlag(c, &file)
 	c.Flags().BoolVar(&printConfig, "print-config", false, "print the effective cluster file (defaults filled) and exit")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	return pending(c, "being wired to config/ and nodes/")
+	c.Flags().BoolVar(&acceptNew, "accept-new-host-keys", false,
+		"record host keys of nodes missing from known_hosts (like StrictHostKeyChecking=accept-new); changed keys are always refused")
+	return c
 }
 
-func newLabCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "lab",
-		Short: "Run the drill lab on its own: up, status, verify, down",
+// loadCluster loads and validates the cluster file, printing warnings and
+// errors to w. A config error is exit 2.
+func loadCluster(file string, w io.Writer) (*config.Cluster, error) {
+	if file == "" {
+		return nil, usageErr("no cluster file: pass -f cluster.yaml")
 	}
-	return pending(c, "the drill lab (nodes/lab) is being built")
+	cl, diags, err := config.Load(file)
+	for _, d := range diags {
+		fmt.Fprintln(w, d.String())
+	}
+	var cerr *config.Errors
+	if errors.As(err, &cerr) {
+		fmt.Fprintln(w, cerr.Error())
+		return nil, usageErr("%s: %d error(s); nothing was done", file, len(cerr.Diagnostics))
+	}
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return cl, nil
 }
+
+// nodeCheck is one node's row of `etcd-dr check`.
+type nodeCheck struct {
+	Node     string        `json:"node"`
+	Roles    []string      `json:"roles"`
+	Address  string        `json:"address"`
+	Latency  time.Duration `json:"latencyNs"`
+	SSH      string        `json:"ssh"`
+	Sudo     string        `json:"sudo"`
+	OS       string        `json:"os"`
+	DiskPath string        `json:"diskPath,omitempty"`
+	DiskFree int64         `json:"diskFreeBytes,omitempty"`
+	Disk     string        `json:"disk"`
+	OK       bool          `json:"ok"`
+	Problems []string      `json:"problems,omitempty"`
+}
+
+func probeAll(ctx context.Context, cl *config.Cluster, opts nodes.Options) ([]nodeCheck, error) {
+	r, err := nodes.NewRunner(cl, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := make([]nodeCheck, len(cl.Nodes))
+	sem := make(chan struct{}, max(cl.SSH.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i, n := range cl.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			disk := ""
+			if n.Has(config.RoleEtcd) {
+				disk = restoreParent(cl)
+			}
+			out[i] = toCheck(n, r.Probe(ctx, n.Name, disk))
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// restoreParent is where new data dirs will be created: the disk that must
+// have room for the restore.
+func restoreParent(cl *config.Cluster) string {
+	dir, err := cl.Etcd.RestoredDir(time.Now())
+	if err != nil {
+		return "/var/lib"
+	}
+	return path.Dir(dir)
+}
+
+func toCheck(n config.Node, p nodes.ProbeResult) nodeCheck {
+	c := nodeCheck{Node: n.Name, Roles: n.Roles, Address: n.Address, Latency: p.Latency,
+		SSH: "ok", Sudo: "-", OS: p.OS, DiskPath: p.DiskPath, DiskFree: p.DiskFree, Disk: "-"}
+	bad := func(item string, err error) string {
+		c.Problems = append(c.Problems, err.Error())
+		return item
+	}
+	if p.SSHErr != nil {
+		c.SSH = bad("FAILED", p.SSHErr)
+		c.OS = "?"
+		return c
+	}
+	if p.SudoChecked {
+		c.Sudo = "ok"
+		if p.SudoErr != nil {
+			c.Sudo = bad("FAILED", p.SudoErr)
+		}
+	}
+	if p.OSErr != nil {
+		c.OS = bad("?", p.OSErr)
+	} else if c.OS == "" {
+		c.OS = p.Kernel
+	}
+	if p.DiskPath != "" {
+		c.Disk = humanize.IBytes(uint64(max(p.DiskFree, 0))) + " free on " + p.DiskPath
+		if p.DiskErr != nil {
+			c.Disk = bad("?", p.DiskErr)
+		}
+	}
+	c.OK = len(c.Problems) == 0
+	return c
+}
+
+func failedProbes(rs []nodeCheck) int {
+	n := 0
+	for _, r := range rs {
+		if !r.OK {
+			n++
+		}
+	}
+	return n
+}
+
+func writeProbeTable(w io.Writer, rs []nodeCheck) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLES\tSSH\tLATENCY\tSUDO\tOS\tDISK")
+	for _, r := range rs {
+		lat := "-"
+		if r.SSH == "ok" {
+			lat = r.Latency.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, joinRoles(r.Roles), r.SSH, lat, r.Sudo, r.OS, r.Disk)
+	}
+	tw.Flush()
+	for _, r := range rs {
+		for _, p := range r.Problems {
+			if !strings.Contains(p, r.Node) {
+				p = r.Node + ": " + p
+			}
+			fmt.Fprintf(w, "\n%s\n", p)
+		}
+	}
+}
+
+func writeProbeJSON(w io.Writer, rs []nodeCheck) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Nodes []nodeCheck `json:"nodes"`
+		OK    bool        `json:"ok"`
+	}{rs, failedProbes(rs) == 0})
+}
+
+func joinRoles(roles []string) string { return strings.Join(roles, ",") }

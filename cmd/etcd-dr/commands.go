@@ -105,16 +105,10 @@ verifies the lab's safety invariants and prints the scorecard.`,
 	return pending(c, "the drill lab (nodes/lab) and engine (steps/) are being built")
 }
 
-func newSnapshotCmd() *cobra.Command {
+func newLabCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "snapshot",
-		Short: "Inspect etcd snapshot files",
+		Use:   "lab",
+		Short: "Run the drill lab on its own: up, status, verify, down",
 	}
-	status := &cobra.Command{
-		Use:   "status FILE",
-		Short: "Verify a snapshot: sha256 trailer, bolt integrity, revision, keys, size",
-		Args:  cobra.ExactArgs(1),
-	}
-	c.AddCommand(pending(status, "snapshot verification (steps/snapshot) is being built"))
-	return c
+	return pending(c, "the drill lab (nodes/lab) is being built")
 }

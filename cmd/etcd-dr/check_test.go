@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcd-dr/etcd-dr/nodes/nodetest"
+)
+
+// checkFixture is a cluster file naming one node served by a real OpenSSH sshd.
+type checkFixture struct {
+	dir, file, knownHosts string
+	sshd                  *nodetest.SSHD
+}
+
+func newCheckFixture(t *testing.T) checkFixture {
+	t.Helper()
+	dir := t.TempDir()
+	client := nodetest.NewKey(t)
+	sshd := nodetest.StartSSHD(t, []nodetest.Key{client})
+	host, port := nodetest.HostPort(t, sshd.Addr)
+	key := client.WriteFile(t, dir, "id_ed25519", 0o600, "")
+	kh := filepath.Join(dir, "known_hosts")
+	nodetest.AppendKnownHosts(t, kh, sshd.Addr, sshd.HostKey.Signer.PublicKey())
+	snap := filepath.Join(dir, "snapshot.db")
+	if err := os.WriteFile(snap, []byte("placeholder: check does not read it"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "cluster.yaml")
+	yaml := fmt.Sprintf(`cluster: check-test
+snapshot: {path: %s}
+ssh:
+  user: %s
+  port: %d
+  identityFiles: [%s]
+  knownHosts: %s
+  sudo: false
+  connectTimeout: 5s
+state: {dir: %s}
+nodes:
+  - {name: cp-1, address: %s, roles: [control-plane, etcd]}
+`, snap, nodetest.CurrentUser(t), port, key, kh, filepath.Join(dir, "state"), host)
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return checkFixture{dir: dir, file: file, knownHosts: kh, sshd: sshd}
+}
+
+func TestCheckAgainstOpenSSH(t *testing.T) {
+	t.Run("a reachable node with the right host key passes", func(t *testing.T) {
+		f := newCheckFixture(t)
+		var out, errb bytes.Buffer
+		code := run([]string{"check", "-f", f.file, "-o", "json"}, &out, &errb)
+		if code != exitOK {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s\nsshd log:\n%s", code, &out, &errb, f.sshd.Log())
+		}
+		var got struct {
+			OK    bool
+			Nodes []nodeCheck
+		}
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("output is not JSON: %v\n%s", err, &out)
+		}
+		n := got.Nodes[0]
+		if !got.OK || n.SSH != "ok" || n.OS == "" || n.DiskFree <= 0 {
+			t.Errorf("want ssh ok, an OS and free disk reported; got %+v", n)
+		}
+	})
+
+	t.Run("a wrong known_hosts entry is refused with the fingerprint", func(t *testing.T) {
+		f := newCheckFixture(t)
+		impostor := nodetest.NewKey(t)
+		if err := os.WriteFile(f.knownHosts, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nodetest.AppendKnownHosts(t, f.knownHosts, f.sshd.Addr, impostor.Signer.PublicKey())
+		var out, errb bytes.Buffer
+		code := run([]string{"check", "-f", f.file}, &out, &errb)
+		if code != exitFailed {
+			t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, &out, &errb)
+		}
+		text := out.String()
+		t.Logf("operator sees:\n%s", text)
+		for _, want := range []string{"cp-1", "FAILED", "SHA256:", "ssh-ed25519"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("output lacks %q:\n%s", want, text)
+			}
+		}
+	})
+
+	t.Run("a bad cluster file is exit 2 and touches no node", func(t *testing.T) {
+		f := newCheckFixture(t)
+		if err := os.WriteFile(f.file, []byte("cluster: x\nnodez: []\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		if code := run([]string{"check", "-f", f.file}, &out, &errb); code != exitUsage {
+			t.Fatalf("exit %d, want 2\n%s", code, &errb)
+		}
+		if !strings.Contains(errb.String(), "did you mean") {
+			t.Errorf("want a did-you-mean for nodez:\n%s", &errb)
+		}
+	})
+}
