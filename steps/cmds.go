@@ -1,0 +1,147 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+)
+
+// Scripts are fixed text; every value reaches them as a positional
+// parameter ($1...), quoted by nodes.Cmd, never pasted in.
+const (
+	// moveScript moves $1/$3 to $2/$3. Already moved is success; an
+	// existing different file at the destination is never overwritten.
+	moveScript = `set -e; src="$1/$3"; dst="$2/$3"
+if [ -e "$dst" ]; then
+  if [ ! -e "$src" ]; then echo "already in place: $dst"; exit 0; fi
+  if cmp -s -- "$src" "$dst"; then rm -f -- "$src"; echo "already in place: $dst (identical copy removed from $1)"; exit 0; fi
+  echo "refusing: $dst exists and differs from $src; compare them and move one aside by hand" >&2; exit 3
+fi
+if [ ! -e "$src" ]; then echo "neither $src nor $dst exists: was it moved by hand?" >&2; exit 4; fi
+mkdir -p -m 0700 -- "$2"; mv -- "$src" "$dst"; echo "moved $src -> $dst"`
+
+	// restoreScript runs "$@" (etcdutl snapshot restore) into the fresh
+	// dir $1 for run $2. An existing dir is only accepted as this run's
+	// finished restore; this run's interrupted one is moved aside, never
+	// deleted; anything else is refused.
+	restoreScript = `set -e; new="$1"; mark="$1.etcd-dr"; run="$2"; shift 2
+if [ -e "$new" ]; then
+  state=$(cat -- "$mark" 2>/dev/null || true)
+  if [ "$state" = "done $run" ]; then echo "already restored by run $run: $new"; exit 0; fi
+  if [ "$state" = "started $run" ]; then aside="$new.partial-$(date +%s)"; mv -- "$new" "$aside"; echo "moved this run's interrupted restore aside: $aside"
+  else echo "refusing: $new already exists and is not this run's restore; never overwriting a data dir: set etcd.restoredDataDir to a new path" >&2; exit 3; fi
+fi
+printf 'started %s\n' "$run" >"$mark"
+"$@"
+printf 'done %s\n' "$run" >"$mark"`
+
+	// writeScript replaces $1 atomically with stdin, first keeping the
+	// original as $2 (never overwriting an existing backup).
+	writeScript = `set -e; f="$1"; bak="$2"; tmp="$1.etcd-dr-tmp"
+[ -e "$bak" ] || cp -p -- "$f" "$bak"
+umask 077; cat >"$tmp"; chmod --reference="$f" -- "$tmp"; mv -- "$tmp" "$f"; echo "wrote $f (original kept as $bak)"`
+)
+
+func sudo(c *config.Cluster, args ...string) nodes.Cmd {
+	return nodes.Cmd{Args: args, Sudo: c.SSH.Sudo}
+}
+
+func parkAction(c *Context, node, file string) Action {
+	return Action{Node: node, What: "park " + file,
+		Cmd: shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ManifestsDir, c.Cluster.Etcd.ParkDir, file)}
+}
+
+func unparkAction(c *Context, node, file string) Action {
+	return Action{Node: node, What: "unpark " + file,
+		Cmd: shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ParkDir, c.Cluster.Etcd.ManifestsDir, file)}
+}
+
+func catAction(c *Context, node, file string) Action {
+	return Action{Node: node, What: "read " + file, Cmd: sudo(c.Cluster, "cat", "--", file)}
+}
+
+// writeAction replaces file with data, keeping the original as a backup
+// named after the run, in the same directory.
+func writeAction(c *Context, node, file string, data []byte) Action {
+	cmd := shCmd(c.Cluster, writeScript, file, file+".etcd-dr-backup-"+c.val(c.Values.Run, PhRun))
+	cmd.Stdin = strings.NewReader(string(data))
+	return Action{Node: node, What: "write " + path.Base(file) + " (atomically, original kept)", Cmd: cmd}
+}
+
+// val returns v, or the placeholder when v is not decided yet.
+func (c *Context) val(v, placeholder string) string {
+	if v == "" {
+		return placeholder
+	}
+	return v
+}
+
+func (c *Context) bumpArg() string {
+	if c.Values.Bump == 0 {
+		return PhBump
+	}
+	return strconv.FormatInt(c.Values.Bump, 10)
+}
+
+// processGone checks that no process named name runs on node.
+func (c *Context) processGone(ctx context.Context, node, name string) error {
+	res, err := c.Exec1(ctx, Action{Node: node, What: "look for " + name, Cmd: nodes.Cmd{Args: []string{"pgrep", "-x", name}},
+		Accept: func(r nodes.Result) error {
+			if r.ExitCode == 0 || r.ExitCode == 1 {
+				return nil
+			}
+			return fmt.Errorf("pgrep exit %d", r.ExitCode)
+		}})
+	if err != nil {
+		return err
+	}
+	pids := strings.Fields(res.Stdout)
+	c.Check(node, "no "+name+" process", len(pids) == 0, strings.Join(pids, " "))
+	if len(pids) > 0 {
+		return fmt.Errorf("%s still runs (pid %s)", name, strings.Join(pids, " "))
+	}
+	return nil
+}
+
+// noListener checks that nothing listens on TCP port on node (ss -Hltn).
+func (c *Context) noListener(ctx context.Context, node string, port int) error {
+	res, err := c.Exec1(ctx, Action{Node: node, What: fmt.Sprintf("look for a listener on :%d", port),
+		Cmd: nodes.Cmd{Args: []string{"ss", "-Hltn"}}})
+	if err != nil {
+		return err
+	}
+	addrs := listenersOn(res.Stdout, port)
+	c.Check(node, fmt.Sprintf("nothing listening on :%d", port), len(addrs) == 0, strings.Join(addrs, " "))
+	if len(addrs) > 0 {
+		return fmt.Errorf("something still listens on %s", strings.Join(addrs, " "))
+	}
+	return nil
+}
+
+// listenersOn parses `ss -Hltn` output ("LISTEN 0 4096 127.0.0.1:6443 0.0.0.0:*")
+// and returns the local addresses on port.
+func listenersOn(out string, port int) []string {
+	var addrs []string
+	suffix := ":" + strconv.Itoa(port)
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && strings.HasSuffix(f[3], suffix) {
+			addrs = append(addrs, f[3])
+		}
+	}
+	return addrs
+}
+
+func urlPort(u string, def int) int {
+	if i := strings.LastIndex(u, ":"); i >= 0 {
+		if p, err := strconv.Atoi(strings.TrimRight(u[i+1:], "/")); err == nil {
+			return p
+		}
+	}
+	return def
+}

@@ -1,0 +1,259 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps/journal"
+)
+
+// Values are decided once, in preflight, and journaled, so a resumed run
+// restores with the SAME bump, token and data dir as the run that died.
+type Values struct {
+	Run       string    `json:"run"`
+	Who       string    `json:"who"`
+	StartedAt time.Time `json:"startedAt"`
+	// RestoredAt is when step 2 first ran; kubelets must restart after it.
+	RestoredAt       time.Time `json:"restoredAt,omitzero"`
+	SnapshotSHA256   string    `json:"snapshotSHA256,omitempty"`
+	SnapshotRevision int64     `json:"snapshotRevision,omitempty"`
+	SnapshotSize     int64     `json:"snapshotSize,omitempty"`
+	// SnapshotOnNode is where the verified snapshot sits on every member.
+	SnapshotOnNode string `json:"snapshotOnNode,omitempty"`
+	LiveRevision   int64  `json:"liveRevision,omitempty"` // 0: etcd was unreachable
+	Bump           int64  `json:"bump,omitempty"`
+	Token          string `json:"token,omitempty"`   // new --initial-cluster-token
+	DataDir        string `json:"dataDir,omitempty"` // new data dir, same path on every member
+	// Members and Apiservers are what preflight read from the nodes'
+	// manifests before anything changed (rollback needs the old data dirs).
+	Members    []Member    `json:"members,omitempty"`
+	Apiservers []Apiserver `json:"apiservers,omitempty"`
+	// NotFlushed lists nodes whose kubelet the operator chose to leave.
+	NotFlushed []string `json:"notFlushed,omitempty"`
+	// Before records what flush-caches compares against (node/component →
+	// pid or kubelet InvocationID), journaled so a resume compares the same.
+	Before map[string]string `json:"before,omitempty"`
+}
+
+// Member is one etcd member as its node's manifest (or env file) says.
+type Member struct {
+	Node       string   `json:"node"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
+	// ListenClientURLs include the loopback URL a stacked apiserver uses.
+	ListenClientURLs []string `json:"listenClientURLs,omitempty"`
+	// DataDir is the data dir on the node (the hostPath behind --data-dir);
+	// DataVolume the pod volume holding it ("" in systemd mode).
+	DataDir        string `json:"dataDir"`
+	DataVolume     string `json:"dataVolume,omitempty"`
+	InitialCluster string `json:"initialCluster"`
+	Token          string `json:"token,omitempty"`
+	CertFile       string `json:"certFile,omitempty"`
+	KeyFile        string `json:"keyFile,omitempty"`
+	TrustedCAFile  string `json:"trustedCAFile,omitempty"`
+}
+
+// Apiserver is one kube-apiserver as its manifest says.
+type Apiserver struct {
+	Node        string   `json:"node"`
+	EtcdServers []string `json:"etcdServers"`
+	Port        int      `json:"port"`
+}
+
+// Context is what steps see: the cluster, the transport, the decided values
+// and the engine's reporting hooks. One Context lives for one engine run.
+type Context struct {
+	Cluster *config.Cluster
+	Exec    Executor
+	Values  Values
+	// LockPath is the lock file on every control-plane node.
+	LockPath string
+	// PID is written into the lock (0 in plans: the console's pid is not known yet).
+	PID int
+	// ForceUnlock removes a stale lock in preflight (journaled).
+	ForceUnlock bool
+	// Poll is how often Verify loops look again; Deadline bounds them.
+	Poll     time.Duration
+	Deadline time.Duration
+
+	step StepID
+	eng  *Engine
+	mu   sync.Mutex // guards Values while nodes run in parallel
+}
+
+// Step is the step being run, planned or verified.
+func (c *Context) Step() StepID { return c.step }
+
+// Check reports one post-condition check (node empty: cluster-wide).
+func (c *Context) Check(node, check string, ok bool, detail string) {
+	if c.eng != nil {
+		c.eng.emit(CheckEvent{At: c.eng.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail})
+	}
+}
+
+// Progress reports what a node is doing now.
+func (c *Context) Progress(node, action string) {
+	if c.eng != nil {
+		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: Running, Action: action})
+	}
+}
+
+// SaveValues journals c.Values; call it after deciding any of them.
+func (c *Context) SaveValues() error {
+	if c.eng == nil {
+		return nil
+	}
+	return c.eng.saveValues(c.Values)
+}
+
+// Journal appends a record for this step (locks, force-unlock, notes).
+func (c *Context) Journal(r journal.Record) error {
+	if c.eng == nil {
+		return nil
+	}
+	r.Step = string(c.step)
+	return c.eng.record(r)
+}
+
+// Exec1 runs one action with its output streamed to the log and the
+// transcript, and returns the result; a non-accepted result is an error
+// naming the node and the action.
+func (c *Context) Exec1(ctx context.Context, a Action) (nodes.Result, error) {
+	var onLine func(nodes.Line)
+	if c.eng != nil {
+		c.eng.commandStarted(a)
+		onLine = c.eng.lineSink(a)
+	}
+	res, err := c.Exec.Run(ctx, a.Node, a.Cmd, onLine)
+	if err == nil {
+		err = res.Err
+	}
+	if c.eng != nil {
+		c.eng.commandEnded(c.step, a, res, err)
+	}
+	if a.Accept != nil && (err == nil || res.ExitCode > 0) {
+		if aerr := a.Accept(res); aerr != nil {
+			return res, &NodeError{Node: a.Node, Err: fmt.Errorf("%s: %w", a.What, aerr)}
+		}
+		return res, nil
+	}
+	if err != nil {
+		return res, &NodeError{Node: a.Node, Err: fmt.Errorf("%s: %w%s", a.What, err, stderrTail(res))}
+	}
+	if res.ExitCode != 0 {
+		return res, &NodeError{Node: a.Node, Err: fmt.Errorf("%s: exit %d%s", a.What, res.ExitCode, stderrTail(res))}
+	}
+	return res, nil
+}
+
+func stderrTail(res nodes.Result) string {
+	s := res.Stderr
+	if len(s) > 300 {
+		s = "…" + s[len(s)-300:]
+	}
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+// RunActions runs actions: nodes in parallel (up to ssh.concurrency), each
+// node's actions in order, a node stopping at its first failure. The error
+// joins one NodeError per failed node.
+func (c *Context) RunActions(ctx context.Context, actions []Action) error {
+	byNode := map[string][]Action{}
+	var order []string
+	for _, a := range actions {
+		if _, ok := byNode[a.Node]; !ok {
+			order = append(order, a.Node)
+		}
+		byNode[a.Node] = append(byNode[a.Node], a)
+	}
+	return c.ForEachNode(ctx, order, func(ctx context.Context, node string) error {
+		for _, a := range byNode[node] {
+			c.Progress(node, a.What)
+			if _, err := c.Exec1(ctx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ForEachNode calls fn for every node, in parallel up to ssh.concurrency,
+// reporting each node's state, and joins the failures.
+func (c *Context) ForEachNode(ctx context.Context, names []string, fn func(ctx context.Context, node string) error) error {
+	return c.forEachNode(ctx, c.Cluster.SSH.Concurrency, names, fn)
+}
+
+func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn func(ctx context.Context, node string) error) error {
+	if limit <= 0 {
+		limit = 32
+	}
+	sem := make(chan struct{}, limit)
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = &NodeError{Node: n, Err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			c.nodeState(n, Running, "")
+			began := time.Now()
+			err := fn(ctx, n)
+			var ne *NodeError
+			if err != nil && !errors.As(err, &ne) {
+				err = &NodeError{Node: n, Err: err}
+			}
+			errs[i] = err
+			if c.eng != nil {
+				c.eng.nodeResult(c.step, n, time.Since(began), err)
+			}
+			if err != nil {
+				c.nodeState(n, Failed, err.Error())
+			} else {
+				c.nodeState(n, Done, "")
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *Context) nodeState(node string, s State, why string) {
+	if c.eng != nil {
+		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: s, Err: why})
+	}
+}
+
+// WaitFor calls check every c.Poll until it returns nil or c.Deadline
+// passes; the error is the last check's, so it says what never became true.
+func (c *Context) WaitFor(ctx context.Context, what string, check func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Deadline)
+	defer cancel()
+	tick := time.NewTicker(c.Poll)
+	defer tick.Stop()
+	for {
+		err := check(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: not true after %s: %w", what, c.Deadline, err)
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,303 @@
+package steps
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps/journal"
+)
+
+// ErrAborted is returned by Run when the operator backs out at a gate. The
+// run stays open in the journal: the next start resumes it.
+var ErrAborted = errors.New("aborted by the operator; the run stays open in the journal and resumes at the next start")
+
+// Failure-gate choices.
+const (
+	ChoiceRetry    = "retry"     // run the step again (its actions are idempotent)
+	ChoiceReverify = "re-verify" // check the post-condition again (wait)
+	ChoiceUndo     = "undo"      // put back what the step changed, then offer its gate again
+	ChoiceContinue = "continue"  // accept a partial result (listed in the scorecard)
+)
+
+// Options configure an Engine.
+type Options struct {
+	Cluster *config.Cluster
+	Exec    Executor
+	Journal *journal.Journal
+	// Steps defaults to Runbook().
+	Steps []Step
+	// Who is user@host, written to the journal, transcript and lock.
+	Who string
+	// NewRun abandons an open run in the journal (journaled) and starts afresh.
+	NewRun bool
+	// Inherit starts a new run on the values the journal's last run decided
+	// (rollback: members, old data dirs); an open run is abandoned.
+	Inherit bool
+	// ForceUnlock removes an existing lock in preflight (journaled).
+	ForceUnlock bool
+	// LockPath defaults to DefaultLockPath.
+	LockPath string
+	// Poll and Deadline bound verify loops (defaults 1s, 2m).
+	Poll, Deadline time.Duration
+	// LogEvery is how often log lines are batched to clients (default 50ms).
+	LogEvery time.Duration
+	Now      func() time.Time
+}
+
+// Engine takes a cluster through the runbook, one gated step at a time.
+type Engine struct {
+	opts      Options
+	steps     []Step
+	cx        *Context
+	q         *eventQueue
+	logs      logBatcher
+	decisions chan Decision
+	tr        *journal.Transcript
+	running   sync.Mutex // one Run at a time
+	phase     State      // Running or Verifying; read by node journaling
+}
+
+// New checks opts and returns an engine ready to Run.
+func New(opts Options) (*Engine, error) {
+	switch {
+	case opts.Cluster == nil:
+		return nil, errors.New("engine: no cluster")
+	case opts.Exec == nil:
+		return nil, errors.New("engine: no executor")
+	case opts.Journal == nil:
+		return nil, errors.New("engine: no journal")
+	}
+	if opts.Steps == nil {
+		opts.Steps = Runbook()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if opts.Deadline <= 0 {
+		opts.Deadline = 2 * time.Minute
+	}
+	if opts.LogEvery <= 0 {
+		opts.LogEvery = 50 * time.Millisecond
+	}
+	if opts.LockPath == "" {
+		opts.LockPath = DefaultLockPath
+	}
+	e := &Engine{opts: opts, steps: opts.Steps, q: newEventQueue(), decisions: make(chan Decision, 8)}
+	e.cx = &Context{Cluster: opts.Cluster, Exec: opts.Exec, LockPath: opts.LockPath, ForceUnlock: opts.ForceUnlock, PID: os.Getpid(),
+		Poll: opts.Poll, Deadline: opts.Deadline, eng: e}
+	return e, nil
+}
+
+// Events is the stream of what happens, closed when Run returns and every
+// queued event is delivered. A client must read it until it is closed.
+func (e *Engine) Events() <-chan Event { return e.q.out }
+
+// Decide answers the gate the engine is waiting on.
+func (e *Engine) Decide(d Decision) {
+	select {
+	case e.decisions <- d:
+	default: // eight unread decisions: the client is repeating itself
+	}
+}
+
+// Values returns the values decided by the run; call it after Run returns
+// (the engine changes them while it runs).
+func (e *Engine) Values() Values { return e.cx.Values }
+
+func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
+
+func (e *Engine) emit(ev Event) { e.q.push(ev) }
+
+// Run takes the cluster through every step from where the journal left off
+// and returns the scorecard. It returns ErrAborted when the operator backs out.
+func (e *Engine) Run(ctx context.Context) (*Scorecard, error) {
+	if !e.running.TryLock() {
+		return nil, errors.New("engine: already running")
+	}
+	defer e.running.Unlock()
+	defer e.q.close()
+	stopLogs := e.startLogFlusher()
+	defer stopLogs()
+
+	rp, err := e.start()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := e.opts.Journal.OpenTranscript(e.cx.Values.Run, e.opts.Who)
+	if err != nil {
+		return nil, err
+	}
+	e.tr = tr
+	defer tr.Close()
+
+	for i := 0; i < rp.next; i++ {
+		e.emit(StepEvent{At: e.now(), Step: e.steps[i].ID, State: Done, Why: "done before this session (journal)"})
+	}
+	if rp.reverify >= 0 {
+		if err := e.runStep(ctx, e.steps[rp.reverify], true); err != nil {
+			return e.Scorecard(), err
+		}
+	}
+	for _, s := range e.steps[rp.next:] {
+		if err := e.runStep(ctx, s, false); err != nil {
+			return e.Scorecard(), err
+		}
+	}
+	if err := e.record(journal.Record{Kind: journal.KindRunEnd, State: "done"}); err != nil {
+		return e.Scorecard(), err
+	}
+	return e.Scorecard(), nil
+}
+
+// start opens a new run or resumes the open one from the journal.
+func (e *Engine) start() (resumePoint, error) {
+	recs, err := e.opts.Journal.Records()
+	if err != nil {
+		return resumePoint{}, err
+	}
+	rp, err := replay(recs, e.steps)
+	if err != nil {
+		return rp, err
+	}
+	if rp.open && (e.opts.NewRun || e.opts.Inherit) {
+		e.cx.Values = rp.values
+		if err := e.record(journal.Record{Kind: journal.KindRunEnd, State: "abandoned", Who: e.opts.Who,
+			Why: "a new run was asked for (new run or rollback)"}); err != nil {
+			return rp, err
+		}
+		rp = resumePoint{reverify: -1}
+	}
+	if rp.open {
+		e.cx.Values = rp.values
+		return rp, e.record(journal.Record{Kind: journal.KindStep, Who: e.opts.Who, State: "resumed",
+			Why: fmt.Sprintf("resumed by %s at step %d", e.opts.Who, rp.next)})
+	}
+	v := Values{}
+	if e.opts.Inherit {
+		if v, err = inheritValues(recs); err != nil {
+			return rp, err
+		}
+	}
+	v.Run, v.Who, v.StartedAt = newRunID(e.now()), e.opts.Who, e.now()
+	e.cx.Values = v
+	if err := e.record(journal.Record{Kind: journal.KindRunStart, Who: e.opts.Who}); err != nil {
+		return rp, err
+	}
+	return resumePoint{reverify: -1}, e.saveValues(e.cx.Values)
+}
+
+func newRunID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// record appends r to the journal, stamped with this run.
+func (e *Engine) record(r journal.Record) error {
+	r.Run = e.cx.Values.Run
+	if r.At.IsZero() {
+		r.At = e.now()
+	}
+	return e.opts.Journal.Append(r)
+}
+
+func (e *Engine) saveValues(v Values) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode values: %w", err)
+	}
+	return e.record(journal.Record{Kind: journal.KindValues, Values: b})
+}
+
+func (e *Engine) stepState(s Step, st State, why string) error {
+	e.emit(StepEvent{At: e.now(), Step: s.ID, State: st, Why: why})
+	if st == WaitingGate || st == Pending {
+		return nil
+	}
+	return e.record(journal.Record{Kind: journal.KindStep, Step: string(s.ID), State: st.String(), Why: why})
+}
+
+func (e *Engine) startLogFlusher() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(e.opts.LogEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				e.flushLogs()
+				return
+			case <-t.C:
+				e.flushLogs()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (e *Engine) flushLogs() {
+	for _, ev := range e.logs.flush(e.now()) {
+		e.emit(ev)
+	}
+}
+
+// commandStarted writes the command (redacted) to the transcript and the log.
+func (e *Engine) commandStarted(a Action) {
+	line := CommandLine(a.Cmd, true)
+	at := e.now()
+	if e.tr != nil {
+		_ = e.tr.Command(at, a.Node, line) // a full disk must not stop a restore midway
+	}
+	e.logs.add(nodes.Line{Node: a.Node, Stream: nodes.Stdout, Time: at, Text: "$ " + line})
+}
+
+func (e *Engine) lineSink(a Action) func(nodes.Line) {
+	return func(l nodes.Line) {
+		l.Node = a.Node
+		l.Text = Redact(l.Text, a.Cmd.Redact)
+		if l.Time.IsZero() {
+			l.Time = e.now()
+		}
+		if e.tr != nil {
+			_ = e.tr.Line(l.Time, l.Node, l.Stream.String(), l.Text)
+		}
+		e.logs.add(l)
+	}
+}
+
+func (e *Engine) commandEnded(step StepID, a Action, res nodes.Result, err error) {
+	note := fmt.Sprintf("exit %d after %s", res.ExitCode, res.Duration.Round(time.Millisecond))
+	if err != nil {
+		note += ": " + Redact(err.Error(), a.Cmd.Redact)
+	}
+	if e.tr != nil {
+		_ = e.tr.Note(e.now(), a.Node, note)
+	}
+}
+
+// nodeResult journals one node's outcome of a step's Run.
+func (e *Engine) nodeResult(step StepID, node string, d time.Duration, err error) {
+	if e.phase != Running {
+		return
+	}
+	r := journal.Record{Kind: journal.KindNode, Step: string(step), Node: node, State: "ok", Ms: d.Milliseconds()}
+	if err != nil {
+		r.State, r.Why = "failed", err.Error()
+	}
+	_ = e.record(r) // the step record that follows carries the outcome too
+}

@@ -1,0 +1,127 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestASlowClientLosesLogLinesButNeverStateEvents(t *testing.T) {
+	q := newEventQueue()
+	for i := range 2000 {
+		q.push(LogEvent{Lines: []nodes.Line{{Text: fmt.Sprint(i)}}})
+		if i%20 == 0 {
+			q.push(StepEvent{Why: fmt.Sprint(i)})
+		}
+	}
+	q.close()
+	var steps, logs int
+	for ev := range q.out {
+		switch ev.(type) {
+		case StepEvent:
+			steps++
+		case LogEvent:
+			logs++
+		}
+	}
+	if steps != 100 {
+		t.Errorf("delivered %d state events, want all 100", steps)
+	}
+	// The pump may hold one event in hand beyond the queue's bound.
+	if logs > maxQueuedLogs+1 || logs == 0 {
+		t.Errorf("delivered %d log events, want 1..%d", logs, maxQueuedLogs+1)
+	}
+}
+
+func TestLogLinesAreBatchedPerNodeAndAllReachTheTranscript(t *testing.T) {
+	r := newRig(t)
+	steps := []Step{{ID: "chatty", Title: "print", Plan: func(c *Context) ([]Action, error) {
+		var out []Action
+		for _, n := range []string{"cp-1", "cp-2"} {
+			out = append(out, Action{Node: n, What: "count", Cmd: nodes.Cmd{Args: []string{"seq", "1", "500"}}})
+		}
+		return out, nil
+	}}}
+	e := r.engine(t, func(o *Options) { o.Steps = steps })
+	c := drive(e, yes)
+	sc, err := e.Run(context.Background())
+	c.wait(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batches, lines int
+	for _, ev := range c.events {
+		if le, ok := ev.(LogEvent); ok {
+			batches++
+			lines += len(le.Lines)
+			for _, l := range le.Lines {
+				if l.Node != le.Lines[0].Node {
+					t.Fatalf("a batch mixes %s and %s", l.Node, le.Lines[0].Node)
+				}
+			}
+		}
+	}
+	if batches >= lines {
+		t.Errorf("%d batches for %d lines: not batched", batches, lines)
+	}
+	b, err := os.ReadFile(sc.Transcript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cp-1 test@bastion stdout| 500", "cp-2 test@bastion stdout| 500", "cp-1 test@bastion $ seq 1 500"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+}
+
+// The process and listener checks over real processes and sockets. The
+// name is unique so that a drill lab's real kube-apiserver elsewhere on
+// this machine cannot disturb the test.
+func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
+	name := fmt.Sprintf("etcddr-t%d", os.Getpid()%100000)
+	bin := filepath.Join(t.TempDir(), name)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(sleep)
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	proc := exec.Command(bin, "30")
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.Process.Kill(); proc.Wait() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { ln.Close() })
+
+	c := oneNode(t, "run-1", "a@b")
+	ctx := context.Background()
+	if err := c.processGone(ctx, "cp-1", name); err == nil {
+		t.Error("processGone passed while the process runs")
+	}
+	if err := c.noListener(ctx, "cp-1", port); err == nil {
+		t.Errorf("noListener passed while :%d listens", port)
+	}
+	proc.Process.Kill()
+	proc.Wait()
+	ln.Close()
+	if err := c.processGone(ctx, "cp-1", name); err != nil {
+		t.Errorf("processGone after the process ended: %v", err)
+	}
+	if err := c.noListener(ctx, "cp-1", port); err != nil {
+		t.Errorf("noListener after the socket closed: %v", err)
+	}
+}

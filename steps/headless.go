@@ -1,0 +1,80 @@
+package steps
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Headless is the client for `etcd-dr run --headless --confirm NAME`: it
+// prints every event as a line and answers each gate with confirm as the
+// typed name. A failure gate is answered by backing out: with no operator
+// to judge a failed post-condition, stopping (resumable) is the only safe
+// choice. It returns when the engine's event stream closes.
+func Headless(e *Engine, confirm, who string, w io.Writer) {
+	for ev := range e.Events() {
+		fmt.Fprintln(w, FormatEvent(ev))
+		g, ok := ev.(GateEvent)
+		if !ok {
+			continue
+		}
+		if len(g.Gate.Choices) > 0 {
+			fmt.Fprintf(w, "%s headless: %s failed; backing out (the run stays open: resume with the console)\n",
+				stamp(g.At), g.Gate.Step)
+			e.Decide(Decision{Proceed: false, By: who})
+			continue
+		}
+		if g.Gate.NeedsName && confirm != g.Gate.Cluster {
+			// Retyping the same wrong name would keep the gate shut forever.
+			fmt.Fprintf(w, "%s headless: --confirm %q does not match the cluster name %q; backing out\n",
+				stamp(g.At), confirm, g.Gate.Cluster)
+			e.Decide(Decision{Proceed: false, By: who})
+			continue
+		}
+		e.Decide(Decision{Proceed: true, Typed: confirm, By: who})
+	}
+}
+
+// FormatEvent renders one event as a log line (headless mode, watch).
+func FormatEvent(ev Event) string {
+	switch ev := ev.(type) {
+	case StepEvent:
+		return fmt.Sprintf("%s step %-18s %-16s %s", stamp(ev.At), ev.Step, ev.State, ev.Why)
+	case NodeEvent:
+		s := fmt.Sprintf("%s node %-8s %-18s %-10s %s", stamp(ev.At), ev.Node, ev.Step, ev.State, ev.Action)
+		if ev.Err != "" {
+			s += " ERROR: " + ev.Err
+		}
+		return s
+	case CheckEvent:
+		mark := "ok  "
+		if !ev.OK {
+			mark = "FAIL"
+		}
+		node := ev.Node
+		if node == "" {
+			node = "cluster"
+		}
+		return fmt.Sprintf("%s check %s %-8s %s %s", stamp(ev.At), mark, node, ev.Check, ev.Detail)
+	case LogEvent:
+		var b strings.Builder
+		for i, l := range ev.Lines {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			fmt.Fprintf(&b, "%s %s %s| %s", stamp(l.Time), l.Node, l.Stream, l.Text)
+		}
+		return b.String()
+	case GateEvent:
+		g := ev.Gate
+		s := fmt.Sprintf("%s gate %s: %s", stamp(ev.At), g.Step, g.Title)
+		for _, f := range g.Facts {
+			s += "\n    • " + f
+		}
+		return s
+	}
+	return fmt.Sprintf("%T", ev)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }

@@ -1,0 +1,198 @@
+// Package journal is the engine's memory across crashes: an append-only JSONL
+// file, one fsync per record, under state.dir/<cluster>/. A console killed at
+// 3 a.m. resumes from it with the same decided values (revision bump, token,
+// data dir), so two halves of one restore never disagree.
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Record kinds, in the operator's words.
+const (
+	KindRunStart   = "run-start" // Run, Who
+	KindValues     = "values"    // Values decided in preflight (resume reuses them)
+	KindGate       = "gate"      // Gate decision
+	KindStep       = "step"      // Step state transition
+	KindNode       = "node"      // one node's result within a step
+	KindLock       = "lock"      // lock taken, refused, released, force-removed
+	KindRunEnd     = "run-end"   // State: done, failed, aborted
+	fileName       = "journal.jsonl"
+	transcriptName = "transcript-%s.log"
+)
+
+// Record is one line of the journal. Fields are optional by kind; the file is
+// meant to be read by people with jq as well as by the engine.
+type Record struct {
+	At    time.Time `json:"at"`
+	Run   string    `json:"run"`
+	Kind  string    `json:"kind"`
+	Who   string    `json:"who,omitempty"`
+	Step  string    `json:"step,omitempty"`
+	Node  string    `json:"node,omitempty"`
+	State string    `json:"state,omitempty"`
+	Why   string    `json:"why,omitempty"`
+	Gate  *Gate     `json:"gate,omitempty"`
+	// Ms is a duration in milliseconds (a node's command, a step).
+	Ms int64 `json:"ms,omitempty"`
+	// Values is the engine's decided values, opaque here, as JSON.
+	Values json.RawMessage `json:"values,omitempty"`
+}
+
+// Gate records a gate decision. It says whether the typed name matched,
+// never what was typed: a mistyped name can be a pasted secret.
+type Gate struct {
+	Proceed   bool   `json:"proceed"`
+	Choice    string `json:"choice,omitempty"`
+	NeedsName bool   `json:"needsName,omitempty"`
+	NameOK    bool   `json:"nameOK,omitempty"`
+}
+
+// Journal appends records to journal.jsonl. Safe for concurrent use.
+type Journal struct {
+	mu   sync.Mutex
+	f    *os.File
+	dir  string
+	path string
+}
+
+// Dir returns state.dir/<cluster>, the directory holding a cluster's journal.
+func Dir(stateDir, cluster string) string { return filepath.Join(stateDir, cluster) }
+
+// Open opens (creating 0700/0600) the journal of cluster under stateDir.
+func Open(stateDir, cluster string) (*Journal, error) {
+	if cluster == "" || cluster != filepath.Base(cluster) || cluster == "." || cluster == ".." {
+		return nil, fmt.Errorf("journal: cluster name %q cannot name a directory", cluster)
+	}
+	dir := Dir(stateDir, cluster)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: create %s: %w (check state.dir in the cluster file)", dir, err)
+	}
+	// MkdirAll keeps an existing directory's mode; the journal names nodes and
+	// paths of a production cluster, so tighten it.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: chmod %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, fileName)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	if err := terminateTornLine(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Journal{f: f, dir: dir, path: path}, nil
+}
+
+// terminateTornLine ends a last line cut by a crash with a newline, so the
+// next record starts on a line of its own and Read can skip the torn one.
+func terminateTornLine(f *os.File, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("journal: read %s: %w", path, err)
+	}
+	if len(data) == 0 || data[len(data)-1] == '\n' {
+		return nil
+	}
+	if _, err := f.Write([]byte("\n")); err != nil {
+		return fmt.Errorf("journal: repair torn line in %s: %w", path, err)
+	}
+	return f.Sync()
+}
+
+// Path is the journal file's path.
+func (j *Journal) Path() string { return j.path }
+
+// DirPath is the directory holding the journal and transcripts.
+func (j *Journal) DirPath() string { return j.dir }
+
+// Append writes r as one line and fsyncs before returning: a record the engine
+// acted on is on disk before the action starts.
+func (j *Journal) Append(r Record) error {
+	if r.At.IsZero() {
+		r.At = time.Now().UTC()
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("journal: encode %s record: %w", r.Kind, err)
+	}
+	b = append(b, '\n')
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return errors.New("journal: closed")
+	}
+	if _, err := j.f.Write(b); err != nil {
+		return fmt.Errorf("journal: append to %s: %w", j.path, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal: fsync %s: %w", j.path, err)
+	}
+	return nil
+}
+
+// Records reads back every complete record of this journal.
+func (j *Journal) Records() ([]Record, error) { return ReadFile(j.path) }
+
+// Close closes the file.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// ReadFile reads a journal file; a missing file is an empty journal.
+func ReadFile(path string) ([]Record, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	defer f.Close()
+	recs, err := Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %s: %w", path, err)
+	}
+	return recs, nil
+}
+
+// Read decodes records, skipping lines that do not decode: only a crash
+// mid-write makes one, and Append fsyncs before the engine acts, so the
+// action such a torn line announced never started.
+func Read(r io.Reader) ([]Record, error) {
+	var out []Record
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(line, &rec); err != nil || rec.Kind == "" {
+			continue // torn by a crash: the action it announced never started
+		}
+		out = append(out, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("read: %w", err)
+	}
+	return out, nil
+}

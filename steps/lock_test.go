@@ -1,0 +1,88 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/config"
+)
+
+// oneNode is a context over a single control-plane node on this machine,
+// so the lock file is a real file in a temp dir.
+var startOfDrill = time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
+
+func oneNode(t *testing.T, run, who string) *Context {
+	t.Helper()
+	cl := &config.Cluster{Name: "c", SSH: config.SSH{Concurrency: 4},
+		Nodes: []config.Node{{Name: "cp-1", Roles: []string{config.RoleControlPlane}}}}
+	return &Context{Cluster: cl, Exec: &localExec{}, LockPath: filepath.Join(t.TempDir(), "etcd-dr.lock"), PID: 4242,
+		Values: Values{Run: run, Who: who, StartedAt: time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)},
+		Poll:   10 * time.Millisecond, Deadline: time.Second}
+}
+
+func TestLock(t *testing.T) {
+	ctx := context.Background()
+	t.Run("a second run is refused with the holder and time", func(t *testing.T) {
+		first := oneNode(t, "run-1", "alice@bastion")
+		if err := TakeLock(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		second := oneNode(t, "run-2", "bob@bastion")
+		second.LockPath = first.LockPath
+		err := TakeLock(ctx, second)
+		var held *LockHeldError
+		if !errors.As(err, &held) {
+			t.Fatalf("TakeLock = %v, want LockHeldError", err)
+		}
+		for _, want := range []string{"cp-1", "alice@bastion", "run-1", "2026-11-24T03:00:00Z", "--force-unlock"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal %q does not say %q", err, want)
+			}
+		}
+	})
+	t.Run("the same run takes its own lock again after a resume", func(t *testing.T) {
+		c := oneNode(t, "run-1", "alice@bastion")
+		for range 2 {
+			if err := TakeLock(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := CheckLockHeld(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("force-unlock replaces a stale lock", func(t *testing.T) {
+		stale := oneNode(t, "run-1", "alice@bastion")
+		TakeLock(ctx, stale)
+		c := oneNode(t, "run-2", "bob@bastion")
+		c.LockPath, c.ForceUnlock = stale.LockPath, true
+		if err := TakeLock(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(c.LockPath)
+		if !strings.Contains(string(b), `"run":"run-2"`) || !strings.Contains(string(b), `"pid":4242`) {
+			t.Errorf("lock after force-unlock says %s", b)
+		}
+	})
+	t.Run("release removes only this run's lock", func(t *testing.T) {
+		owner := oneNode(t, "run-1", "alice@bastion")
+		TakeLock(ctx, owner)
+		other := oneNode(t, "run-2", "bob@bastion")
+		other.LockPath = owner.LockPath
+		ReleaseLock(ctx, other)
+		if _, err := os.Stat(owner.LockPath); err != nil {
+			t.Fatalf("another run's release removed the lock: %v", err)
+		}
+		if err := ReleaseLock(ctx, owner); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(owner.LockPath); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("lock still there after its run released it: %v", err)
+		}
+	})
+}

@@ -1,0 +1,286 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps/snapshot"
+)
+
+// minEtcdutl is the oldest etcdutl whose restore supports --bump-revision
+// and --mark-compacted together.
+var minEtcdutl = [3]int{3, 5, 10}
+
+// PreflightStep proves, read-only, that the restore can succeed, decides
+// the run's values once, and takes the lock.
+func PreflightStep() Step {
+	return Step{
+		ID:    Preflight,
+		Title: "Preflight: reach every node, read the manifests, verify and copy the snapshot, take the lock",
+		Why:   "Nothing is changed yet. Every later step relies on what this one reads and decides: member names and URLs, the snapshot's hash and revision, the revision bump.",
+		Plan:  preflightPlan,
+		Run:   runPreflight,
+		Verify: func(ctx context.Context, c *Context) error {
+			if err := CheckLockHeld(ctx, c); err != nil {
+				return err
+			}
+			return c.ForEachNode(ctx, memberNodes(c.members()), func(ctx context.Context, node string) error {
+				return c.checkSnapshotOn(ctx, node)
+			})
+		},
+		Undo: ReleaseLock,
+	}
+}
+
+// preflightPlan lists every command preflight runs, per node.
+func preflightPlan(c *Context) ([]Action, error) {
+	var out []Action
+	for _, n := range c.Cluster.Nodes {
+		out = append(out, sudoCheck(n.Name))
+		if n.Has(config.RoleEtcd) {
+			out = append(out, catAction(c, n.Name, c.etcdSource()), etcdutlVersion(n.Name))
+			out = append(out, c.snapshotActions(n.Name)...)
+			m := memberOn(c.members(), n.Name)
+			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
+		}
+		if n.Has(config.RoleControlPlane) {
+			out = append(out, catAction(c, n.Name, path.Join(c.Cluster.Etcd.ManifestsDir, apiserverManifest)))
+		}
+	}
+	lock, err := lockActions(c)
+	return append(out, lock...), err
+}
+
+func (c *Context) etcdSource() string {
+	if c.systemd() {
+		return c.Cluster.Etcd.EnvFile
+	}
+	return path.Join(c.Cluster.Etcd.ManifestsDir, etcdManifest)
+}
+
+func etcdutlVersion(node string) Action {
+	return Action{Node: node, What: "check etcdutl", Cmd: nodes.Cmd{Args: []string{"etcdutl", "version"}}}
+}
+
+// snapshotPathOnNode is where the snapshot is copied on every member: next
+// to the new data dir, so the disk check covers both.
+func (c *Context) snapshotPathOnNode() string {
+	if c.Values.DataDir == "" {
+		return PhSnapOnNod
+	}
+	return path.Join(path.Dir(c.Values.DataDir), "etcd-dr-snapshot-"+c.Values.Run+".db")
+}
+
+func (c *Context) snapshotActions(node string) []Action {
+	dst := c.snapshotPathOnNode()
+	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
+	return []Action{
+		{Node: node, What: "copy the snapshot from the bastion", Cmd: cp},
+		{Node: node, What: "check the snapshot's sha256 on the node", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)},
+	}
+}
+
+func (c *Context) diskFree(node string) Action {
+	return Action{Node: node, What: "check free disk", Cmd: nodes.Cmd{Args: []string{"df", "-P", "-B1", "--output=avail", "--",
+		path.Dir(c.val(c.Values.DataDir, "/var/lib/"+PhDataDir))}}}
+}
+
+func runPreflight(ctx context.Context, c *Context) error {
+	if err := c.decide(); err != nil {
+		return err
+	}
+	all := names(c.Cluster.Nodes)
+	if err := c.ForEachNode(ctx, all, func(ctx context.Context, node string) error {
+		_, err := c.Exec1(ctx, sudoCheck(node))
+		return err
+	}); err != nil {
+		return fmt.Errorf("passwordless sudo (sudo -n) must work on every node: %w", err)
+	}
+	if err := c.readInventory(ctx); err != nil {
+		return err
+	}
+	if err := c.verifySnapshot(); err != nil {
+		return err
+	}
+	if err := c.ForEachNode(ctx, memberNodes(c.members()), func(ctx context.Context, node string) error {
+		return c.prepareMember(ctx, node)
+	}); err != nil {
+		return err
+	}
+	c.readLiveRevision(ctx)
+	bump, err := ComputeBump(c.Cluster.Etcd.BumpRevision, c.Values.LiveRevision, c.Values.SnapshotRevision)
+	if err != nil {
+		return err
+	}
+	c.Values.Bump = bump
+	if err := c.SaveValues(); err != nil {
+		return err
+	}
+	return TakeLock(ctx, c)
+}
+
+func sudoCheck(node string) Action {
+	return Action{Node: node, What: "check passwordless sudo", Cmd: nodes.Cmd{Args: []string{"true"}, Sudo: true}}
+}
+
+// decide fixes the run's data dir and token once; a resumed run keeps them.
+func (c *Context) decide() error {
+	if c.Values.DataDir == "" {
+		dir, err := RenderDataDir(c.Cluster.Etcd.RestoredDataDir, c.Values.StartedAt)
+		if err != nil {
+			return err
+		}
+		c.Values.DataDir = dir
+	}
+	if c.Values.Token == "" {
+		c.Values.Token = "etcd-dr-" + c.Values.Run
+	}
+	return c.SaveValues()
+}
+
+func (c *Context) readInventory(ctx context.Context) error {
+	var members []Member
+	var apis []Apiserver
+	for _, n := range c.Cluster.Nodes { // sequential: two small reads per node keep the inventory in file order
+		if n.Has(config.RoleEtcd) {
+			res, err := c.Exec1(ctx, catAction(c, n.Name, c.etcdSource()))
+			if err != nil {
+				return err
+			}
+			m, err := MemberFromManifest(n.Name, c.Cluster.Etcd.Mode, []byte(res.Stdout))
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", n.Name, c.etcdSource(), err)
+			}
+			members = append(members, m)
+		}
+		if n.Has(config.RoleControlPlane) {
+			file := path.Join(c.Cluster.Etcd.ManifestsDir, apiserverManifest)
+			res, err := c.Exec1(ctx, catAction(c, n.Name, file))
+			if err != nil {
+				return err
+			}
+			a, err := ApiserverFromManifest(n.Name, []byte(res.Stdout))
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", n.Name, file, err)
+			}
+			apis = append(apis, a)
+		}
+	}
+	if err := CheckMembers(members); err != nil {
+		return err
+	}
+	c.Values.Members, c.Values.Apiservers = members, apis
+	return c.SaveValues()
+}
+
+func (c *Context) verifySnapshot() error {
+	if on := c.Cluster.Snapshot.On; on != "" && on != config.SnapshotOnBastion {
+		return fmt.Errorf("snapshot.on: %s: only a snapshot on the bastion is supported in this version; copy it to the bastion and set snapshot.on: bastion", on)
+	}
+	info, err := snapshot.Verify(c.Cluster.Snapshot.Path)
+	if err != nil {
+		return err
+	}
+	if !info.TrailerOK && !info.SidecarOK {
+		return fmt.Errorf("%s has no sha256 trailer or sidecar to prove it is whole: take a snapshot with etcdctl snapshot save or etcd-dr", info.Path)
+	}
+	for _, line := range info.Card() {
+		c.Check("", "snapshot", true, line)
+	}
+	c.Values.SnapshotSHA256, c.Values.SnapshotRevision, c.Values.SnapshotSize = info.SHA256, info.Revision, info.Size
+	c.Values.SnapshotOnNode = c.snapshotPathOnNode()
+	return c.SaveValues()
+}
+
+// prepareMember checks etcdutl and disk, then copies and checks the snapshot.
+func (c *Context) prepareMember(ctx context.Context, node string) error {
+	res, err := c.Exec1(ctx, etcdutlVersion(node))
+	if err != nil {
+		return fmt.Errorf("etcdutl is missing: install etcdutl >= 3.5.10 on %s: %w", node, err)
+	}
+	if err := checkEtcdutlVersion(res.Stdout); err != nil {
+		return err
+	}
+	res, err = c.Exec1(ctx, c.diskFree(node))
+	if err != nil {
+		return err
+	}
+	lines := strings.Fields(res.Stdout)
+	avail, perr := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	ok := perr == nil && avail >= 2*c.Values.SnapshotSize
+	c.Check(node, "free disk >= 2x snapshot", ok, fmt.Sprintf("%d bytes free", avail))
+	if !ok {
+		return fmt.Errorf("%d bytes free under %s, need %d (2x the snapshot): free space or set etcd.restoredDataDir elsewhere",
+			avail, path.Dir(c.Values.DataDir), 2*c.Values.SnapshotSize)
+	}
+	if c.checkSnapshotOn(ctx, node) == nil {
+		return nil // already copied by an earlier attempt
+	}
+	f, err := os.Open(c.Cluster.Snapshot.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cp := c.snapshotActions(node)[0]
+	cp.Cmd.Stdin = f
+	if _, err := c.Exec1(ctx, cp); err != nil {
+		return err
+	}
+	return c.checkSnapshotOn(ctx, node)
+}
+
+func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
+	res, err := c.Exec1(ctx, c.snapshotActions(node)[1])
+	got := strings.Fields(res.Stdout)
+	ok := err == nil && len(got) > 0 && got[0] == c.Values.SnapshotSHA256
+	c.Check(node, "snapshot on the node matches sha256", ok, c.snapshotPathOnNode())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("the snapshot copy %s does not match sha256 %s", c.snapshotPathOnNode(), c.Values.SnapshotSHA256)
+	}
+	return nil
+}
+
+var versionRe = regexp.MustCompile(`etcdutl version:\s*(\d+)\.(\d+)\.(\d+)`)
+
+func checkEtcdutlVersion(out string) error {
+	m := versionRe.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("cannot read the etcdutl version from %q", clip(out))
+	}
+	var v [3]int
+	for i := range v {
+		v[i], _ = strconv.Atoi(m[i+1])
+	}
+	for i := range v {
+		if v[i] != minEtcdutl[i] {
+			if v[i] < minEtcdutl[i] {
+				return fmt.Errorf("etcdutl %d.%d.%d is too old: --bump-revision with --mark-compacted needs >= 3.5.10; install a newer etcdutl", v[0], v[1], v[2])
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// readLiveRevision records the highest revision a member reports now; an
+// unreachable etcd leaves 0, and the bump falls back to 1e9.
+func (c *Context) readLiveRevision(ctx context.Context) {
+	for _, m := range c.members() {
+		st, err := c.memberStatus(ctx, m)
+		if err != nil {
+			continue
+		}
+		c.Values.LiveRevision = max(c.Values.LiveRevision, st.Status.Header.Revision)
+	}
+	c.Check("", "live etcd revision", c.Values.LiveRevision > 0, strconv.FormatInt(c.Values.LiveRevision, 10))
+}

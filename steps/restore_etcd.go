@@ -1,0 +1,270 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/nodes/manifest"
+)
+
+const etcdManifest = "etcd.yaml"
+
+// RestoreEtcdStep restores the snapshot into a NEW data dir on every member
+// and points etcd at it. Old data dirs stay, for rollback.
+func RestoreEtcdStep() Step {
+	return Step{
+		ID:    RestoreEtcd,
+		Title: "Restore etcd from the snapshot on every member",
+		Why: "Every member must start from the same verified snapshot, in a new data dir, as a new cluster " +
+			"(new token) with revisions bumped past the live ones so watchers never see time go backwards.",
+		Destructive: true,
+		Plan: func(c *Context) ([]Action, error) {
+			var out []Action
+			for _, m := range c.members() {
+				out = append(out, c.restoreActions(m, nil)...)
+			}
+			return out, nil
+		},
+		Facts: restoreFacts,
+		Run: func(ctx context.Context, c *Context) error {
+			if c.Values.RestoredAt.IsZero() {
+				c.Values.RestoredAt = c.now()
+				if err := c.SaveValues(); err != nil {
+					return err
+				}
+			}
+			ms := c.members()
+			return c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
+				return c.restoreMember(ctx, memberOn(ms, node))
+			})
+		},
+		Verify: verifyRestored,
+	}
+}
+
+func restoreFacts(c *Context) []string {
+	return []string{
+		fmt.Sprintf("snapshot revision %d, sha256 %s", c.Values.SnapshotRevision, c.val(c.Values.SnapshotSHA256, "<verified in preflight>")),
+		fmt.Sprintf("live revision %d (0: etcd was unreachable), bump %s", c.Values.LiveRevision, c.bumpArg()),
+		"new data dir " + c.val(c.Values.DataDir, PhDataDir) + " on every member; old data dirs are kept for rollback",
+		"new cluster token " + c.val(c.Values.Token, PhToken),
+		"initial cluster " + c.initialCluster(),
+	}
+}
+
+func (c *Context) now() time.Time {
+	if c.eng == nil {
+		return time.Now().UTC()
+	}
+	return c.eng.now()
+}
+
+// members is the inventory from preflight, or one placeholder per etcd
+// node so that `plan` can show the commands before preflight ran.
+func (c *Context) members() []Member {
+	if len(c.Values.Members) > 0 {
+		return c.Values.Members
+	}
+	var out []Member
+	for _, n := range c.Cluster.NodesWith(config.RoleEtcd) {
+		out = append(out, Member{Node: n.Name, Name: "<member name: read from " + n.Name + " in preflight>",
+			PeerURLs: []string{"<peer URL of " + n.Name + ">"}, DataDir: "<data dir of " + n.Name + ">"})
+	}
+	return out
+}
+
+func (c *Context) initialCluster() string {
+	if len(c.Values.Members) == 0 {
+		return "<name=peerURL of every member: read in preflight>"
+	}
+	return InitialCluster(c.Values.Members)
+}
+
+func memberNodes(ms []Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Node
+	}
+	return out
+}
+
+func memberOn(ms []Member, node string) Member {
+	for _, m := range ms {
+		if m.Node == node {
+			return m
+		}
+	}
+	return Member{Node: node}
+}
+
+func (c *Context) systemd() bool { return c.Cluster.Etcd.Mode == config.EtcdModeSystemd }
+
+// stopEtcd / startEtcd: park the static pod or stop the unit.
+func (c *Context) stopEtcd(node string) Action {
+	if c.systemd() {
+		return Action{Node: node, What: "stop etcd", Cmd: sudo(c.Cluster, "systemctl", "stop", c.unit())}
+	}
+	return parkAction(c, node, etcdManifest)
+}
+
+func (c *Context) startEtcd(node string) Action {
+	if c.systemd() {
+		return Action{Node: node, What: "start etcd", Cmd: sudo(c.Cluster, "systemctl", "start", c.unit())}
+	}
+	return unparkAction(c, node, etcdManifest)
+}
+
+func (c *Context) unit() string {
+	if c.Cluster.Etcd.SystemdUnit != "" {
+		return c.Cluster.Etcd.SystemdUnit
+	}
+	return "etcd"
+}
+
+// etcdConfigFile is the file pointing etcd at its data dir while etcd is
+// stopped: the parked etcd.yaml, or the env file.
+func (c *Context) etcdConfigFile() string {
+	if c.systemd() {
+		return c.Cluster.Etcd.EnvFile
+	}
+	return path.Join(c.Cluster.Etcd.ParkDir, etcdManifest)
+}
+
+func (c *Context) restoreCmd(m Member) nodes.Cmd {
+	snap := c.val(c.Values.SnapshotOnNode, PhSnapOnNod)
+	newDir := c.val(c.Values.DataDir, PhDataDir)
+	args := []string{"etcdutl", "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
+		"--initial-cluster", c.initialCluster(), "--initial-cluster-token", c.val(c.Values.Token, PhToken),
+		"--initial-advertise-peer-urls", strings.Join(m.PeerURLs, ","), "--bump-revision", c.bumpArg()}
+	if c.Cluster.Etcd.MarkCompacted || c.Cluster.Etcd.BumpRevision == "" || c.Cluster.Etcd.BumpRevision == "auto" {
+		args = append(args, "--mark-compacted") // with --bump-revision, or watchers miss the jump
+	}
+	return shCmd(c.Cluster, restoreScript, append([]string{newDir, c.val(c.Values.Run, PhRun)}, args...)...)
+}
+
+// restoreActions lists m's actions; edited is the new config file content
+// (nil in plans: shown as the edit it will be).
+func (c *Context) restoreActions(m Member, edited []byte) []Action {
+	newDir := c.val(c.Values.DataDir, PhDataDir)
+	w := writeAction(c, m.Node, c.etcdConfigFile(), edited)
+	w.What = fmt.Sprintf("point %s at %s (data dir %s stays as it is)", path.Base(c.etcdConfigFile()), newDir, m.DataDir)
+	return []Action{
+		c.stopEtcd(m.Node),
+		{Node: m.Node, What: "restore " + m.Name + " into " + newDir, Cmd: c.restoreCmd(m)},
+		w,
+		c.startEtcd(m.Node),
+	}
+}
+
+// restoreMember runs m's actions, waiting for etcd to stop before the
+// restore and editing the config file read back from the node.
+func (c *Context) restoreMember(ctx context.Context, m Member) error {
+	acts := c.restoreActions(m, nil)
+	if _, err := c.Exec1(ctx, acts[0]); err != nil {
+		return err
+	}
+	port := urlPort(first(m.ClientURLs), 2379)
+	if err := c.WaitFor(ctx, "etcd stopped on "+m.Node, func(ctx context.Context) error {
+		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
+			return err
+		}
+		return c.noListener(ctx, m.Node, port)
+	}); err != nil {
+		return err
+	}
+	if _, err := c.Exec1(ctx, acts[1]); err != nil {
+		return err
+	}
+	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
+	if err != nil {
+		return err
+	}
+	edited, err := c.pointDataDir([]byte(res.Stdout), c.Values.DataDir)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
+	}
+	acts = c.restoreActions(m, edited)
+	if _, err := c.Exec1(ctx, acts[2]); err != nil {
+		return err
+	}
+	_, err = c.Exec1(ctx, acts[3])
+	return err
+}
+
+func (c *Context) pointDataDir(data []byte, dir string) ([]byte, error) {
+	if c.systemd() {
+		return manifest.EditEtcdEnv(data, "ETCD_DATA_DIR", dir)
+	}
+	return manifest.Edit(data, manifest.PointDataDir(dir))
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// verifyRestored: every member healthy, one cluster ID, one leader, and a
+// revision at least snapshot + bump.
+func verifyRestored(ctx context.Context, c *Context) error {
+	got, err := statusOfAll(ctx, c)
+	if err != nil {
+		return err
+	}
+	return checkOneCluster(c, got, c.Values.SnapshotRevision+c.Values.Bump)
+}
+
+// statusOfAll waits until every member answers and returns each status.
+func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, error) {
+	ms := c.members()
+	var mu sync.Mutex
+	got := map[string]endpointStatus{}
+	err := c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
+		m := memberOn(ms, node)
+		return c.WaitFor(ctx, "etcd healthy on "+node, func(ctx context.Context) error {
+			st, err := c.memberStatus(ctx, m)
+			c.Check(node, "etcd member "+m.Name+" answers", err == nil, "")
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			got[node] = st
+			mu.Unlock()
+			return nil
+		})
+	})
+	return got, err
+}
+
+// checkOneCluster: one cluster ID, one leader, every revision >= want.
+func checkOneCluster(c *Context, got map[string]endpointStatus, want int64) error {
+	clusters, leaders := map[uint64]bool{}, map[uint64]bool{}
+	var errs []error
+	for node, st := range got {
+		clusters[st.Status.Header.ClusterID] = true
+		leaders[st.Status.Leader] = true
+		ok := st.Status.Header.Revision >= want
+		c.Check(node, fmt.Sprintf("revision >= %d", want), ok, fmt.Sprint(st.Status.Header.Revision))
+		if !ok {
+			errs = append(errs, &NodeError{Node: node, Err: fmt.Errorf("revision %d < snapshot %d + bump %d: was the restore run with --bump-revision?",
+				st.Status.Header.Revision, c.Values.SnapshotRevision, c.Values.Bump)})
+		}
+	}
+	c.Check("", "one cluster ID", len(clusters) == 1, fmt.Sprint(len(clusters)))
+	c.Check("", "one leader", len(leaders) == 1 && !leaders[0], fmt.Sprint(len(leaders)))
+	if len(clusters) != 1 {
+		errs = append(errs, fmt.Errorf("members report %d cluster IDs: a member kept its old data dir", len(clusters)))
+	}
+	if len(leaders) != 1 || leaders[0] {
+		errs = append(errs, fmt.Errorf("members do not agree on one leader"))
+	}
+	return errors.Join(errs...)
+}

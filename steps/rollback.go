@@ -1,0 +1,155 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/etcd-dr/etcd-dr/steps/journal"
+)
+
+// Rollback step IDs (the `etcd-dr rollback` runbook).
+const (
+	RollbackCheck       StepID = "rollback-check"
+	RollbackEtcd        StepID = "rollback-etcd"
+	RollbackEtcdServers StepID = "rollback-etcd-servers"
+	RollbackDone        StepID = "rollback-done"
+)
+
+// RollbackRunbook points every member back at the data dir it had before
+// the restore, with the same care as the restore: apiservers stopped first,
+// caches flushed after. It runs with Options.Inherit, on the values the last
+// run journaled (members, old data dirs, original --etcd-servers).
+func RollbackRunbook() []Step {
+	return []Step{
+		{ID: RollbackCheck, Title: "Check the old data dirs are intact and take the lock",
+			Why:  "Rolling back onto a missing data dir would start an empty etcd.",
+			Plan: rollbackCheckPlan,
+			Run: func(ctx context.Context, c *Context) error {
+				if err := c.RunActions(ctx, oldDirChecks(c)); err != nil {
+					return fmt.Errorf("an old data dir is missing; rollback is not possible there: %w", err)
+				}
+				return TakeLock(ctx, c)
+			},
+			Verify: CheckLockHeld, Undo: ReleaseLock},
+		StopApiserversStep(),
+		{ID: RollbackEtcd, Title: "Point every etcd member back at its old data dir",
+			Why:         "Undoes the restore: each member restarts on the data it had before, which was never modified.",
+			Destructive: true,
+			Plan: func(c *Context) ([]Action, error) {
+				var out []Action
+				for _, m := range c.Values.Members {
+					out = append(out, c.pointBackActions(m, nil)...)
+				}
+				return out, nil
+			},
+			Facts: func(c *Context) []string {
+				var out []string
+				for _, m := range c.Values.Members {
+					out = append(out, fmt.Sprintf("%s (%s): back to %s", m.Name, m.Node, m.DataDir))
+				}
+				return append(out, "the restored data dir "+c.val(c.Values.DataDir, PhDataDir)+" stays on disk")
+			},
+			Run: func(ctx context.Context, c *Context) error {
+				return c.ForEachNode(ctx, memberNodes(c.Values.Members), func(ctx context.Context, node string) error {
+					return c.pointBack(ctx, memberOn(c.Values.Members, node))
+				})
+			},
+			Verify: func(ctx context.Context, c *Context) error {
+				got, err := statusOfAll(ctx, c)
+				if err != nil {
+					return err
+				}
+				return checkOneCluster(c, got, 0)
+			}},
+		{ID: RollbackEtcdServers, Title: "Put back each apiserver's original --etcd-servers",
+			Why: "Step 3 may have repointed the apiservers at the restored members' URLs.",
+			Run: func(ctx context.Context, c *Context) error {
+				return c.ForEachNode(ctx, apiserverNodes(c), func(ctx context.Context, node string) error {
+					return c.setEtcdServers(ctx, node, c.apiserverOn(node).EtcdServers)
+				})
+			},
+			Verify: func(ctx context.Context, c *Context) error {
+				return c.ForEachNode(ctx, apiserverNodes(c), func(ctx context.Context, node string) error {
+					return c.checkEtcdServers(ctx, node, c.apiserverOn(node).EtcdServers)
+				})
+			}},
+		StartApiserversStep(),
+		FlushCachesStep(),
+		{ID: RollbackDone, Title: "Release the lock", Why: "The cluster is back on its old data.",
+			Plan: func(c *Context) ([]Action, error) { return releaseActions(c), nil },
+			Run:  ReleaseLock},
+	}
+}
+
+func rollbackCheckPlan(c *Context) ([]Action, error) {
+	lock, err := lockActions(c)
+	return append(oldDirChecks(c), lock...), err
+}
+
+func oldDirChecks(c *Context) []Action {
+	var out []Action
+	for _, m := range c.Values.Members {
+		out = append(out, Action{Node: m.Node, What: "check the old data dir " + m.DataDir,
+			Cmd: sudo(c.Cluster, "test", "-d", m.DataDir+"/member")})
+	}
+	return out
+}
+
+func (c *Context) pointBackActions(m Member, edited []byte) []Action {
+	w := writeAction(c, m.Node, c.etcdConfigFile(), edited)
+	w.What = "point " + c.etcdConfigFile() + " back at " + m.DataDir
+	return []Action{c.stopEtcd(m.Node), w, c.startEtcd(m.Node)}
+}
+
+func (c *Context) pointBack(ctx context.Context, m Member) error {
+	acts := c.pointBackActions(m, nil)
+	if _, err := c.Exec1(ctx, acts[0]); err != nil {
+		return err
+	}
+	port := urlPort(first(m.ClientURLs), 2379)
+	if err := c.WaitFor(ctx, "etcd stopped on "+m.Node, func(ctx context.Context) error {
+		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
+			return err
+		}
+		return c.noListener(ctx, m.Node, port)
+	}); err != nil {
+		return err
+	}
+	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
+	if err != nil {
+		return err
+	}
+	edited, err := c.pointDataDir([]byte(res.Stdout), m.DataDir)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
+	}
+	acts = c.pointBackActions(m, edited)
+	if _, err := c.Exec1(ctx, acts[1]); err != nil {
+		return err
+	}
+	_, err = c.Exec1(ctx, acts[2])
+	return err
+}
+
+// errNothingToRollBack: no earlier run read the members.
+var errNothingToRollBack = errors.New("the journal holds no run that read the members: nothing to roll back to")
+
+// inheritValues returns the latest journaled values that know the members,
+// made fresh for a new run: what rollback needs (old data dirs, original
+// --etcd-servers), without the restore run's own progress.
+func inheritValues(recs []journal.Record) (Values, error) {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Kind != journal.KindValues {
+			continue
+		}
+		var v Values
+		if err := json.Unmarshal(recs[i].Values, &v); err != nil || len(v.Members) == 0 {
+			continue
+		}
+		v.Before, v.NotFlushed = nil, nil
+		return v, nil
+	}
+	return Values{}, errNothingToRollBack
+}

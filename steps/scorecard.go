@@ -1,0 +1,145 @@
+package steps
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/steps/journal"
+)
+
+// Scorecard is the run's outcome, computed from the journal so a resumed
+// run counts the time spent before the crash too.
+type Scorecard struct {
+	Cluster    string      `json:"cluster"`
+	Run        string      `json:"run"`
+	Who        string      `json:"who"`
+	Started    time.Time   `json:"started"`
+	Ended      time.Time   `json:"ended"`
+	RTO        Duration    `json:"rto"` // first destructive step started → last step verified
+	Steps      []StepScore `json:"steps"`
+	NotFlushed []string    `json:"notFlushed,omitempty"`
+	Journal    string      `json:"journal"`
+	Transcript string      `json:"transcript,omitempty"`
+}
+
+// StepScore is one step's outcome.
+type StepScore struct {
+	Step     StepID      `json:"step"`
+	Title    string      `json:"title"`
+	State    string      `json:"state"`
+	Duration Duration    `json:"duration"` // running → done, over all attempts
+	Attempts int         `json:"attempts"`
+	Nodes    []NodeScore `json:"nodes,omitempty"`
+}
+
+// NodeScore is one node's last outcome within a step.
+type NodeScore struct {
+	Node     string   `json:"node"`
+	OK       bool     `json:"ok"`
+	Duration Duration `json:"duration"`
+	Why      string   `json:"why,omitempty"`
+}
+
+// Duration marshals as a Go duration string ("1m30s").
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).Round(time.Millisecond).String() }
+
+// MarshalText renders d as a string for JSON.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Scorecard computes the scorecard of the current run from the journal.
+func (e *Engine) Scorecard() *Scorecard {
+	sc := &Scorecard{Cluster: e.opts.Cluster.Name, Run: e.cx.Values.Run, Who: e.cx.Values.Who,
+		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), NotFlushed: e.cx.Values.NotFlushed}
+	if e.tr != nil {
+		sc.Transcript = e.tr.Path()
+	}
+	recs, _ := e.opts.Journal.Records() // an unreadable journal leaves an empty card, not a failed restore
+	byStep := map[StepID]*StepScore{}
+	for _, s := range e.steps {
+		sc.Steps = append(sc.Steps, StepScore{Step: s.ID, Title: s.Title, State: Pending.String()})
+	}
+	for i := range sc.Steps {
+		byStep[sc.Steps[i].Step] = &sc.Steps[i]
+	}
+	destructive := map[StepID]bool{}
+	for _, s := range e.steps {
+		destructive[s.ID] = s.Destructive
+	}
+	var runningSince = map[StepID]time.Time{}
+	var firstDestructive time.Time
+	for _, r := range recs {
+		if r.Run != sc.Run {
+			continue
+		}
+		sc.Ended = r.At
+		st := byStep[StepID(r.Step)]
+		if st == nil {
+			continue
+		}
+		switch {
+		case r.Kind == journal.KindStep && r.State == Running.String():
+			st.Attempts++
+			runningSince[st.Step] = r.At
+			if destructive[st.Step] && firstDestructive.IsZero() {
+				firstDestructive = r.At
+			}
+		case r.Kind == journal.KindStep && (r.State == Done.String() || r.State == Failed.String()):
+			if t, ok := runningSince[st.Step]; ok {
+				st.Duration += Duration(r.At.Sub(t))
+				delete(runningSince, st.Step)
+			}
+		case r.Kind == journal.KindNode:
+			st.Nodes = setNode(st.Nodes, NodeScore{Node: r.Node, OK: r.State == "ok",
+				Duration: Duration(time.Duration(r.Ms) * time.Millisecond), Why: r.Why})
+		}
+		if r.Kind == journal.KindStep && r.State != "resumed" {
+			st.State = r.State
+		}
+	}
+	if !firstDestructive.IsZero() {
+		sc.RTO = Duration(sc.Ended.Sub(firstDestructive))
+	}
+	return sc
+}
+
+func setNode(ns []NodeScore, n NodeScore) []NodeScore {
+	for i := range ns {
+		if ns[i].Node == n.Node {
+			ns[i] = n
+			return ns
+		}
+	}
+	return append(ns, n)
+}
+
+// Text renders the scorecard for a terminal or a ticket.
+func (sc *Scorecard) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Scorecard — cluster %s, run %s, by %s\n", sc.Cluster, sc.Run, sc.Who)
+	for _, s := range sc.Steps {
+		fmt.Fprintf(&b, "  %-20s %-18s %10s", s.Step, s.State, s.Duration)
+		if s.Attempts > 1 {
+			fmt.Fprintf(&b, "  (%d attempts)", s.Attempts)
+		}
+		b.WriteString("\n")
+		for _, n := range s.Nodes {
+			mark := "ok"
+			if !n.OK {
+				mark = "FAILED: " + n.Why
+			}
+			fmt.Fprintf(&b, "      %-16s %10s  %s\n", n.Node, n.Duration, mark)
+		}
+	}
+	fmt.Fprintf(&b, "  RTO (first destructive step → end): %s\n", sc.RTO)
+	if len(sc.NotFlushed) > 0 {
+		fmt.Fprintf(&b, "  NOT FLUSHED (kubelet not restarted): %s\n", strings.Join(sc.NotFlushed, ", "))
+	}
+	fmt.Fprintf(&b, "  journal: %s\n", sc.Journal)
+	if sc.Transcript != "" {
+		fmt.Fprintf(&b, "  transcript: %s\n", sc.Transcript)
+	}
+	return b.String()
+}

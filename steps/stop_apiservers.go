@@ -1,0 +1,60 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/etcd-dr/etcd-dr/config"
+)
+
+const apiserverManifest = "kube-apiserver.yaml"
+
+// StopApiserversStep parks every kube-apiserver: an apiserver left running
+// would write its stale cache back into the restored etcd.
+func StopApiserversStep() Step {
+	return Step{
+		ID:          StopApiservers,
+		Title:       "Stop every kube-apiserver",
+		Why:         "An apiserver still running during the restore writes its stale cache and watches back into etcd and corrupts the restored state.",
+		Destructive: true,
+		Plan: func(c *Context) ([]Action, error) {
+			var out []Action
+			for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {
+				out = append(out, parkAction(c, n.Name, apiserverManifest))
+			}
+			return out, nil
+		},
+		Verify: func(ctx context.Context, c *Context) error {
+			return c.ForEachNode(ctx, names(c.Cluster.NodesWith(config.RoleControlPlane)), func(ctx context.Context, node string) error {
+				port := c.apiserverPort(node)
+				return c.WaitFor(ctx, fmt.Sprintf("kube-apiserver stopped on %s", node), func(ctx context.Context) error {
+					if err := c.processGone(ctx, node, "kube-apiserver"); err != nil {
+						return err
+					}
+					return c.noListener(ctx, node, port)
+				})
+			})
+		},
+		Undo: func(ctx context.Context, c *Context) error {
+			var out []Action
+			for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {
+				out = append(out, unparkAction(c, n.Name, apiserverManifest))
+			}
+			return c.RunActions(ctx, out)
+		},
+	}
+}
+
+// apiserverPort is the secure port of node's apiserver: the cluster file's
+// apiserver.port, else the manifest's --secure-port, else 6443.
+func (c *Context) apiserverPort(node string) int {
+	if c.Cluster.Apiserver.Port != 0 {
+		return c.Cluster.Apiserver.Port
+	}
+	for _, a := range c.Values.Apiservers {
+		if a.Node == node && a.Port != 0 {
+			return a.Port
+		}
+	}
+	return 6443
+}

@@ -1,0 +1,186 @@
+package tui
+
+import (
+	"slices"
+	"strings"
+
+	"charm.land/bubbles/v2/textinput"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// Decision.Choice values. The engine offers its own in Gate.Choices (for a
+// failed step: retry, re-verify, undo when the step has one, continue when a
+// partial result is allowed); the console sends exactly one of those. Abort
+// is Decision{Proceed: false}: the engine stops and the run stays resumable.
+const (
+	choiceProceed  = "proceed" // not sent as a Choice: Decision.Proceed alone
+	choiceRetry    = "retry"
+	choiceReverify = "re-verify"
+	choiceUndo     = "undo"
+	choiceContinue = "continue"
+	choiceAbort    = "abort"
+)
+
+var choiceHelp = map[string]string{
+	choiceRetry:    "run the step again (every action is safe to repeat)",
+	choiceReverify: "check the result again without re-running (wait for a slow node)",
+	choiceUndo:     "put back what this step changed; its gate is offered again",
+	choiceContinue: "accept a partial result; the nodes left out are listed in the scorecard",
+	choiceAbort:    "stop here; nothing more runs; resume later from the journal",
+}
+
+// gateDialog is the confirmation the engine waits for. It shows the exact
+// commands per node and the facts, and will not open a destructive gate
+// until the cluster name is typed. esc backs out without answering: the gate
+// stays pending and "o" reopens it.
+type gateDialog struct {
+	keys     keyMap
+	gate     steps.Gate
+	failure  string // why the step failed; non-empty offers retry/undo/abort
+	cluster  string // the name to type when the gate names none
+	pending  bool
+	open     bool
+	readOnly bool
+	choice   int
+	input    textinput.Model
+	err      string
+	body     viewport.Model
+	width    int
+	height   int
+}
+
+func newGateDialog(keys keyMap, cluster string, readOnly bool) gateDialog {
+	in := textinput.New()
+	in.Prompt = "› "
+	return gateDialog{keys: keys, cluster: cluster, readOnly: readOnly, input: in, body: viewport.New()}
+}
+
+// ask puts a gate (or a failure) in front of the operator.
+func (g *gateDialog) ask(gate steps.Gate, failure string) tea.Cmd {
+	if g.pending && g.gate.Step == gate.Step && failure == "" && g.failure != "" {
+		// The engine's gate for a failed step brings its own choices: keep
+		// the failure text and merge the choices.
+		failure = g.failure
+	}
+	g.gate, g.failure = gate, failure
+	g.pending, g.open, g.choice, g.err = true, true, 0, ""
+	g.input.SetValue("")
+	g.layout()
+	g.body.GotoTop()
+	if g.readOnly || !g.needsName() {
+		g.input.Blur()
+		return nil
+	}
+	return g.input.Focus()
+}
+
+// close forgets the gate without answering it.
+func (g *gateDialog) close() {
+	g.pending, g.open, g.err, g.failure = false, false, "", ""
+	g.input.Blur()
+	g.input.SetValue("")
+}
+
+func (g *gateDialog) name() string {
+	if g.gate.Cluster != "" {
+		return g.gate.Cluster
+	}
+	return g.cluster
+}
+
+// choices lists the buttons, the default first and abort last. When the
+// engine offers choices, a plain proceed is not one of them: it would be
+// refused.
+func (g *gateDialog) choices() []string {
+	var out []string
+	switch {
+	case len(g.gate.Choices) > 0:
+		out = slices.Clone(g.gate.Choices)
+	case g.failure != "":
+		// The step failed and the engine's gate has not arrived yet.
+		out = []string{choiceRetry, choiceUndo}
+	default:
+		out = []string{choiceProceed}
+	}
+	if !slices.Contains(out, choiceAbort) {
+		out = append(out, choiceAbort)
+	}
+	return out
+}
+
+// needsName reports whether the selected choice needs the typed name: every
+// answer but abort at a destructive gate (the engine refuses it otherwise),
+// and every undo.
+func (g *gateDialog) needsName() bool {
+	c := g.choices()[g.choice]
+	if c == choiceAbort {
+		return false
+	}
+	return g.gate.NeedsName || c == choiceUndo
+}
+
+func (g *gateDialog) SetSize(w, h int) {
+	g.width, g.height = w, h
+	g.layout()
+}
+
+func (g *gateDialog) dialogWidth() int { return max(20, min(g.width-2, 100)) }
+
+func (g *gateDialog) layout() {
+	cw := g.dialogWidth() - 4
+	lines := g.bodyLines(cw)
+	fixed := 2 + 1 + 1 + 1 + 3 // border, title, blank, buttons, name prompt+input+error
+	g.body.SetWidth(cw)
+	g.body.SetHeight(max(1, min(len(lines), g.height-fixed)))
+	g.body.SetContentLines(lines)
+	g.input.SetWidth(max(1, cw-3))
+}
+
+// bodyLines is the gate's text: reason, facts, then the exact commands.
+func (g *gateDialog) bodyLines(cw int) []string {
+	var out []string
+	// wrap indents continuation lines under the first, so a long command
+	// reads as one command and not as two.
+	wrap := func(prefix, s string) {
+		indent := strings.Repeat(" ", lipgloss.Width(prefix))
+		for i, l := range strings.Split(lipgloss.Wrap(s, max(10, cw-len(indent)), ""), "\n") {
+			if i > 0 {
+				prefix = indent
+			}
+			out = append(out, prefix+l)
+		}
+	}
+	if g.failure != "" {
+		wrap("", "Failed: "+g.failure)
+	}
+	if g.gate.Why != "" && g.gate.Why != g.failure {
+		wrap("", g.gate.Why)
+	}
+	if g.failure != "" || len(g.gate.Choices) > 0 {
+		for _, c := range g.choices() {
+			if h, ok := choiceHelp[c]; ok {
+				wrap("  ", c+": "+h)
+			}
+		}
+	}
+	if len(g.gate.Facts) > 0 {
+		out = append(out, "", "Facts:")
+		for _, f := range g.gate.Facts {
+			wrap("  • ", f)
+		}
+	}
+	if len(g.gate.Commands) > 0 {
+		out = append(out, "", "Commands, exactly as they will run:")
+		for _, nc := range g.gate.Commands {
+			out = append(out, "  "+nc.Node)
+			for _, c := range nc.Commands {
+				wrap("    $ ", c)
+			}
+		}
+	}
+	return out
+}

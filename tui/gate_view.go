@@ -1,0 +1,163 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// decidedMsg reports that the operator's decision has been handed over.
+type decidedMsg struct{ d steps.Decision }
+
+// decideCmd hands a decision to the engine outside Update: Decide may block
+// until the engine takes it.
+func decideCmd(decide func(steps.Decision), d steps.Decision) tea.Cmd {
+	return func() tea.Msg {
+		decide(d)
+		return decidedMsg{d}
+	}
+}
+
+// Update handles a key while the dialog is open. It returns the decision
+// when one was made, and a command for the text input.
+func (g *gateDialog) Update(msg tea.KeyPressMsg, by string) (*steps.Decision, tea.Cmd) {
+	k := g.keys
+	switch {
+	case !g.open:
+		return nil, nil // backed out: only "o" (in the root) reopens it
+	case key.Matches(msg, k.Back):
+		g.open, g.err = false, ""
+		g.input.Blur()
+		return nil, nil
+	case key.Matches(msg, k.Up, k.Down, k.PageUp, k.PageDown) && !g.inputTakes(msg):
+		var cmd tea.Cmd
+		g.body, cmd = g.body.Update(msg)
+		return nil, cmd
+	case g.readOnly:
+		return nil, nil
+	case msg.String() == "left" || msg.String() == "shift+tab":
+		return nil, g.selectChoice(g.choice - 1)
+	case msg.String() == "right" || msg.String() == "tab":
+		return nil, g.selectChoice(g.choice + 1)
+	case key.Matches(msg, k.Submit):
+		return g.decide(by), nil
+	case key.Matches(msg, k.Proceed) && !g.input.Focused() && len(g.choices()) <= 2:
+		// y is a shortcut only where the choice is proceed or abort; with
+		// the engine's choices the operator picks one and presses enter.
+		return g.decide(by), nil
+	}
+	if g.input.Focused() {
+		var cmd tea.Cmd
+		g.input, cmd = g.input.Update(msg)
+		g.err = ""
+		return nil, cmd
+	}
+	return nil, nil
+}
+
+// inputTakes reports whether a key is text for the name input ("j", "k").
+func (g *gateDialog) inputTakes(msg tea.KeyPressMsg) bool {
+	return g.input.Focused() && msg.Text != ""
+}
+
+func (g *gateDialog) selectChoice(i int) tea.Cmd {
+	n := len(g.choices())
+	g.choice = (i + n) % n
+	g.err = ""
+	if g.needsName() {
+		return g.input.Focus()
+	}
+	g.input.Blur()
+	return nil
+}
+
+// decide checks the typed name and builds the decision. A wrong name keeps
+// the gate shut and says why; the engine never sees it.
+func (g *gateDialog) decide(by string) *steps.Decision {
+	typed := strings.TrimSpace(g.input.Value())
+	if g.needsName() && typed != g.name() {
+		if typed == "" {
+			g.err = fmt.Sprintf("Type the cluster name %q to open this gate, or esc to back out.", g.name())
+		} else {
+			g.err = fmt.Sprintf("%q is not this cluster's name (%q). The gate stays shut.", typed, g.name())
+		}
+		return nil
+	}
+	c := g.choices()[g.choice]
+	// Proceed false is the engine's abort; every other answer proceeds.
+	d := steps.Decision{Proceed: c != choiceAbort, Typed: typed, By: by}
+	if c != choiceProceed && c != choiceAbort {
+		d.Choice = c
+	}
+	g.close()
+	return &d
+}
+
+// View renders the dialog box.
+func (g gateDialog) View(st styles) string {
+	cw := g.dialogWidth() - 4
+	box, title := st.dialog, "Gate · "+g.gate.Title
+	if g.gate.NeedsName {
+		title += " · destructive"
+	}
+	if g.failure != "" {
+		box, title = st.dialogDanger, strings.TrimSuffix(g.gate.Title, ": FAILED")+" failed"
+	}
+	if g.gate.Title == "" {
+		title = strings.TrimPrefix(title, "Gate · ")
+		title = string(g.gate.Step) + strings.TrimPrefix(title, " ")
+	}
+	more := ""
+	if below := g.body.TotalLineCount() - g.body.YOffset() - g.body.VisibleLineCount(); below > 0 {
+		more = st.warn.Render(fmt.Sprintf("↓ %d more lines: read them with ↓/pgdn", below))
+	}
+	out := []string{st.bold.Render(truncate(title, cw)), g.body.View(), truncate(more, cw)}
+	if g.readOnly {
+		out = append(out, st.dim.Render(truncate("Read-only: the operator answers this gate in their console.", cw)))
+		return box.Width(g.dialogWidth()).Render(strings.Join(out, "\n"))
+	}
+	if g.needsName() {
+		out = append(out, truncate(fmt.Sprintf("Type the cluster name %s to confirm:", g.name()), cw), g.input.View())
+	}
+	if g.err != "" {
+		out = append(out, st.bad.Render(lipgloss.Wrap(g.err, cw, "")))
+	}
+	out = append(out, g.buttons(st, cw))
+	return box.Width(g.dialogWidth()).Render(strings.Join(out, "\n"))
+}
+
+func (g gateDialog) buttons(st styles, cw int) string {
+	var parts []string
+	for i, c := range g.choices() {
+		if i == g.choice {
+			parts = append(parts, st.selected.Render("[ "+c+" ]"))
+		} else {
+			parts = append(parts, "  "+c+"  ")
+		}
+	}
+	hint := "enter choose · ←/→ · esc back out"
+	if !g.input.Focused() && len(g.choices()) <= 2 {
+		hint = "enter/y proceed · ←/→ · esc back out"
+	}
+	return truncate(strings.Join(parts, " ")+"  "+st.dim.Render(hint), cw)
+}
+
+func (g gateDialog) help() bindings {
+	k := g.keys
+	if g.readOnly {
+		return bindings{short: []key.Binding{k.Back, k.Up, k.Down}, full: [][]key.Binding{{k.Back}, {k.Up, k.Down, k.PageUp, k.PageDown}}}
+	}
+	proceed := k.Proceed
+	if g.input.Focused() || len(g.choices()) > 2 {
+		proceed = k.Submit
+	}
+	return bindings{
+		short: []key.Binding{proceed, k.Back, k.Up, k.Down},
+		full:  [][]key.Binding{{proceed, k.Back}, {k.Up, k.Down, k.PageUp, k.PageDown}},
+	}
+}

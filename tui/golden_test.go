@@ -1,0 +1,140 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// scenario is a run scripted up to one moment, with the clock at that moment.
+type scenario struct {
+	name string
+	now  int // seconds after t0
+	evs  []steps.Event
+	keys []string
+}
+
+func restoreRunning() []steps.Event {
+	evs := append(preflightDone(),
+		stepEv(20, steps.StopApiservers, steps.Running, "parking kube-apiserver.yaml"),
+		stepEv(31, steps.StopApiservers, steps.Done, "no apiserver process or listener on any node"),
+		stepEv(40, steps.RestoreEtcd, steps.Running, "restoring into /var/lib/etcd-restored-20260314T0300"),
+		nodeEv(41, steps.RestoreEtcd, "cp-1", steps.Done, "restored, manifest points at new data dir"),
+		nodeEv(42, steps.RestoreEtcd, "cp-2", steps.Running, "etcdutl snapshot restore"),
+		nodeEv(43, steps.RestoreEtcd, "cp-3", steps.Running, "waiting for etcd to stop"),
+		logEv(44, "cp-2", `{"level":"info","msg":"restoring snapshot","path":"/var/lib/etcd-dr/snap.db"}`,
+			`{"level":"info","msg":"restored snapshot","rev":1000048213}`),
+		logEv(45, "cp-3", "etcd still running (pid 4711), waiting", "error: etcd did not stop within 30s, retrying"),
+	)
+	for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
+		evs = append(evs, checkEv(31, steps.StopApiservers, n, "no kube-apiserver process", true, ""))
+	}
+	return evs
+}
+
+func restoreVerifying() []steps.Event {
+	return append(restoreRunning(),
+		nodeEv(50, steps.RestoreEtcd, "cp-2", steps.Done, "restored"),
+		nodeEv(52, steps.RestoreEtcd, "cp-3", steps.Done, "restored"),
+		stepEv(53, steps.RestoreEtcd, steps.Verifying, "waiting for every member to be healthy"),
+		checkEv(54, steps.RestoreEtcd, "", "one cluster ID", true, "c0ffee"),
+		checkEv(55, steps.RestoreEtcd, "cp-1", "etcd healthy", true, "leader"),
+	)
+}
+
+func allDone(verifyOK bool) []steps.Event {
+	evs := append(restoreVerifying(),
+		checkEv(56, steps.RestoreEtcd, "cp-2", "etcd healthy", true, ""),
+		checkEv(56, steps.RestoreEtcd, "cp-3", "etcd healthy", true, ""),
+		stepEv(60, steps.RestoreEtcd, steps.Done, "3 members healthy, revision 1000048213"),
+		stepEv(61, steps.RepointApiserve, steps.Skipped, "member URLs unchanged"),
+		stepEv(62, steps.StartApiservers, steps.Running, "unparking"),
+		stepEv(80, steps.StartApiservers, steps.Done, "/readyz ok on 3 nodes"),
+		stepEv(81, steps.FlushCaches, steps.Running, "restarting kubelets"),
+		stepEv(140, steps.FlushCaches, steps.Done, "5 kubelets restarted after the restore"),
+		stepEv(141, steps.VerifyReport, steps.Running, "checking invariants"),
+		checkEv(150, steps.VerifyReport, "", "pre-snapshot objects served", true, "42/42"),
+		checkEv(151, steps.VerifyReport, "", "post-snapshot writes gone", verifyOK, "3 keys written after the snapshot"),
+		checkEv(152, steps.VerifyReport, "", "old data dirs intact", true, ""),
+	)
+	if verifyOK {
+		return append(evs, stepEv(155, steps.VerifyReport, steps.Done, "all invariants hold"))
+	}
+	return append(evs, failureGate(155, steps.VerifyReport, "verify and report",
+		"post-snapshot writes are still served: an apiserver may have written during the restore")...)
+}
+
+// failureGate is what the engine sends when a step fails: the failed state,
+// then the failure gate with its choices (steps/gate.go onFailure).
+func failureGate(sec int, id steps.StepID, title, why string) []steps.Event {
+	g := steps.Gate{Step: id, Title: title + ": FAILED", Why: why, Choices: []string{choiceRetry, choiceReverify}}
+	return []steps.Event{
+		stepEv(sec, id, steps.Failed, why),
+		stepEv(sec, id, steps.WaitingGate, g.Title),
+		steps.GateEvent{At: at(sec), Gate: g},
+	}
+}
+
+func goldenScenarios() []scenario {
+	return []scenario{
+		{name: "pending", now: 0},
+		{name: "waiting_for_gate", now: 14, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: stopGate()})},
+		{name: "waiting_for_gate_backed_out", now: 19, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: stopGate()}), keys: []string{"esc"}},
+		{name: "running", now: 47, evs: restoreRunning()},
+		{name: "running_nodes_focused_cp-3", now: 47, evs: restoreRunning(), keys: []string{"tab", "down", "down"}},
+		{name: "running_logs_filtered", now: 47, evs: restoreRunning(), keys: []string{"tab", "tab", "/", "e", "r", "r", "enter"}},
+		{name: "running_full_help", now: 47, evs: restoreRunning(), keys: []string{"tab", "tab", "?"}},
+		{name: "running_quit_asks_first", now: 47, evs: restoreRunning(), keys: []string{"q"}},
+		{name: "verifying", now: 56, evs: restoreVerifying()},
+		{name: "skipped_and_running", now: 70, evs: allDone(true)[:len(restoreVerifying())+6]},
+		{name: "failed", now: 160, evs: allDone(false)},
+		{name: "failed_backed_out", now: 160, evs: allDone(false), keys: []string{"esc"}},
+		{name: "done_scorecard", now: 160, evs: allDone(true)},
+	}
+}
+
+// TestGoldenScreens pins what the operator sees in every step state at the
+// smallest supported terminal and a wide one. Regenerate with -update.
+func TestGoldenScreens(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {160, 50}} {
+		for _, sc := range goldenScenarios() {
+			t.Run(fmt.Sprintf("%s_%dx%d", sc.name, size[0], size[1]), func(t *testing.T) {
+				o := Options{Decide: func(steps.Decision) {}, Drill: true, Resume: "etcd-dr console -f prod-eu1.yaml"}
+				m := newTestModel(t, o, size[0], size[1], at(sc.now))
+				m = feed(t, m, sc.evs...)
+				m = update(t, m, press(sc.keys...)...)
+				golden.RequireEqual(t, screen(m))
+			})
+		}
+	}
+}
+
+// TestGoldenWatchScreens pins the read-only console of etcd-dr watch: the
+// gate is shown to read, with no way to answer it.
+func TestGoldenWatchScreens(t *testing.T) {
+	evs := append(preflightDone(), steps.GateEvent{At: at(13), Gate: stopGate()})
+	for _, keys := range [][]string{nil, {"esc"}} {
+		t.Run(fmt.Sprintf("gate_after_%d_keys", len(keys)), func(t *testing.T) {
+			m := newTestModel(t, Options{ReadOnly: true}, 80, 24, at(20))
+			m = feed(t, m, evs...)
+			m = update(t, m, press(keys...)...)
+			golden.RequireEqual(t, screen(m))
+		})
+	}
+}
+
+func TestAnEngineThatEndsAtAGateShowsTheScorecard(t *testing.T) {
+	m := newTestModel(t, Options{Decide: func(steps.Decision) {}}, 80, 24, at(20))
+	m = feed(t, m, append(preflightDone(), steps.GateEvent{At: at(13), Gate: stopGate()})...)
+	m = update(t, m, eventsMsg{closed: true})
+	if m.gate.pending || !m.scorecard {
+		t.Fatalf("gate pending=%v scorecard=%v, want the gate gone and the scorecard shown", m.gate.pending, m.scorecard)
+	}
+	if s := screen(m); !strings.Contains(s, "RUN ENDED BEFORE VERIFY PASSED") {
+		t.Fatalf("scorecard does not say the run ended early:\n%s", s)
+	}
+}

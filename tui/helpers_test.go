@@ -1,0 +1,153 @@
+package tui
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// t0 is the fixed start of every scripted run.
+var t0 = time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+
+func at(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+
+// testCluster is three control-plane/etcd nodes and two workers.
+func testCluster() *config.Cluster {
+	c := &config.Cluster{Name: "prod-eu1"}
+	for i := 1; i <= 3; i++ {
+		c.Nodes = append(c.Nodes, config.Node{Name: fmt.Sprintf("cp-%d", i), Address: fmt.Sprintf("10.0.0.1%d", i),
+			Roles: []string{config.RoleControlPlane, config.RoleEtcd}})
+	}
+	for i := 1; i <= 2; i++ {
+		c.Nodes = append(c.Nodes, config.Node{Name: fmt.Sprintf("w-%d", i), Address: fmt.Sprintf("10.0.0.2%d", i),
+			Roles: []string{config.RoleWorker}})
+	}
+	return c
+}
+
+// newTestModel is a console with a fixed clock and no colour, sized w×h.
+func newTestModel(t *testing.T, o Options, w, h int, now time.Time) Model {
+	t.Helper()
+	if o.Cluster == nil {
+		o.Cluster = testCluster()
+	}
+	m := New(o)
+	m.now = func() time.Time { return now }
+	m.noColor = true
+	m.st = newStyles(true, true)
+	m.help.Styles = m.st.help
+	return update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
+}
+
+func update(t *testing.T, m Model, msgs ...tea.Msg) Model {
+	t.Helper()
+	for _, msg := range msgs {
+		nm, _ := m.Update(msg)
+		m = nm.(Model)
+	}
+	return m
+}
+
+// feed delivers events as the engine's reader would, in one batch.
+func feed(t *testing.T, m Model, evs ...steps.Event) Model {
+	t.Helper()
+	return update(t, m, eventsMsg{events: evs})
+}
+
+func press(keys ...string) []tea.Msg {
+	var out []tea.Msg
+	for _, k := range keys {
+		out = append(out, keyMsg(k))
+	}
+	return out
+}
+
+// keyMsg builds the key press Bubble Tea would deliver for k.
+func keyMsg(k string) tea.KeyPressMsg {
+	switch k {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "left":
+		return tea.KeyPressMsg{Code: tea.KeyLeft}
+	case "right":
+		return tea.KeyPressMsg{Code: tea.KeyRight}
+	case "ctrl+c":
+		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	}
+	r := []rune(k)
+	return tea.KeyPressMsg{Code: r[0], Text: k}
+}
+
+// screen is the frame as plain text.
+func screen(m Model) string { return ansi.Strip(m.View().Content) }
+
+// Scripted engine events.
+
+func stepEv(sec int, id steps.StepID, st steps.State, why string) steps.StepEvent {
+	return steps.StepEvent{At: at(sec), Step: id, State: st, Why: why}
+}
+
+func nodeEv(sec int, id steps.StepID, node string, st steps.State, action string) steps.NodeEvent {
+	return steps.NodeEvent{At: at(sec), Step: id, Node: node, State: st, Action: action}
+}
+
+func checkEv(sec int, id steps.StepID, node, check string, ok bool, detail string) steps.CheckEvent {
+	return steps.CheckEvent{At: at(sec), Step: id, Node: node, Check: check, OK: ok, Detail: detail}
+}
+
+func logEv(sec int, node string, texts ...string) steps.LogEvent {
+	ev := steps.LogEvent{At: at(sec)}
+	for _, tx := range texts {
+		ev.Lines = append(ev.Lines, nodes.Line{Node: node, Time: at(sec), Text: tx})
+	}
+	return ev
+}
+
+func stopGate() steps.Gate {
+	g := steps.Gate{
+		Step: steps.StopApiservers, Title: "stop apiservers", NeedsName: true, Cluster: "prod-eu1",
+		Why:   "No apiserver may write to etcd while it is replaced: every kube-apiserver stops first.",
+		Facts: []string{"3 control-plane nodes: cp-1, cp-2, cp-3", "snapshot rev 48213, 1204 keys, sha256 ok"},
+	}
+	for i := 1; i <= 3; i++ {
+		g.Commands = append(g.Commands, steps.NodeCommands{Node: fmt.Sprintf("cp-%d", i), Commands: []string{
+			"sudo -n -- mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/parked/kube-apiserver.yaml",
+		}})
+	}
+	return g
+}
+
+// preflightDone is preflight run and passed on every node.
+func preflightDone() []steps.Event {
+	evs := []steps.Event{stepEv(0, steps.Preflight, steps.Running, "checking SSH, sudo, snapshot, disk")}
+	for i, n := range testCluster().Nodes {
+		evs = append(evs,
+			nodeEv(1, steps.Preflight, n.Name, steps.Done, "sudo ok"),
+			checkEv(1, steps.Preflight, n.Name, "ssh reachable", true, fmt.Sprintf("%dms", 3+i)))
+		if n.Has(config.RoleControlPlane) {
+			evs = append(evs,
+				checkEv(1, steps.Preflight, n.Name, "kube-apiserver running", true, ""),
+				checkEv(1, steps.Preflight, n.Name, "etcd healthy", true, ""))
+		}
+		evs = append(evs, checkEv(1, steps.Preflight, n.Name, "kubelet active", true, ""))
+	}
+	return append(evs, checkEv(2, steps.Preflight, "", "snapshot hash", true, "rev 48213, 1204 keys"),
+		stepEv(12, steps.Preflight, steps.Done, "snapshot rev 48213 ok; 5 nodes reachable"))
+}
+
+func windowSize(w, h int) tea.Msg { return tea.WindowSizeMsg{Width: w, Height: h} }

@@ -1,0 +1,152 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/etcd-dr/etcd-dr/nodes"
+)
+
+func lines(node string, from, n int) []nodes.Line {
+	out := make([]nodes.Line, 0, n)
+	for i := from; i < from+n; i++ {
+		out = append(out, nodes.Line{Node: node, Time: at(i), Text: fmt.Sprintf("line %d", i)})
+	}
+	return out
+}
+
+func newTestLogs(t *testing.T, rows int) logsPane {
+	t.Helper()
+	p := newLogsPane(defaultKeys(), []string{"cp-1", "cp-2"})
+	p.SetSize(80, rows+1)
+	p.Focus(true)
+	return p
+}
+
+// shown is the text of the rows on screen.
+func shown(p *logsPane) []string {
+	var out []string
+	for i := p.start(); i < min(p.length(), p.start()+p.rows()); i++ {
+		l, _ := p.source().at(p.seqAt(i))
+		out = append(out, l.text)
+	}
+	return out
+}
+
+func TestRingKeepsOnlyTheNewestLines(t *testing.T) {
+	r := newRing(3)
+	for i := range 10 {
+		r.push(logLine{text: fmt.Sprint(i)})
+	}
+	if r.n != 3 || r.first() != 7 || r.next != 10 {
+		t.Fatalf("ring n=%d first=%d next=%d, want 3, 7, 10", r.n, r.first(), r.next)
+	}
+	if _, ok := r.at(6); ok {
+		t.Fatal("an evicted line is still readable")
+	}
+	if l, _ := r.at(9); l.text != "9" {
+		t.Fatalf("newest line = %q, want 9", l.text)
+	}
+}
+
+func TestLogMemoryStaysBoundedUnderAFlood(t *testing.T) {
+	p := newTestLogs(t, 10)
+	for batch := range 30 {
+		p.appendLines(lines("cp-1", batch*1000, 1000))
+	}
+	if got := p.perNode["cp-1"].n; got != nodeRingLines {
+		t.Fatalf("node ring holds %d lines, want the cap %d", got, nodeRingLines)
+	}
+	if got := p.all.n; got != allRingLines {
+		t.Fatalf("all-nodes ring holds %d lines, want the cap %d", got, allRingLines)
+	}
+	p.filter = "line"
+	p.rebuildIndex()
+	p.appendLines(lines("cp-1", 30000, 5000))
+	if len(p.index) > allRingLines {
+		t.Fatalf("filter index holds %d entries, more than the ring", len(p.index))
+	}
+}
+
+func TestLogsPane(t *testing.T) {
+	tests := []struct {
+		name string
+		keys []string
+		want []string // rows on screen after the keys
+		mode string   // substring of the title
+	}{
+		{name: "it follows the newest lines by default", want: []string{"line 17", "line 18", "line 19"}, mode: "following"},
+		{name: "scrolling up pauses the follow", keys: []string{"up"}, want: []string{"line 16", "line 17", "line 18"}, mode: "paused, 1 newer"},
+		{name: "scrolling back to the bottom follows again", keys: []string{"up", "up", "down", "down"}, want: []string{"line 17", "line 18", "line 19"}, mode: "following"},
+		{name: "f pauses and f again follows", keys: []string{"f", "f"}, want: []string{"line 17", "line 18", "line 19"}, mode: "following"},
+		{name: "g goes to the oldest line", keys: []string{"g"}, want: []string{"line 0", "line 1", "line 2"}, mode: "paused"},
+		{name: "the filter keeps matching lines only", keys: []string{"/", "1", "5", "enter"}, want: []string{"line 15"}, mode: "filter 15"},
+		{name: "esc in the filter clears it", keys: []string{"/", "1", "5", "esc"}, want: []string{"line 17", "line 18", "line 19"}, mode: "following"},
+		{name: "e jumps to the next error line", keys: []string{"g", "e"}, want: []string{"error: disk full", "line 6", "line 7"}, mode: "paused"},
+		{name: "e again wraps to the first error line", keys: []string{"g", "e", "e", "e"}, want: []string{"error: disk full", "line 6", "line 7"}, mode: "paused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestLogs(t, 3)
+			ls := lines("cp-1", 0, 20)
+			ls[5].Text = "error: disk full"
+			ls[12].Text = "Permission DENIED"
+			p.appendLines(ls)
+			for _, k := range tc.keys {
+				p.Update(keyMsg(k))
+			}
+			if got := shown(&p); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("rows = %q, want %q", got, tc.want)
+			}
+			if !strings.Contains(p.title(), tc.mode) {
+				t.Errorf("title %q does not say %q", p.title(), tc.mode)
+			}
+		})
+	}
+}
+
+func TestPausedViewStaysPutWhileLinesArrive(t *testing.T) {
+	p := newTestLogs(t, 3)
+	p.appendLines(lines("cp-1", 0, 20))
+	p.Update(keyMsg("up"))
+	before := shown(&p)
+	p.appendLines(lines("cp-1", 20, 5))
+	if got := shown(&p); strings.Join(got, "|") != strings.Join(before, "|") {
+		t.Fatalf("paused rows moved from %q to %q", before, got)
+	}
+	if !strings.Contains(p.title(), "6 newer") {
+		t.Fatalf("title %q does not count the newer lines", p.title())
+	}
+}
+
+func TestSelectingANodeShowsOnlyItsLines(t *testing.T) {
+	p := newTestLogs(t, 3)
+	p.appendLines(lines("cp-1", 0, 3))
+	p.appendLines(lines("cp-2", 100, 3))
+	p.selectNode("cp-1")
+	if got := strings.Join(shown(&p), "|"); got != "line 0|line 1|line 2" {
+		t.Fatalf("cp-1 rows = %q", got)
+	}
+	p.Update(keyMsg("a"))
+	if got := strings.Join(shown(&p), "|"); got != "line 100|line 101|line 102" {
+		t.Fatalf("all-nodes rows = %q, want the newest of both nodes", got)
+	}
+}
+
+func TestRemoteOutputCannotDrawOnTheScreen(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"colour codes are dropped", "\x1b[31mred\x1b[0m", "red"},
+		{"cursor moves are dropped", "a\x1b[2Jb", "ab"},
+		{"tabs become spaces", "a\tb", "a    b"},
+		{"carriage returns are removed", "progress 50%\rprogress 100%", "progress 50%progress 100%"},
+		{"plain text is kept", "etcd restored", "etcd restored"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sanitize(tc.in); got != tc.want {
+				t.Fatalf("sanitize(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

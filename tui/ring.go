@@ -1,0 +1,84 @@
+package tui
+
+import (
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// logLine is one sanitized line of node output.
+type logLine struct {
+	node  string
+	text  string
+	at    time.Time
+	isErr bool
+}
+
+// errorWords mark a line the operator may want to jump to. Stderr alone is
+// not a signal: etcdutl and kube components log everything there.
+var errorWords = []string{"error", "fail", "fatal", "panic", "denied", "refused", "timed out", "timeout", "no space"}
+
+func newLogLine(node, raw string, at time.Time) logLine {
+	text := sanitize(raw)
+	return logLine{node: node, text: text, at: at, isErr: containsAny(strings.ToLower(text), errorWords...)}
+}
+
+// sanitize keeps remote output from moving the cursor or recolouring the
+// screen: escape sequences are dropped, tabs expanded, other controls removed.
+func sanitize(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s // the common case: nothing to strip, no allocation
+	}
+	s = ansi.Strip(s)
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\t':
+			b.WriteString("    ")
+		case isControl(r):
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// ring is a bounded log: the newest lines win, memory never grows past cap.
+// Every line gets a sequence number so a paused view and a filter index can
+// point at lines that stay put while new ones arrive.
+type ring struct {
+	buf  []logLine
+	head int    // index of the oldest line
+	n    int    // lines held
+	next uint64 // sequence number of the next line pushed
+}
+
+func newRing(capacity int) *ring { return &ring{buf: make([]logLine, capacity)} }
+
+func (r *ring) push(l logLine) {
+	if r.n < len(r.buf) {
+		r.buf[(r.head+r.n)%len(r.buf)] = l
+		r.n++
+	} else {
+		r.buf[r.head] = l
+		r.head = (r.head + 1) % len(r.buf)
+	}
+	r.next++
+}
+
+// first is the sequence number of the oldest line held.
+func (r *ring) first() uint64 { return r.next - uint64(r.n) }
+
+// at returns the line with sequence number seq, if still held.
+func (r *ring) at(seq uint64) (logLine, bool) {
+	if seq < r.first() || seq >= r.next {
+		return logLine{}, false
+	}
+	return r.buf[(r.head+int(seq-r.first()))%len(r.buf)], true
+}

@@ -1,0 +1,357 @@
+package tui
+
+import (
+	"strings"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// stepTitles are shown before the engine sends a gate with the step's own
+// title, so the list reads as the runbook from the first frame.
+var stepTitles = map[steps.StepID]string{
+	steps.Preflight:       "preflight",
+	steps.StopApiservers:  "stop apiservers",
+	steps.RestoreEtcd:     "restore etcd",
+	steps.RepointApiserve: "repoint apiservers",
+	steps.StartApiservers: "start apiservers",
+	steps.FlushCaches:     "flush caches",
+	steps.VerifyReport:    "verify and report",
+}
+
+// stepInfo is what the console knows about one step.
+type stepInfo struct {
+	ID           steps.StepID
+	Title        string
+	State        steps.State
+	Why          string
+	Failure      string    // why it last failed, until it runs again
+	Started, End time.Time // End is zero while the step has not finished
+	Nodes        []string  // node order of first appearance, for stable rows
+	Progress     map[string]steps.NodeEvent
+	Checks       []steps.CheckEvent
+}
+
+func (s *stepInfo) elapsed(now time.Time) time.Duration {
+	switch {
+	case s.Started.IsZero():
+		return 0
+	case s.End.IsZero():
+		return now.Sub(s.Started)
+	default:
+		return s.End.Sub(s.Started)
+	}
+}
+
+// component is a Kubernetes control-plane piece whose state the inventory shows.
+type component int
+
+const (
+	compEtcd component = iota
+	compAPI
+	compScheduler
+	compCM
+	compKubelet
+	numComponents
+)
+
+// compKeywords recognise a component in a check's words. Order matters:
+// "kube-controller-manager" must not match "apiserver" and so on.
+var compKeywords = [numComponents][]string{
+	compEtcd:      {"etcd"},
+	compAPI:       {"apiserver", "readyz"},
+	compScheduler: {"scheduler"},
+	compCM:        {"controller-manager", "controller manager"},
+	compKubelet:   {"kubelet"},
+}
+
+// compState is what the checks last proved about a component on a node.
+type compState int
+
+const (
+	compUnknown compState = iota
+	compUp
+	compDown
+)
+
+// nodeInfo is one row of the inventory.
+type nodeInfo struct {
+	Name    string
+	Roles   []string
+	SSH     string // "", "connecting", "ok", "dead"
+	Latency string
+	Comp    [numComponents]compState
+	Step    steps.StepID // step of the latest node event
+	State   steps.State
+	Action  string
+	Since   time.Time // when Action began, for the clock on long waits
+	Err     string
+}
+
+// runState is the console's picture of the run, folded from engine events.
+// It is a pure function of the events received: no clock, no I/O.
+type runState struct {
+	steps    []*stepInfo
+	byID     map[steps.StepID]*stepInfo
+	nodes    []*nodeInfo
+	byNode   map[string]*nodeInfo
+	rtoStart time.Time
+	rtoEnd   time.Time
+	ended    bool // the engine closed its channel
+}
+
+func newRunState(c *config.Cluster) *runState {
+	rs := &runState{byID: map[steps.StepID]*stepInfo{}, byNode: map[string]*nodeInfo{}}
+	for _, id := range steps.Order {
+		si := &stepInfo{ID: id, Title: stepTitles[id], Progress: map[string]steps.NodeEvent{}}
+		rs.steps = append(rs.steps, si)
+		rs.byID[id] = si
+	}
+	if c != nil {
+		for _, n := range c.Nodes {
+			rs.node(n.Name).Roles = n.Roles
+		}
+	}
+	return rs
+}
+
+// step returns the step with id, adding an unknown one at the end so a newer
+// engine's extra step is shown rather than dropped.
+func (rs *runState) step(id steps.StepID) *stepInfo {
+	if s, ok := rs.byID[id]; ok {
+		return s
+	}
+	s := &stepInfo{ID: id, Title: string(id), Progress: map[string]steps.NodeEvent{}}
+	rs.steps = append(rs.steps, s)
+	rs.byID[id] = s
+	return s
+}
+
+func (rs *runState) node(name string) *nodeInfo {
+	if n, ok := rs.byNode[name]; ok {
+		return n
+	}
+	n := &nodeInfo{Name: name}
+	rs.nodes = append(rs.nodes, n)
+	rs.byNode[name] = n
+	return n
+}
+
+// apply folds one state event into the picture. Log events are not state.
+func (rs *runState) apply(ev steps.Event) {
+	switch e := ev.(type) {
+	case steps.StepEvent:
+		rs.applyStep(e)
+	case steps.NodeEvent:
+		rs.applyNode(e)
+	case steps.CheckEvent:
+		rs.applyCheck(e)
+	case steps.GateEvent:
+		s := rs.step(e.Gate.Step)
+		// A failure gate is titled "<step>: FAILED"; the row says failed itself.
+		if t := strings.TrimSuffix(e.Gate.Title, ": FAILED"); t != "" {
+			s.Title = t
+		}
+		if s.State == steps.Pending {
+			s.State = steps.WaitingGate
+		}
+		if e.Gate.Why != "" && s.Failure == "" {
+			s.Why = e.Gate.Why
+		}
+	}
+}
+
+func (rs *runState) applyStep(e steps.StepEvent) {
+	s := rs.step(e.Step)
+	s.State = e.State
+	// At a failure gate the reason it failed is the useful line, not the
+	// gate's title the engine repeats.
+	if e.Why != "" && e.Why != s.Title && !(e.State == steps.WaitingGate && s.Failure != "") {
+		s.Why = e.Why
+	}
+	switch e.State {
+	case steps.Failed:
+		s.Failure = e.Why
+	case steps.Running, steps.Done, steps.Pending, steps.Skipped:
+		s.Failure = ""
+	}
+	switch e.State {
+	case steps.Running:
+		if s.Started.IsZero() || !s.End.IsZero() { // a retry starts the clock again
+			s.Started, s.End = e.At, time.Time{}
+		}
+		if rs.rtoStart.IsZero() {
+			rs.rtoStart = e.At
+		}
+	case steps.Done, steps.Failed, steps.Skipped:
+		s.End = e.At
+		if s.Started.IsZero() {
+			s.Started = e.At
+		}
+	}
+	// A failed verify is not the end: the operator may retry or undo.
+	if e.Step == steps.VerifyReport && e.State == steps.Done {
+		rs.rtoEnd = e.At
+	}
+}
+
+func (rs *runState) applyNode(e steps.NodeEvent) {
+	s := rs.step(e.Step)
+	if _, seen := s.Progress[e.Node]; !seen {
+		s.Nodes = append(s.Nodes, e.Node)
+	}
+	s.Progress[e.Node] = e
+	n := rs.node(e.Node)
+	if n.Action != e.Action || n.Step != e.Step {
+		n.Since = e.At
+	}
+	n.Step, n.State, n.Action, n.Err = e.Step, e.State, e.Action, e.Err
+	lower := strings.ToLower(e.Action + " " + e.Err)
+	switch {
+	case e.State == steps.Failed && containsAny(lower, "ssh", "dial", "unreachable", "connection", "handshake"):
+		n.SSH = "dead"
+	case strings.Contains(lower, "connecting") && n.SSH == "":
+		n.SSH = "connecting"
+	}
+}
+
+func (rs *runState) applyCheck(e steps.CheckEvent) {
+	s := rs.step(e.Step)
+	replaced := false
+	for i := range s.Checks {
+		if s.Checks[i].Node == e.Node && s.Checks[i].Check == e.Check {
+			s.Checks[i], replaced = e, true
+		}
+	}
+	if !replaced {
+		s.Checks = append(s.Checks, e)
+	}
+	if e.Node == "" {
+		return
+	}
+	n := rs.node(e.Node)
+	lower := strings.ToLower(e.Check)
+	if strings.Contains(lower, "ssh") {
+		n.SSH = "dead"
+		if e.OK {
+			n.SSH, n.Latency = "ok", latencyIn(e.Detail)
+		}
+		return
+	}
+	if c, ok := checkComponent(lower); ok {
+		n.Comp[c] = checkMeaning(lower, e.OK)
+	}
+}
+
+// The inventory's SSH and component columns are read from the words of the
+// engine's checks, since the event contract has no typed field for them:
+//   - a check naming "ssh" on a node sets SSH ok (or dead when it fails);
+//     a duration in its Detail ("12ms") is shown as the latency;
+//   - a check naming etcd, apiserver (or readyz), scheduler,
+//     controller-manager or kubelet sets that component up or down;
+//     wording of absence ("no ", "stopped", "not running", "nothing
+//     listening", "gone") inverts it: "no kube-apiserver process" passing
+//     means the apiserver is down.
+//
+// checkComponent finds which component a check is about.
+func checkComponent(lower string) (component, bool) {
+	for c := compEtcd; c < numComponents; c++ {
+		if containsAny(lower, compKeywords[c]...) {
+			// "apiserver" checks mention etcd too ("apiserver reads etcd"):
+			// prefer the later, more specific component.
+			for d := c + 1; d < numComponents; d++ {
+				if containsAny(lower, compKeywords[d]...) {
+					return d, true
+				}
+			}
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// checkMeaning turns a passed or failed check into up or down. A check that
+// asserts absence ("no kube-apiserver process", "etcd stopped") proves the
+// component is down when it passes, and still up when it fails.
+func checkMeaning(lower string, ok bool) compState {
+	absent := containsAny(lower, "no ", "stopped", "not running", "nothing listening", "gone")
+	if absent == ok {
+		return compDown
+	}
+	return compUp
+}
+
+// latencyIn finds a duration such as "12ms" in a check's detail.
+func latencyIn(detail string) string {
+	for _, f := range strings.Fields(detail) {
+		f = strings.Trim(f, "(),;")
+		if _, err := time.ParseDuration(f); err == nil {
+			return f
+		}
+	}
+	return ""
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// current is the step the run is at: the first one not finished.
+func (rs *runState) current() *stepInfo {
+	for _, s := range rs.steps {
+		switch s.State {
+		case steps.Done, steps.Skipped:
+			continue
+		}
+		return s
+	}
+	return nil
+}
+
+// busy reports whether a step is running or verifying: quitting then leaves
+// the cluster mid-change, so the console asks first.
+func (rs *runState) busy() *stepInfo {
+	for _, s := range rs.steps {
+		if s.State == steps.Running || s.State == steps.Verifying {
+			return s
+		}
+	}
+	return nil
+}
+
+// finished reports whether the scorecard can be shown.
+func (rs *runState) finished() bool {
+	return rs.ended || !rs.rtoEnd.IsZero()
+}
+
+func (rs *runState) rto(now time.Time) time.Duration {
+	switch {
+	case rs.rtoStart.IsZero():
+		return 0
+	case !rs.rtoEnd.IsZero():
+		return rs.rtoEnd.Sub(rs.rtoStart)
+	default:
+		return now.Sub(rs.rtoStart)
+	}
+}
+
+// end records that the engine closed its channel: the RTO clock stops at
+// the last step's end, or now if the run ended without one.
+func (rs *runState) end(now time.Time) {
+	rs.ended = true
+	if !rs.rtoEnd.IsZero() || rs.rtoStart.IsZero() {
+		return
+	}
+	rs.rtoEnd = now
+	for _, s := range rs.steps {
+		if s.End.After(rs.rtoStart) {
+			rs.rtoEnd = s.End
+		}
+	}
+}

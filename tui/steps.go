@@ -1,0 +1,171 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// stepsPane lists the runbook with each step's state, time and reason; the
+// selected step expands to its per-node progress and its checks.
+type stepsPane struct {
+	keys    keyMap
+	cursor  int
+	width   int
+	height  int
+	focused bool
+}
+
+func newStepsPane(keys keyMap) stepsPane { return stepsPane{keys: keys} }
+
+func (p *stepsPane) SetSize(w, h int) { p.width, p.height = w, h }
+func (p *stepsPane) Focus(on bool)    { p.focused = on }
+
+func (p *stepsPane) Update(msg tea.KeyPressMsg, rs *runState) {
+	switch {
+	case key.Matches(msg, p.keys.Up):
+		p.cursor--
+	case key.Matches(msg, p.keys.Down):
+		p.cursor++
+	case key.Matches(msg, p.keys.Top):
+		p.cursor = 0
+	case key.Matches(msg, p.keys.Bottom):
+		p.cursor = len(rs.steps) - 1
+	}
+	p.cursor = max(0, min(p.cursor, len(rs.steps)-1))
+}
+
+// follow moves the cursor to the step the run is at, so the expansion shows
+// the work in progress unless the operator is looking elsewhere.
+func (p *stepsPane) follow(rs *runState, id steps.StepID) {
+	for i, s := range rs.steps {
+		if s.ID == id {
+			p.cursor = i
+		}
+	}
+}
+
+// label is the runbook number: steps 1–5 between preflight and verify.
+func label(i int, s *stepInfo) string {
+	if s.ID == steps.Preflight || s.ID == steps.VerifyReport || i >= len(steps.Order) {
+		return " "
+	}
+	return fmt.Sprint(i)
+}
+
+// wantHeight is the height showing every step and the whole expansion.
+func (p stepsPane) wantHeight(rs *runState) int {
+	return 1 + len(rs.steps) + len(p.expansion(styles{}, rs, time.Time{}))
+}
+
+func (p stepsPane) View(st styles, rs *runState, now time.Time) string {
+	if p.height <= 0 {
+		return ""
+	}
+	title := "Steps"
+	if cur := rs.current(); cur != nil {
+		title += " · at " + cur.Title
+	}
+	out := []string{paneTitle(st, title, p.focused, p.width)}
+	room := p.height - 1 - len(rs.steps)
+	for i, s := range rs.steps {
+		out = append(out, p.row(st, i, s, now))
+		if i == p.cursor && room > 0 {
+			exp := p.expansion(st, rs, now)
+			if len(exp) > room {
+				exp = append(exp[:room-1], st.dim.Render(fmt.Sprintf("      … %d more", len(exp)-room+1)))
+			}
+			out = append(out, exp...)
+		}
+	}
+	if len(out) > p.height {
+		out = out[:p.height]
+	}
+	return strings.Join(out, "\n")
+}
+
+const titleW, stateW = 20, 16
+
+func (p stepsPane) row(st styles, i int, s *stepInfo, now time.Time) string {
+	style, glyph := st.state(s.State)
+	state := s.State.String()
+	if s.Failure != "" && s.State == steps.WaitingGate {
+		style, glyph = st.state(steps.Failed)
+		state = "failed: decide"
+	}
+	cursor := " "
+	if i == p.cursor && p.focused {
+		cursor = "›"
+	}
+	el := ""
+	if !s.Started.IsZero() {
+		el = clock(s.elapsed(now))
+	}
+	head := fmt.Sprintf("%s%s %s %s %s %7s ", cursor, glyph, label(i, s),
+		padRight(truncate(s.Title, titleW), titleW), padRight(state, stateW), el)
+	line := truncate(head+s.Why, p.width)
+	switch s.State {
+	case steps.Pending, steps.Skipped:
+		line = st.dim.Render(line)
+	default:
+		line = style.Render(line)
+	}
+	if i == p.cursor {
+		line = st.selected.Render(padRight(line, p.width))
+	}
+	return line
+}
+
+// expansion is the selected step's per-node rows then its checks.
+func (p stepsPane) expansion(st styles, rs *runState, now time.Time) []string {
+	if p.cursor >= len(rs.steps) {
+		return nil
+	}
+	s := rs.steps[p.cursor]
+	nameW := 4
+	for _, n := range s.Nodes {
+		nameW = max(nameW, min(len(n), 16))
+	}
+	var out []string
+	for _, name := range s.Nodes {
+		ev := s.Progress[name]
+		style, glyph := st.state(ev.State)
+		what := ev.Action
+		if ev.State == steps.Failed && ev.Err != "" {
+			what = ev.Err
+		}
+		if (ev.State == steps.Running || ev.State == steps.Verifying) && !ev.At.IsZero() && !now.IsZero() {
+			what += " · " + clock(now.Sub(ev.At))
+		}
+		line := fmt.Sprintf("    %s %s %s", glyph, padRight(truncate(name, nameW), nameW), what)
+		out = append(out, style.Render(truncate(line, p.width)))
+	}
+	for _, c := range s.Checks {
+		style, glyph := st.ok, "✓"
+		if !c.OK {
+			style, glyph = st.bad, "✗"
+		}
+		text := c.Check
+		if c.Node != "" {
+			text = c.Node + ": " + text
+		}
+		if c.Detail != "" {
+			text += " — " + c.Detail
+		}
+		out = append(out, style.Render(truncate("    "+glyph+" "+text, p.width)))
+	}
+	return out
+}
+
+func (p stepsPane) help(gatePending bool) bindings {
+	k := p.keys
+	return bindings{
+		short: append([]key.Binding{k.Up, k.Down}, k.global(gatePending)...),
+		full:  [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom}, k.global(gatePending)},
+	}
+}
