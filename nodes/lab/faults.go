@@ -1,0 +1,110 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Fault knobs: what later tests use to make a drill go wrong the way real
+// ones do. Each names the node and returns an error for an unknown node.
+
+func (l *Lab) node(name string) (*labNode, error) {
+	n, ok := l.nodes[name]
+	if !ok {
+		return nil, fmt.Errorf("lab: no node %q (nodes: %v)", name, l.order)
+	}
+	return n, nil
+}
+
+// StopSSH closes a node's SSH server for good: the node is unreachable.
+func (l *Lab) StopSSH(name string) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	return n.ssh.Close()
+}
+
+// PauseSSH makes a node's SSH server stop answering (connections hang) until
+// ResumeSSH: a node behind a dead link.
+func (l *Lab) PauseSSH(name string) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	n.ssh.Pause()
+	return nil
+}
+
+// ResumeSSH undoes PauseSSH.
+func (l *Lab) ResumeSSH(name string) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	n.ssh.Resume()
+	return nil
+}
+
+// HangCommands makes every later SSH command on the node whose line matches
+// pattern (a Go regexp) run forever, until its session or timeout ends it.
+func (l *Lab) HangCommands(name, pattern string) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return fmt.Errorf("lab: hang pattern %q: %w", pattern, err)
+	}
+	n.hangMu.Lock()
+	defer n.hangMu.Unlock()
+	n.hang = append(n.hang, re)
+	return nil
+}
+
+// IgnoreManifestRemoval makes the node's kubelet keep pod running when its
+// manifest is removed (on=true), like a kubelet watching another dir.
+func (l *Lab) IgnoreManifestRemoval(name, pod string, on bool) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	n.kubelet.setIgnoreRemoval(pod, on)
+	return nil
+}
+
+// FillDisk mounts a tmpfs of sizeBytes at dir inside the node (creating
+// dir), so writes there fail with a real ENOSPC once it is full. Pods started
+// afterwards see it; running pods keep their view.
+func (l *Lab) FillDisk(ctx context.Context, name, dir string, sizeBytes int64) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	_, err = n.command(ctx, "sh", "-c", `mkdir -p "$1" && mount -t tmpfs -o size="$2" lab-full "$1"`,
+		"fill-disk", dir, strconv.FormatInt(sizeBytes, 10)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("lab: fill disk at %s on %s: %w", dir, name, err)
+	}
+	return nil
+}
+
+// ChangeHostKey gives the node's SSH server a new host key that is not in
+// the lab's known_hosts (a reinstalled node, or an attacker); it returns it.
+func (l *Lab) ChangeHostKey(name string) (ssh.PublicKey, error) {
+	n, err := l.node(name)
+	if err != nil {
+		return nil, err
+	}
+	k, err := newSigner("", "")
+	if err != nil {
+		return nil, err
+	}
+	n.ssh.SetHostKeys(k)
+	return k.PublicKey(), nil
+}

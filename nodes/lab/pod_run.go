@@ -1,0 +1,128 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// podScript runs inside a pod's own mount namespace (unshare --mount, within
+// the node's namespaces) and gives the container its hostPath volumes at
+// their mountPaths with bind mounts, so a manifest whose etcd-data hostPath
+// points at /var/lib/etcd-restored-X makes etcd see that dir at
+// /var/lib/etcd, exactly as on a kubeadm node. Arguments: triples of
+// (hostPath type, hostPath, mountPath), then "--", then the container argv.
+const podScript = `set -eu
+while [ "$1" != "--" ]; do
+  t="$1"; h="$2"; m="$3"; shift 3
+  case "$t" in
+    DirectoryOrCreate|"") [ -e "$h" ] || mkdir -p "$h" ;;
+    FileOrCreate) [ -e "$h" ] || { mkdir -p "$(dirname "$h")"; : > "$h"; } ;;
+  esac
+  [ -e "$h" ] || { echo "hostPath $h does not exist (type $t)" >&2; exit 125; }
+  if [ "$h" != "$m" ]; then
+    if [ ! -e "$m" ]; then
+      if [ -d "$h" ]; then mkdir -p "$m"; else mkdir -p "$(dirname "$m")"; : > "$m"; fi
+    fi
+    mount --bind "$h" "$m"
+  fi
+done
+shift
+exec "$@"
+`
+
+// supervise runs p until it is stopped, restarting it with backoff when it
+// exits on its own, as the kubelet restarts a crashed static pod.
+func (k *kubelet) supervise(p *pod) {
+	defer close(p.done)
+	backoff := time.Second
+	for {
+		started := time.Now()
+		exit, err := k.runOnce(p)
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		if time.Since(started) > 2*backoffMax {
+			backoff = time.Second // it ran fine for a while: a fresh crash
+		}
+		detail := fmt.Sprintf("exited on its own (code %d); restarting in %s", exit, backoff)
+		if err != nil {
+			detail = fmt.Sprintf("%v; restarting in %s", err, backoff)
+		}
+		k.tl.add(Event{Node: k.n.spec.Name, Kind: "pod-crash", Pod: p.name, Detail: detail})
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, backoffMax)
+	}
+}
+
+// runOnce starts the pod's process and waits for it to exit or be stopped.
+func (k *kubelet) runOnce(p *pod) (int, error) {
+	args := []string{"unshare", "--mount", "--propagation", "private", "--", "sh", "-c", podScript, "lab-pod"}
+	args = append(append(append(args, p.mounts...), "--"), p.argv...)
+	cmd := k.n.command(context.Background(), args...)
+	cmd.Env = append(cmd.Env, p.env...)
+	logPath := filepath.Join(k.n.dir, "logs", p.name+".log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return -1, err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return -1, err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("start %s: %w", p.name, err)
+	}
+	pid, err := childPID(cmd.Process.Pid, 5*time.Second)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return -1, fmt.Errorf("start %s: %w", p.name, err)
+	}
+	p.mu.Lock()
+	p.pid, p.started = pid, time.Now()
+	p.tries++
+	p.mu.Unlock()
+	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvPodStart, Pod: p.name, PID: pid,
+		Command: strings.Join(p.argv, " "), Detail: "nsenter pid " + fmt.Sprint(cmd.Process.Pid)})
+	exited := make(chan struct{})
+	go func() {
+		select {
+		case <-p.stop:
+			stopProcess(p, exited)
+		case <-exited:
+		}
+	}()
+	// The exit status is read from ProcessState; Wait's error only repeats it.
+	_ = cmd.Wait()
+	close(exited)
+	p.mu.Lock()
+	p.pid = 0
+	p.mu.Unlock()
+	code := cmd.ProcessState.ExitCode()
+	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvPodExit, Pod: p.name, PID: pid, Exit: &code,
+		Detail: cmd.ProcessState.String()})
+	k.recordDataDir(p)
+	return code, nil
+}
+
+// stopProcess is the kubelet's kill: SIGTERM, then SIGKILL after the grace.
+func stopProcess(p *pod, exited <-chan struct{}) {
+	p.killSignal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(stopGrace):
+		p.killSignal(syscall.SIGKILL)
+	}
+}

@@ -1,0 +1,165 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/snapshot"
+	"go.uber.org/zap"
+)
+
+// Seed records what the lab wrote around the snapshot, for Verify.
+type Seed struct {
+	Time         time.Time `json:"time"`
+	Snapshot     string    `json:"snapshot"`
+	EtcdVersion  string    `json:"etcdVersion"`
+	Seed         []string  `json:"seed"`         // API paths that must be served after a restore
+	PostSnapshot []string  `json:"postSnapshot"` // API paths that must be gone after a restore
+	RawSeed      string    `json:"rawSeed"`      // raw etcd key written before the snapshot
+	RawPost      string    `json:"rawPost"`      // raw etcd key written after it
+}
+
+const seedFile = "seed.json"
+
+// object is one API object to create: collection path and body.
+type object struct{ collection, name, body string }
+
+func namespace(name string) object {
+	return object{"/api/v1/namespaces", name, fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q}}`, name)}
+}
+
+func configMap(ns, name, value string) object {
+	return object{"/api/v1/namespaces/" + ns + "/configmaps", name,
+		fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q},"data":{"value":%q}}`, name, value)}
+}
+
+func deployment(ns, name string) object {
+	return object{"/apis/apps/v1/namespaces/" + ns + "/deployments", name, fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment",
+"metadata":{"name":%q},"spec":{"replicas":1,"selector":{"matchLabels":{"app":%q}},
+"template":{"metadata":{"labels":{"app":%q}},"spec":{"containers":[{"name":"web","image":"web:lab"}]}}}}`, name, name, name)}
+}
+
+// seed writes objects through the kube-apiserver, takes DIR/snapshot.db from
+// the first member exactly as `etcdctl snapshot save` does (with its sha256
+// trailer), then writes more objects that a correct restore must make vanish.
+func (l *Lab) seed(ctx context.Context) (Seed, error) {
+	api := l.nodes[l.nodeNames("cp-")[0]].spec.Addr
+	before := []object{namespace("seed-1"), namespace("seed-2"),
+		configMap("seed-1", "seed-config", "before the snapshot"), configMap("seed-2", "seed-config", "before"),
+		deployment("seed-1", "seed-web")}
+	after := []object{namespace("post-snapshot-1"), configMap("post-snapshot-1", "post-snapshot-config", "after"),
+		configMap("seed-1", "post-snapshot-config", "after the snapshot")}
+	s := Seed{Snapshot: filepath.Join(l.opts.Dir, "snapshot.db"), RawSeed: "/lab/seed", RawPost: "/lab/post-snapshot"}
+	c, err := l.apiClient()
+	if err != nil {
+		return s, err
+	}
+	defer c.CloseIdleConnections()
+	for _, o := range before {
+		if err := create(ctx, c, api, l.state.Tokens.Admin, o); err != nil {
+			return s, err
+		}
+		s.Seed = append(s.Seed, o.collection+"/"+o.name)
+	}
+	if err := l.etcdPut(ctx, s.RawSeed, "before the snapshot"); err != nil {
+		return s, err
+	}
+	member := l.opts.members()[0].Addr
+	cfg, err := etcdClientConfig(l.opts.Dir, []string{"https://" + member + ":2379"})
+	if err != nil {
+		return s, err
+	}
+	if s.EtcdVersion, err = snapshot.SaveWithVersion(ctx, zap.NewNop(), cfg, s.Snapshot); err != nil {
+		return s, fmt.Errorf("lab seed: snapshot from %s: %w", member, err)
+	}
+	s.Time = time.Now()
+	for _, o := range after {
+		if err := create(ctx, c, api, l.state.Tokens.Admin, o); err != nil {
+			return s, err
+		}
+		s.PostSnapshot = append(s.PostSnapshot, o.collection+"/"+o.name)
+	}
+	if err := l.etcdPut(ctx, s.RawPost, "after the snapshot"); err != nil {
+		return s, err
+	}
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return s, writeFileAtomic(filepath.Join(l.opts.Dir, seedFile), b, 0o644)
+}
+
+func create(ctx context.Context, c *http.Client, addr, token string, o object) error {
+	url := "https://" + addr + ":6443" + o.collection
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(o.body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("lab seed: POST %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusConflict {
+		return fmt.Errorf("lab seed: POST %s: HTTP %d: %s", url, resp.StatusCode, body)
+	}
+	return nil
+}
+
+// etcdPut writes a raw key (not an API object) through the first member.
+func (l *Lab) etcdPut(ctx context.Context, key, value string) error {
+	cfg, err := etcdClientConfig(l.opts.Dir, []string{"https://" + l.opts.members()[0].Addr + ":2379"})
+	if err != nil {
+		return err
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return fmt.Errorf("lab seed: etcd client: %w", err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(ctx, key, value); err != nil {
+		return fmt.Errorf("lab seed: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// etcdClientConfig is an etcd v3 client with the bastion's client cert.
+func etcdClientConfig(dir string, endpoints []string) (clientv3.Config, error) {
+	pki := filepath.Join(dir, "pki")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "bastion", "apiserver-etcd-client.crt"),
+		filepath.Join(pki, "bastion", "apiserver-etcd-client.key"))
+	if err != nil {
+		return clientv3.Config{}, fmt.Errorf("lab: etcd client cert: %w", err)
+	}
+	ca, err := os.ReadFile(filepath.Join(pki, "etcd", "ca.crt"))
+	if err != nil {
+		return clientv3.Config{}, fmt.Errorf("lab: etcd CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return clientv3.Config{}, errors.New("lab: etcd CA: no certificate")
+	}
+	return clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}}, nil
+}
+
+// ReadSeed reads DIR/seed.json.
+func ReadSeed(dir string) (Seed, error) {
+	var s Seed
+	b, err := os.ReadFile(filepath.Join(dir, seedFile))
+	if err != nil {
+		return s, fmt.Errorf("lab: no seed in %s (run the seed first): %w", dir, err)
+	}
+	return s, json.Unmarshal(b, &s)
+}

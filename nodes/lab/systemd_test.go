@@ -1,0 +1,98 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/nodes/manifest"
+)
+
+func TestExternalSystemdEtcdLabRestoresThroughSystemctl(t *testing.T) {
+	l := upLabWith(t, Options{ControlPlanes: 1, Topology: TopologyExternal, EtcdMode: EtcdModeSystemd, Block: 3})
+	ctx := context.Background()
+	members := l.opts.members()
+	if len(members) != 3 || members[0].Name != "etcd-1" {
+		t.Fatalf("external members: %+v; want etcd-1..3", members)
+	}
+	tests := []struct{ name, node, line, want string }{
+		{"the control-plane node runs no etcd manifest", "cp-1", "ls /etc/kubernetes/manifests | tr '\\n' ' '",
+			"kube-apiserver.yaml kube-controller-manager.yaml kube-scheduler.yaml "},
+		{"the apiserver points at all three external members", "cp-1",
+			"grep -o 'etcd-servers=.*' /etc/kubernetes/manifests/kube-apiserver.yaml",
+			"etcd-servers=https://127.3.30.1:2379,https://127.3.30.2:2379,https://127.3.30.3:2379"},
+		{"etcd runs as an active unit on etcd-2", "etcd-2", "systemctl is-active etcd", "active"},
+		{"etcd-2's data dir comes from /etc/etcd.env", "etcd-2", "grep ETCD_DATA_DIR /etc/etcd.env", "ETCD_DATA_DIR=/var/lib/etcd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.TrimSpace(mustSSH(t, l, tt.node, tt.line)); got != strings.TrimSpace(tt.want) {
+				t.Fatalf("%s on %s: got %q, want %q", tt.line, tt.node, got, tt.want)
+			}
+		})
+	}
+	before, err := Verify(ctx, l.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(before.Failed(), CheckObjects) {
+		t.Fatalf("before a restore, Verify failed %v; want %s among them", before.Failed(), CheckObjects)
+	}
+
+	systemdRestore(t, l)
+	after, err := Verify(ctx, l.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.OK() {
+		t.Fatalf("after a systemd-mode restore, Verify failed %v: %+v", after.Failed(), after.Checks)
+	}
+}
+
+// systemdRestore is the runbook for external etcd run by systemd, by hand.
+func systemdRestore(t *testing.T, l *Lab) {
+	t.Helper()
+	members := l.opts.members()
+	seed, err := ReadSeed(l.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSSH(t, l, "cp-1", "sudo -n -- sh -c 'mkdir -p /etc/kubernetes/parked && mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/parked/'")
+	waitSSH(t, l, "cp-1", "pgrep -f '^kube-apiserver( |$)' || echo gone", "gone", 15*time.Second)
+	for _, m := range members {
+		mustSSH(t, l, m.Name, "sudo -n -- systemctl stop etcd")
+		waitSSH(t, l, m.Name, "systemctl is-active etcd; pgrep -x etcd || echo gone", "inactive\ngone", 10*time.Second)
+	}
+	snap := mustReadFile(t, seed.Snapshot)
+	for _, m := range members {
+		sshWrite(t, l, m.Name, "/var/lib/snapshot.db", snap)
+		mustSSH(t, l, m.Name, fmt.Sprintf("sudo -n -- etcdutl snapshot restore /var/lib/snapshot.db --name %s "+
+			"--initial-cluster %s --initial-cluster-token drill-restored --initial-advertise-peer-urls https://%s:2380 "+
+			"--data-dir /var/lib/etcd-restored --bump-revision 1000000000 --mark-compacted", m.Name, initialCluster(members), m.Addr))
+		env, err := manifest.EditEtcdEnv([]byte(mustSSH(t, l, m.Name, "cat /etc/etcd.env")), "ETCD_DATA_DIR", "/var/lib/etcd-restored")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sshWrite(t, l, m.Name, "/etc/etcd.env", env)
+	}
+	for _, m := range members {
+		mustSSH(t, l, m.Name, "sudo -n -- systemctl start etcd")
+	}
+	mustSSH(t, l, "cp-1", "sudo -n -- mv /etc/kubernetes/parked/kube-apiserver.yaml /etc/kubernetes/manifests/")
+	waitSSH(t, l, "cp-1", "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/kubernetes/pki/ca.crt "+
+		"-H 'Authorization: Bearer "+l.Tokens().Admin+"' https://127.3.10.1:6443/readyz", "200", 60*time.Second)
+	for _, pod := range []string{"kube-scheduler", "kube-controller-manager"} {
+		mustSSH(t, l, "cp-1", "sudo -n -- mv /etc/kubernetes/manifests/"+pod+".yaml /etc/kubernetes/parked/")
+		waitSSH(t, l, "cp-1", "pgrep -f '^"+pod+"( |$)' || echo gone", "gone", 15*time.Second)
+		mustSSH(t, l, "cp-1", "sudo -n -- mv /etc/kubernetes/parked/"+pod+".yaml /etc/kubernetes/manifests/")
+	}
+	for _, n := range l.order {
+		mustSSH(t, l, n, "sudo -n -- systemctl restart kubelet")
+	}
+	for _, pod := range []string{"kube-scheduler", "kube-controller-manager"} {
+		waitSSH(t, l, "cp-1", "pgrep -c -f '^"+pod+"( |$)'", "1", 15*time.Second)
+	}
+}
