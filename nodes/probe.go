@@ -62,7 +62,7 @@ func (r *Runner) Probe(ctx context.Context, node string, wantDisk string) ProbeR
 	if wantDisk != "" {
 		res, err := run(Cmd{Args: []string{"df", "-Pk", "--", wantDisk}})
 		if err == nil {
-			p.DiskFree, err = parseDFAvail(res.Stdout)
+			p.DiskFree, err = ParseDFAvail(res.Stdout)
 		}
 		if err != nil {
 			p.DiskErr = fmt.Errorf("free disk on %s at %s: %w", node, wantDisk, err)
@@ -87,10 +87,10 @@ func osReleaseValue(text, key string) string {
 	return ""
 }
 
-// parseDFAvail reads the "Available" column (1024-byte blocks) of POSIX
+// ParseDFAvail reads the "Available" column (1024-byte blocks) of POSIX
 // `df -Pk` output: a header line, then one line per filesystem. A long
 // device name does not wrap with -P, so the fourth field is always it.
-func parseDFAvail(out string) (int64, error) {
+func ParseDFAvail(out string) (int64, error) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 2 {
 		return 0, fmt.Errorf("unexpected df output %q", out)

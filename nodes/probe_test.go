@@ -111,7 +111,7 @@ func TestParseDFAvail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseDFAvail(tt.out)
+			got, err := ParseDFAvail(tt.out)
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Fatalf("got %d, %v", got, err)
 			}

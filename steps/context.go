@@ -64,6 +64,8 @@ type Apiserver struct {
 	Node        string   `json:"node"`
 	EtcdServers []string `json:"etcdServers"`
 	Port        int      `json:"port"`
+	// Host is the address it serves on, as its own probes reach it.
+	Host string `json:"host,omitempty"`
 }
 
 // Context is what steps see: the cluster, the transport, the decided values

@@ -68,7 +68,20 @@ func ApiserverFromManifest(node string, data []byte) (Apiserver, error) {
 			return Apiserver{}, fmt.Errorf("--secure-port %q is not a number", s)
 		}
 	}
-	return Apiserver{Node: node, EtcdServers: splitList(v), Port: port}, nil
+	return Apiserver{Node: node, EtcdServers: splitList(v), Port: port, Host: apiserverHost(p)}, nil
+}
+
+// apiserverHost is where the apiserver answers, as kubeadm's own probes
+// reach it: a specific --bind-address, else --advertise-address (kubeadm
+// points its probes there), else loopback.
+func apiserverHost(p *manifest.StaticPod) string {
+	if b, ok := p.Flag("bind-address"); ok && b != "" && b != "0.0.0.0" && b != "::" {
+		return b
+	}
+	if a, ok := p.Flag("advertise-address"); ok && a != "" {
+		return a
+	}
+	return "127.0.0.1"
 }
 
 func splitList(s string) []string {

@@ -88,7 +88,7 @@ func (c *Context) snapshotActions(node string) []Action {
 }
 
 func (c *Context) diskFree(node string) Action {
-	return Action{Node: node, What: "check free disk", Cmd: nodes.Cmd{Args: []string{"df", "-P", "-B1", "--output=avail", "--",
+	return Action{Node: node, What: "check free disk", Cmd: nodes.Cmd{Args: []string{"df", "-Pk", "--",
 		path.Dir(c.val(c.Values.DataDir, "/var/lib/"+PhDataDir))}}}
 }
 
@@ -212,8 +212,7 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 	if err != nil {
 		return err
 	}
-	lines := strings.Fields(res.Stdout)
-	avail, perr := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	avail, perr := nodes.ParseDFAvail(res.Stdout)
 	ok := perr == nil && avail >= 2*c.Values.SnapshotSize
 	c.Check(node, "free disk >= 2x snapshot", ok, fmt.Sprintf("%d bytes free", avail))
 	if !ok {

@@ -3,6 +3,8 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/etcd-dr/etcd-dr/config"
@@ -36,7 +38,7 @@ func StartApiserversStep() Step {
 // readyz asks the apiserver on node, from the node itself, whether it is
 // ready (kubeadm lets anonymous clients read /readyz).
 func (c *Context) readyz(ctx context.Context, node string) error {
-	url := fmt.Sprintf("https://127.0.0.1:%d/readyz", c.apiserverPort(node))
+	url := "https://" + net.JoinHostPort(c.apiserverHost(node), strconv.Itoa(c.apiserverPort(node))) + "/readyz"
 	res, err := c.Exec1(ctx, Action{Node: node, What: "GET " + url,
 		Cmd: nodes.Cmd{Args: []string{"curl", "-sk", "--max-time", "5", url}}})
 	body := strings.TrimSpace(res.Stdout)

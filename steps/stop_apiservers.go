@@ -48,13 +48,30 @@ func StopApiserversStep() Step {
 // apiserverPort is the secure port of node's apiserver: the cluster file's
 // apiserver.port, else the manifest's --secure-port, else 6443.
 func (c *Context) apiserverPort(node string) int {
+	// The manifest read in preflight is the truth; the cluster file's
+	// apiserver.port (default 6443) is for before it was read.
+	if a, ok := c.apiserverOf(node); ok && a.Port != 0 {
+		return a.Port
+	}
 	if c.Cluster.Apiserver.Port != 0 {
 		return c.Cluster.Apiserver.Port
 	}
+	return 6443
+}
+
+// apiserverHost is the address node's apiserver answers on.
+func (c *Context) apiserverHost(node string) string {
+	if a, ok := c.apiserverOf(node); ok && a.Host != "" {
+		return a.Host
+	}
+	return "127.0.0.1"
+}
+
+func (c *Context) apiserverOf(node string) (Apiserver, bool) {
 	for _, a := range c.Values.Apiservers {
-		if a.Node == node && a.Port != 0 {
-			return a.Port
+		if a.Node == node {
+			return a, true
 		}
 	}
-	return 6443
+	return Apiserver{}, false
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/user"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/journal"
+)
+
+// engineFlags are the flags shared by the commands that drive the engine.
+type engineFlags struct {
+	file        string
+	newRun      bool
+	forceUnlock bool
+	acceptNew   bool
+}
+
+// session is an engine with what it owns: close it when the run ends.
+type session struct {
+	cluster *config.Cluster
+	eng     *steps.Engine
+	runner  *nodes.Runner
+	journal *journal.Journal
+	who     string
+}
+
+func (s *session) Close() {
+	s.runner.Close()
+	s.journal.Close()
+}
+
+// operator is user@host, written to the journal, transcript and lock.
+func operator() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+// openSession loads the cluster file and builds the engine over SSH, with
+// the journal under the cluster's state dir.
+func openSession(f engineFlags, stderr io.Writer) (*session, error) {
+	return openSessionWith(f, stderr, nil)
+}
+
+// openSessionWith is openSession with a hook to adjust the engine's options
+// (rollback runs another runbook).
+func openSessionWith(f engineFlags, stderr io.Writer, adjust func(*steps.Options)) (*session, error) {
+	cl, err := loadCluster(f.file, stderr)
+	if err != nil {
+		return nil, err
+	}
+	r, err := nodes.NewRunner(cl, nodes.Options{AcceptNew: f.acceptNew})
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	j, err := journal.Open(cl.State.Dir, cl.Name)
+	if err != nil {
+		r.Close()
+		return nil, failErr(err)
+	}
+	who := operator()
+	opts := steps.Options{Cluster: cl, Exec: r, Journal: j, Who: who, NewRun: f.newRun, ForceUnlock: f.forceUnlock}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	eng, err := steps.New(opts)
+	if err != nil {
+		r.Close()
+		j.Close()
+		return nil, failErr(err)
+	}
+	return &session{cluster: cl, eng: eng, runner: r, journal: j, who: who}, nil
+}
+
+// headless runs the engine with steps.Headless as its client: every event a
+// line on w, every gate confirmed with confirm, and a failed step backed out
+// of (resumable) rather than retried.
+func headless(ctx context.Context, s *session, confirm string, w io.Writer) (*steps.Scorecard, error) {
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		steps.Headless(s.eng, confirm, s.who, w)
+	}()
+	sc, err := s.eng.Run(ctx)
+	<-printed
+	return sc, err
+}
+
+// runExit maps the engine's outcome to the CLI's exit codes.
+func runExit(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return failErr(errors.New("interrupted; the journal holds where the run stands: run the same command again to resume"))
+	}
+	return failErr(err)
+}

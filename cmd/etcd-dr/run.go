@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/tui"
+)
+
+func (f *engineFlags) register(c *cobra.Command) {
+	fileFlag(c, &f.file)
+	c.Flags().BoolVar(&f.newRun, "new-run", false, "abandon an interrupted run in the journal and start afresh (journaled)")
+	c.Flags().BoolVar(&f.forceUnlock, "force-unlock", false, "remove another operator's lock on the control-plane nodes (journaled)")
+	c.Flags().BoolVar(&f.acceptNew, "accept-new-host-keys", false, "record host keys of nodes missing from known_hosts; changed keys are always refused")
+}
+
+func newRunCmd() *cobra.Command {
+	var f engineFlags
+	var confirm, output string
+	var headlessFlag bool
+	c := &cobra.Command{
+		Use:   "run -f cluster.yaml --headless --confirm NAME",
+		Short: "Run the whole procedure without a terminal UI (scripted drills)",
+		Long: `run executes the same engine, journal and gates as the console. Every gate is
+answered by --confirm, which must equal the cluster name. A step whose
+verification fails is not retried: the run aborts (exit 1) and the journal lets
+'etcd-dr console' resume it where it stopped.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !headlessFlag {
+				return usageErr("run needs --headless (for the interactive console: etcd-dr console -f FILE)")
+			}
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			s, err := openSession(f, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if confirm != s.cluster.Name {
+				return usageErr("--confirm %q does not match the cluster name in %s; nothing was done", confirm, f.file)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			sc, err := headless(ctx, s, confirm, cmd.ErrOrStderr())
+			if sc != nil {
+				writeScorecard(cmd.OutOrStdout(), sc, output)
+			}
+			return runExit(err)
+		},
+	}
+	f.register(c)
+	c.Flags().BoolVar(&headlessFlag, "headless", false, "no terminal UI; print events as lines")
+	c.Flags().StringVar(&confirm, "confirm", "", "the cluster name, confirming every gate")
+	outputFlag(c, &output)
+	return c
+}
+
+func writeScorecard(w io.Writer, sc *steps.Scorecard, output string) {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(sc)
+		return
+	}
+	fmt.Fprint(w, sc.Text())
+}
+
+func newConsoleCmd() *cobra.Command {
+	var f engineFlags
+	c := &cobra.Command{
+		Use:   "console -f cluster.yaml",
+		Short: "Open the interactive console and take the cluster through the restore",
+		Long: `console opens the terminal UI: node inventory, one pane per step, live logs per
+node, and gated confirmations. Steps 1, 2 and rollback require the cluster name
+to be typed. If a run was interrupted, console resumes it from the journal.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openSession(f, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return consoleRun(cmd, s, false, "etcd-dr console -f "+f.file)
+		},
+	}
+	f.register(c)
+	return c
+}
+
+// consoleRun runs the engine under the console until the engine ends or the
+// operator leaves; leaving mid-run cancels the engine, whose journal keeps
+// the place.
+func consoleRun(cmd *cobra.Command, s *session, drill bool, resume string) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	type result struct {
+		sc  *steps.Scorecard
+		err error
+	}
+	done := make(chan result, 1)
+	engCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		sc, err := s.eng.Run(engCtx)
+		done <- result{sc, err}
+	}()
+	uiErr := tui.Run(ctx, tui.Options{Cluster: s.cluster, Events: s.eng.Events(), Decide: s.eng.Decide,
+		Drill: drill, Resume: resume, Operator: s.who})
+	cancel()
+	for range s.eng.Events() { // drain so the engine can finish
+	}
+	r := <-done
+	if r.sc != nil {
+		fmt.Fprint(cmd.OutOrStdout(), r.sc.Text())
+	}
+	var q *tui.QuitError
+	if errors.As(uiErr, &q) {
+		return failErr(q)
+	}
+	if uiErr != nil {
+		return failErr(uiErr)
+	}
+	return runExit(r.err)
+}
