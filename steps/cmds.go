@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -88,9 +89,23 @@ func (c *Context) bumpArg() string {
 	return strconv.FormatInt(c.Values.Bump, 10)
 }
 
+// pgrepArgs finds processes whose executable is name. `pgrep -x NAME`
+// matches the kernel's process name, which is cut to 15 characters:
+// "kube-controller-manager" is "kube-controller" there and never matches.
+// So match the command line's first word instead, with or without a
+// directory; anchoring at the start also keeps the sh and sudo wrappers of
+// our own command out of the match. oldest adds -o (one pid).
+func pgrepArgs(name string, oldest bool) []string {
+	args := []string{"pgrep", "-f"}
+	if oldest {
+		args = append(args, "-o")
+	}
+	return append(args, "--", "^([^ ]*/)?"+regexp.QuoteMeta(name)+"( |$)")
+}
+
 // processGone checks that no process named name runs on node.
 func (c *Context) processGone(ctx context.Context, node, name string) error {
-	res, err := c.Exec1(ctx, Action{Node: node, What: "look for " + name, Cmd: nodes.Cmd{Args: []string{"pgrep", "-x", name}},
+	res, err := c.Exec1(ctx, Action{Node: node, What: "look for " + name, Cmd: nodes.Cmd{Args: pgrepArgs(name, false)},
 		Accept: func(r nodes.Result) error {
 			if r.ExitCode == 0 || r.ExitCode == 1 {
 				return nil

@@ -83,9 +83,11 @@ func TestLogLinesAreBatchedPerNodeAndAllReachTheTranscript(t *testing.T) {
 
 // The process and listener checks over real processes and sockets. The
 // name is unique so that a drill lab's real kube-apiserver elsewhere on
-// this machine cannot disturb the test.
+// this machine cannot disturb the test, and longer than the kernel's
+// 15-character process name, as kube-controller-manager is: pgrep -x on
+// such a name never matches.
 func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
-	name := fmt.Sprintf("etcddr-t%d", os.Getpid()%100000)
+	name := fmt.Sprintf("etcddr-controller-manager-t%d", os.Getpid()%100000)
 	bin := filepath.Join(t.TempDir(), name)
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {

@@ -105,7 +105,7 @@ func flushCaches(ctx context.Context, c *Context) error {
 // process and starts a new one; the old pid is recorded for Verify.
 func (c *Context) bounce(ctx context.Context, node, comp string) error {
 	res, err := c.Exec1(ctx, Action{Node: node, What: "find " + comp,
-		Cmd: nodes.Cmd{Args: []string{"pgrep", "-xo", comp}}, Accept: func(r nodes.Result) error { return nil }})
+		Cmd: nodes.Cmd{Args: pgrepArgs(comp, true)}, Accept: func(r nodes.Result) error { return nil }})
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func verifyFlushed(ctx context.Context, c *Context) error {
 
 func (c *Context) newProcess(ctx context.Context, node, comp string) error {
 	res, err := c.Exec1(ctx, Action{Node: node, What: "find " + comp,
-		Cmd: nodes.Cmd{Args: []string{"pgrep", "-xo", comp}}})
+		Cmd: nodes.Cmd{Args: pgrepArgs(comp, true)}})
 	if err != nil {
 		return err
 	}

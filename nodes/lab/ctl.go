@@ -109,9 +109,12 @@ func serveCtl(ctx context.Context, labDir string, k *kubelet) (func(), error) {
 func (k *kubelet) systemctl(args []string) (int, string) {
 	var verb, unit string
 	var props []string
+	valueOnly := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
+		case a == "--value":
+			valueOnly = true
 		case a == "-p" && i+1 < len(args):
 			i++
 			props = append(props, strings.Split(args[i], ",")...)
@@ -149,15 +152,23 @@ func (k *kubelet) systemctl(args []string) (int, string) {
 		return 0, fmt.Sprintf("● kubelet.service - kubelet: The Kubernetes Node Agent (drill lab)\n"+
 			"     Active: active (running) since %s\n   Main PID: %d (kubelet)\n", stamp, os.Getpid())
 	case "show":
+		// systemd gives every start of a unit a new InvocationID; the
+		// runbook compares it before and after `systemctl restart`.
+		inv := sha256.Sum256([]byte(k.n.spec.Name + "/" + since.UTC().Format(time.RFC3339Nano)))
 		all := map[string]string{"ActiveState": "active", "SubState": "running",
 			"ActiveEnterTimestamp": stamp, "ExecMainStartTimestamp": stamp,
-			"ActiveEnterTimestampMonotonic": "0", "MainPID": fmt.Sprint(os.Getpid()), "Id": "kubelet.service"}
+			"ActiveEnterTimestampMonotonic": "0", "MainPID": fmt.Sprint(os.Getpid()), "Id": "kubelet.service",
+			"InvocationID": fmt.Sprintf("%x", inv[:16])}
 		if len(props) == 0 {
-			props = []string{"Id", "ActiveState", "SubState", "MainPID", "ActiveEnterTimestamp", "ExecMainStartTimestamp"}
+			props = []string{"Id", "ActiveState", "SubState", "MainPID", "ActiveEnterTimestamp", "ExecMainStartTimestamp", "InvocationID"}
 		}
 		var b strings.Builder
 		for _, p := range props {
-			fmt.Fprintf(&b, "%s=%s\n", p, all[p])
+			if valueOnly {
+				fmt.Fprintln(&b, all[p])
+			} else {
+				fmt.Fprintf(&b, "%s=%s\n", p, all[p])
+			}
 		}
 		return 0, b.String()
 	}
