@@ -3,8 +3,11 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -124,13 +127,13 @@ func (c *Context) processGone(ctx context.Context, node, name string) error {
 }
 
 // noListener checks that nothing listens on TCP port on node (ss -Hltn).
-func (c *Context) noListener(ctx context.Context, node string, port int) error {
+func (c *Context) noListener(ctx context.Context, node string, port int, hosts []string) error {
 	res, err := c.Exec1(ctx, Action{Node: node, What: fmt.Sprintf("look for a listener on :%d", port),
 		Cmd: nodes.Cmd{Args: []string{"ss", "-Hltn"}}})
 	if err != nil {
 		return err
 	}
-	addrs := listenersOn(res.Stdout, port)
+	addrs := listenersOn(res.Stdout, port, hosts)
 	c.Check(node, fmt.Sprintf("nothing listening on :%d", port), len(addrs) == 0, strings.Join(addrs, " "))
 	if len(addrs) > 0 {
 		return fmt.Errorf("something still listens on %s", strings.Join(addrs, " "))
@@ -139,17 +142,47 @@ func (c *Context) noListener(ctx context.Context, node string, port int) error {
 }
 
 // listenersOn parses `ss -Hltn` output ("LISTEN 0 4096 127.0.0.1:6443 0.0.0.0:*")
-// and returns the local addresses on port.
-func listenersOn(out string, port int) []string {
+// and returns the local addresses on port that the stopped process could
+// have held: wildcard binds always, and specific addresses when hosts (the
+// addresses it was configured to listen on) names them or is empty. Another
+// process bound to another address of the machine on the same port is not
+// it: several etcd members share one network namespace in the drill lab,
+// and a host may run unrelated listeners on other addresses.
+func listenersOn(out string, port int, hosts []string) []string {
 	var addrs []string
-	suffix := ":" + strconv.Itoa(port)
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 4 && strings.HasSuffix(f[3], suffix) {
+		if len(f) < 4 {
+			continue
+		}
+		host, p, err := net.SplitHostPort(f[3])
+		if err != nil || p != strconv.Itoa(port) {
+			continue
+		}
+		if len(hosts) == 0 || wildcard(host) || slices.Contains(hosts, strings.Trim(host, "[]")) {
 			addrs = append(addrs, f[3])
 		}
 	}
 	return addrs
+}
+
+func wildcard(host string) bool {
+	switch strings.Trim(host, "[]") {
+	case "*", "0.0.0.0", "::", "":
+		return true
+	}
+	return false
+}
+
+// urlHosts returns the hosts of URLs ("https://10.0.0.1:2379" → "10.0.0.1").
+func urlHosts(urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		if pu, err := url.Parse(u); err == nil && pu.Hostname() != "" {
+			out = append(out, pu.Hostname())
+		}
+	}
+	return out
 }
 
 func urlPort(u string, def int) int {

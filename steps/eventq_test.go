@@ -114,7 +114,7 @@ func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
 	if err := c.processGone(ctx, "cp-1", name); err == nil {
 		t.Error("processGone passed while the process runs")
 	}
-	if err := c.noListener(ctx, "cp-1", port); err == nil {
+	if err := c.noListener(ctx, "cp-1", port, []string{"127.0.0.1"}); err == nil {
 		t.Errorf("noListener passed while :%d listens", port)
 	}
 	proc.Process.Kill()
@@ -123,7 +123,7 @@ func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
 	if err := c.processGone(ctx, "cp-1", name); err != nil {
 		t.Errorf("processGone after the process ended: %v", err)
 	}
-	if err := c.noListener(ctx, "cp-1", port); err != nil {
+	if err := c.noListener(ctx, "cp-1", port, []string{"127.0.0.1"}); err != nil {
 		t.Errorf("noListener after the socket closed: %v", err)
 	}
 }

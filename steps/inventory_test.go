@@ -98,13 +98,33 @@ func TestEtcdutlVersionCheck(t *testing.T) {
 	}
 }
 
-func TestListenersAreParsedFromSS(t *testing.T) {
-	out := "LISTEN 0      4096       127.0.0.1:6443       0.0.0.0:*\nLISTEN 0 4096 [::]:16443 [::]:*\nLISTEN 0 128 0.0.0.0:22 0.0.0.0:*\n"
-	if got := listenersOn(out, 6443); len(got) != 1 || got[0] != "127.0.0.1:6443" {
-		t.Errorf("port 6443: %v", got)
-	}
-	if got := listenersOn(out, 443); len(got) != 0 {
-		t.Errorf("port 443 matched %v (16443 is not 443)", got)
+func TestListenersAreParsedFromSSAndScopedToTheStoppedProcess(t *testing.T) {
+	out := "LISTEN 0      4096       127.0.0.1:6443       0.0.0.0:*\n" +
+		"LISTEN 0 4096 [::]:16443 [::]:*\n" +
+		"LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\n" +
+		"LISTEN 0 4096 10.0.0.12:2379 0.0.0.0:*\n" +
+		"LISTEN 0 4096 10.0.0.11:2379 0.0.0.0:*\n" +
+		"LISTEN 0 4096 *:10250 *:*\n" +
+		"LISTEN 0 4096 [fd00::11]:2379 [::]:*\n"
+	for _, tc := range []struct {
+		name  string
+		port  int
+		hosts []string
+		want  string
+	}{
+		{"a listener on the configured address counts", 6443, []string{"127.0.0.1"}, "127.0.0.1:6443"},
+		{"with no configured address every listener on the port counts", 2379, nil, "10.0.0.12:2379 10.0.0.11:2379 [fd00::11]:2379"},
+		{"another member's address on the same port is not this node's process", 2379, []string{"10.0.0.11"}, "10.0.0.11:2379"},
+		{"IPv6 addresses match without brackets", 2379, []string{"fd00::11"}, "[fd00::11]:2379"},
+		{"a wildcard bind always counts", 10250, []string{"10.0.0.11"}, "*:10250"},
+		{"a port that only ends in the same digits does not match", 443, nil, ""},
+		{"nothing on the port", 2380, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Join(listenersOn(out, tc.port, tc.hosts), " "); got != tc.want {
+				t.Errorf("listenersOn(:%d, %v) = %q, want %q", tc.port, tc.hosts, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -52,7 +52,7 @@ func RestoreEtcdStep() Step {
 func restoreFacts(c *Context) []string {
 	return []string{
 		fmt.Sprintf("snapshot revision %d, sha256 %s", c.Values.SnapshotRevision, c.val(c.Values.SnapshotSHA256, "<verified in preflight>")),
-		fmt.Sprintf("live revision %d (0: etcd was unreachable), bump %s", c.Values.LiveRevision, c.bumpArg()),
+		c.bumpFact(),
 		"new data dir " + c.val(c.Values.DataDir, PhDataDir) + " on every member; old data dirs are kept for rollback",
 		"new cluster token " + c.val(c.Values.Token, PhToken),
 		"initial cluster " + c.initialCluster(),
@@ -175,7 +175,7 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
 			return err
 		}
-		return c.noListener(ctx, m.Node, port)
+		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
 	}); err != nil {
 		return err
 	}
@@ -267,4 +267,16 @@ func checkOneCluster(c *Context, got map[string]endpointStatus, want int64) erro
 		errs = append(errs, fmt.Errorf("members do not agree on one leader"))
 	}
 	return errors.Join(errs...)
+}
+
+// bumpFact says where the revision bump comes from, in the operator's words.
+func (c *Context) bumpFact() string {
+	switch {
+	case c.Values.Bump == 0:
+		return "revision bump decided in preflight: live revision - snapshot revision + margin, or 1e9 if etcd is unreachable"
+	case c.Values.LiveRevision == 0:
+		return fmt.Sprintf("live revision unknown (etcd unreachable in preflight): revisions bumped by %s, the safe fallback", c.bumpArg())
+	}
+	return fmt.Sprintf("live revision %d, snapshot revision %d: revisions bumped by %s so watchers never see them go backwards",
+		c.Values.LiveRevision, c.Values.SnapshotRevision, c.bumpArg())
 }

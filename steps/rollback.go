@@ -113,7 +113,7 @@ func (c *Context) pointBack(ctx context.Context, m Member) error {
 		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
 			return err
 		}
-		return c.noListener(ctx, m.Node, port)
+		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
 	}); err != nil {
 		return err
 	}
