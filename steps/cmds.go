@@ -175,12 +175,17 @@ func wildcard(host string) bool {
 }
 
 // urlHosts returns the hosts of URLs ("https://10.0.0.1:2379" → "10.0.0.1").
+// nil (every listener on the port counts) when a URL is a wildcard or
+// cannot be read: unsure means looking wider, which can only keep a gate
+// shut, never open it early.
 func urlHosts(urls []string) []string {
 	var out []string
 	for _, u := range urls {
-		if pu, err := url.Parse(u); err == nil && pu.Hostname() != "" {
-			out = append(out, pu.Hostname())
+		pu, err := url.Parse(u)
+		if err != nil || pu.Hostname() == "" || wildcard(pu.Hostname()) {
+			return nil
 		}
+		out = append(out, pu.Hostname())
 	}
 	return out
 }

@@ -27,7 +27,6 @@ const (
 // mode) or env file (systemd mode).
 func MemberFromManifest(node, mode string, data []byte) (Member, error) {
 	var em manifest.EtcdMember
-	var local []string
 	if mode == config.EtcdModeSystemd {
 		m, err := manifest.ParseEtcdEnv(data)
 		if err != nil {
@@ -42,12 +41,9 @@ func MemberFromManifest(node, mode string, data []byte) (Member, error) {
 		if em, err = manifest.EtcdMemberFrom(p); err != nil {
 			return Member{}, err
 		}
-		if v, ok := p.Flag("listen-client-urls"); ok {
-			local = splitList(v)
-		}
 	}
 	return Member{Node: node, Name: em.Name, PeerURLs: em.PeerURLs, ClientURLs: em.ClientURLs,
-		ListenClientURLs: local, DataDir: em.HostDataDir, DataVolume: em.DataVolume,
+		ListenClientURLs: em.ListenClientURLs, DataDir: em.HostDataDir, DataVolume: em.DataVolume,
 		InitialCluster: em.InitialCluster, Token: em.InitialClusterToken,
 		CertFile: em.CertFile, KeyFile: em.KeyFile, TrustedCAFile: em.TrustedCAFile}, nil
 }

@@ -13,7 +13,8 @@ func TestParseEtcdEnvReadsKubesprayFile(t *testing.T) {
 	}
 	if m.Name != "etcd1" || m.DataDir != "/var/lib/etcd" || m.HostDataDir != "/var/lib/etcd" ||
 		m.InitialClusterToken != "k8s_etcd" || !m.ClientCertAuth ||
-		fmt.Sprint(m.PeerURLs) != "[https://10.0.0.11:2380]" || m.CertFile != "/etc/ssl/etcd/ssl/member-node1.pem" {
+		fmt.Sprint(m.PeerURLs) != "[https://10.0.0.11:2380]" ||
+		fmt.Sprint(m.ListenClientURLs) != "[https://10.0.0.11:2379 https://127.0.0.1:2379]" || m.CertFile != "/etc/ssl/etcd/ssl/member-node1.pem" {
 		t.Errorf("member = %+v", m)
 	}
 	ic, err := ParseInitialCluster(m.InitialCluster)

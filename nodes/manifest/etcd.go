@@ -17,6 +17,9 @@ type EtcdMember struct {
 	Name       string
 	PeerURLs   []string // --initial-advertise-peer-urls
 	ClientURLs []string // --advertise-client-urls
+	// ListenClientURLs (--listen-client-urls) are where the process itself
+	// listens: where "is it still running?" must look.
+	ListenClientURLs []string
 	// DataDir is --data-dir as the etcd process sees it (inside the pod).
 	DataDir string
 	// HostDataDir is the node's directory behind DataDir: the hostPath of the
@@ -43,7 +46,7 @@ var etcdFlags = []string{
 	"name", "initial-advertise-peer-urls", "advertise-client-urls", "data-dir",
 	"initial-cluster", "initial-cluster-token", "initial-cluster-state",
 	"cert-file", "key-file", "trusted-ca-file", "peer-cert-file", "peer-key-file",
-	"peer-trusted-ca-file", "client-cert-auth",
+	"peer-trusted-ca-file", "client-cert-auth", "listen-client-urls",
 }
 
 // EtcdMemberFrom reads the member from a parsed etcd.yaml.
@@ -153,6 +156,11 @@ func memberFrom(get func(string) (string, bool), show func(string) string) (Etcd
 	}
 	if m.ClientURLs, err = urlList(v["advertise-client-urls"]); err != nil {
 		return EtcdMember{}, fmt.Errorf("%s: %w", show("advertise-client-urls"), err)
+	}
+	if v["listen-client-urls"] != "" {
+		if m.ListenClientURLs, err = urlList(v["listen-client-urls"]); err != nil {
+			return EtcdMember{}, fmt.Errorf("%s: %w", show("listen-client-urls"), err)
+		}
 	}
 	if _, ok := get("client-cert-auth"); ok {
 		if v["client-cert-auth"] == "" { // bare boolean flag

@@ -17,7 +17,8 @@ func TestEtcdMemberFromKubeadmManifest(t *testing.T) {
 	}
 	want := EtcdMember{
 		Name: "cp-2", PeerURLs: []string{"https://10.0.0.12:2380"}, ClientURLs: []string{"https://10.0.0.12:2379"},
-		DataDir: "/var/lib/etcd", HostDataDir: "/var/lib/etcd", DataVolume: "etcd-data",
+		ListenClientURLs: []string{"https://127.0.0.1:2379", "https://10.0.0.12:2379"},
+		DataDir:          "/var/lib/etcd", HostDataDir: "/var/lib/etcd", DataVolume: "etcd-data",
 		InitialCluster:      "cp-1=https://10.0.0.11:2380,cp-2=https://10.0.0.12:2380,cp-3=https://10.0.0.13:2380",
 		InitialClusterState: "existing",
 		CertFile:            "/etc/kubernetes/pki/etcd/server.crt", KeyFile: "/etc/kubernetes/pki/etcd/server.key",
