@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -45,6 +46,7 @@ type gateDialog struct {
 	pending  bool
 	open     bool
 	readOnly bool
+	expanded bool // scripts shown whole, not first and last line
 	choice   int
 	input    textinput.Model
 	err      string
@@ -178,9 +180,24 @@ func (g *gateDialog) bodyLines(cw int) []string {
 		for _, nc := range g.gate.Commands {
 			out = append(out, "  "+nc.Node)
 			for _, c := range nc.Commands {
-				wrap("    $ ", c)
+				g.commandLines(c, wrap, &out)
 			}
 		}
 	}
 	return out
+}
+
+// commandLines shows one command. A multi-line shell script (park, unpark,
+// restore, write) is folded to its first line, which says it is a script,
+// and its last, which holds the arguments that differ per node and step:
+// the files and directories it acts on. ctrl+x shows every line.
+func (g *gateDialog) commandLines(c string, wrap func(prefix, s string), out *[]string) {
+	lines := strings.Split(c, "\n")
+	if g.expanded || len(lines) <= 2 {
+		wrap("    $ ", c)
+		return
+	}
+	wrap("    $ ", lines[0])
+	*out = append(*out, fmt.Sprintf("      ⋯ %d more script lines (ctrl+x shows them)", len(lines)-2))
+	wrap("      ", lines[len(lines)-1])
 }

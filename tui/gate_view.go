@@ -34,6 +34,11 @@ func (g *gateDialog) Update(msg tea.KeyPressMsg, by string) (*steps.Decision, te
 		g.open, g.err = false, ""
 		g.input.Blur()
 		return nil, nil
+	case key.Matches(msg, k.Expand):
+		// Allowed read-only too: the second pair of eyes reads the scripts.
+		g.expanded = !g.expanded
+		g.layout()
+		return nil, nil
 	case key.Matches(msg, k.Up, k.Down, k.PageUp, k.PageDown) && !g.inputTakes(msg):
 		var cmd tea.Cmd
 		g.body, cmd = g.body.Update(msg)
@@ -150,14 +155,14 @@ func (g gateDialog) buttons(st styles, cw int) string {
 func (g gateDialog) help() bindings {
 	k := g.keys
 	if g.readOnly {
-		return bindings{short: []key.Binding{k.Back, k.Up, k.Down}, full: [][]key.Binding{{k.Back}, {k.Up, k.Down, k.PageUp, k.PageDown}}}
+		return bindings{short: []key.Binding{k.Back, k.Up, k.Down, k.Expand}, full: [][]key.Binding{{k.Back, k.Expand}, {k.Up, k.Down, k.PageUp, k.PageDown}}}
 	}
 	proceed := k.Proceed
 	if g.input.Focused() || len(g.choices()) > 2 {
 		proceed = k.Submit
 	}
 	return bindings{
-		short: []key.Binding{proceed, k.Back, k.Up, k.Down},
-		full:  [][]key.Binding{{proceed, k.Back}, {k.Up, k.Down, k.PageUp, k.PageDown}},
+		short: []key.Binding{proceed, k.Back, k.Up, k.Down, k.Expand},
+		full:  [][]key.Binding{{proceed, k.Back, k.Expand}, {k.Up, k.Down, k.PageUp, k.PageDown}},
 	}
 }

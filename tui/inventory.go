@@ -168,6 +168,8 @@ func compCell(n *nodeInfo, c component) string {
 		return "up"
 	case compDown:
 		return "down"
+	case compStale:
+		return "old"
 	}
 	return "?"
 }

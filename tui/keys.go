@@ -16,7 +16,7 @@ type keyMap struct {
 	Follow, Filter, NextError, AllNodes key.Binding
 
 	// Gates.
-	OpenGate, Proceed, Submit, Back key.Binding
+	OpenGate, Proceed, Submit, Back, Expand key.Binding
 
 	// Quit confirmation.
 	Yes, No key.Binding
@@ -49,6 +49,7 @@ func defaultKeys() keyMap {
 		Proceed:   b([]string{"enter", "y"}, "enter/y", "proceed"),
 		Submit:    b([]string{"enter"}, "enter", "confirm"),
 		Back:      b([]string{"esc"}, "esc", "back out"),
+		Expand:    b([]string{"ctrl+x"}, "ctrl+x", "whole scripts"),
 		Yes:       b([]string{"y"}, "y", "yes, quit"),
 		No:        b([]string{"n", "esc"}, "n/esc", "stay"),
 		Scorecard: b([]string{"s"}, "s", "scorecard"),

@@ -135,6 +135,7 @@ func (m *Model) onEvents(msg eventsMsg) tea.Cmd {
 		switch e := ev.(type) {
 		case steps.LogEvent:
 			m.logs.appendLines(e.Lines)
+			m.rs.applyLog(e)
 			continue
 		case steps.GateEvent:
 			g, failure := e.Gate, m.failureOf(e.Gate.Step)

@@ -87,6 +87,7 @@ type nodeInfo struct {
 	Action  string
 	Since   time.Time // when Action began, for the clock on long waits
 	Err     string
+	sshSent time.Time // the node's first command went out (derive.go)
 }
 
 // runState is the console's picture of the run, folded from engine events.
@@ -213,6 +214,8 @@ func (rs *runState) applyNode(e steps.NodeEvent) {
 		n.SSH = "dead"
 	case strings.Contains(lower, "connecting") && n.SSH == "":
 		n.SSH = "connecting"
+	case e.State == steps.Done:
+		rs.sshAnswered(n, e.At) // its commands came back
 	}
 }
 
@@ -239,8 +242,9 @@ func (rs *runState) applyCheck(e steps.CheckEvent) {
 		}
 		return
 	}
-	if c, ok := checkComponent(lower); ok {
-		n.Comp[c] = checkMeaning(lower, e.OK)
+	rs.sshAnswered(n, e.At) // a node check reads a command's answer
+	if c, st, ok := checkEffect(e); ok {
+		n.Comp[c] = st
 	}
 }
 

@@ -1,0 +1,63 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// A park script as the engine renders it (steps/cmds.go moveScript): the
+// first line says it is a script, the last holds the per-node arguments.
+const parkScript = "sudo -n -- sh -c 'set -e; src=\"$1\"; dst=\"$2\"; f=\"$3\"\n" +
+	"mkdir -p -- \"$dst\"\n" +
+	"MIDDLE-OF-THE-SCRIPT\n" +
+	"mv -- \"$src/$f\" \"$dst/$f\"' etcd-dr /etc/kubernetes/manifests /var/lib/etcd-dr/parked kube-scheduler.yaml"
+
+func TestGateFoldsScriptsToTheirFirstAndLastLine(t *testing.T) {
+	tests := []struct {
+		name      string
+		keys      []tea.KeyPressMsg
+		readOnly  bool
+		want, not []string
+	}{
+		{name: "folded, a script shows how it starts, its arguments and how many lines are hidden",
+			want: []string{"sudo -n -- sh -c 'set -e;", "/var/lib/etcd-dr/parked", "2 more script lines (ctrl+x shows them)"},
+			not:  []string{"MIDDLE-OF-THE-SCRIPT"}},
+		{name: "ctrl+x shows the whole script", keys: []tea.KeyPressMsg{ctrlX()},
+			want: []string{"MIDDLE-OF-THE-SCRIPT", "/var/lib/etcd-dr/parked"}, not: []string{"more script lines"}},
+		{name: "ctrl+x again folds it back", keys: []tea.KeyPressMsg{ctrlX(), ctrlX()},
+			want: []string{"more script lines"}, not: []string{"MIDDLE-OF-THE-SCRIPT"}},
+		{name: "a watcher can read the whole script too", readOnly: true, keys: []tea.KeyPressMsg{ctrlX()},
+			want: []string{"MIDDLE-OF-THE-SCRIPT"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateDialog(defaultKeys(), "prod-eu1", tc.readOnly)
+			g.SetSize(120, 40)
+			g.ask(steps.Gate{Step: steps.FlushCaches, Title: "flush caches", NeedsName: true,
+				Commands: []steps.NodeCommands{{Node: "cp-1", Commands: []string{parkScript, "systemctl restart kubelet"}}}}, "")
+			for _, k := range tc.keys {
+				g.Update(k, "sre@bastion")
+			}
+			v := g.View(newStyles(true, true))
+			for _, w := range tc.want {
+				if !strings.Contains(v, w) {
+					t.Errorf("gate does not show %q:\n%s", w, v)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(v, n) {
+					t.Errorf("gate shows %q:\n%s", n, v)
+				}
+			}
+			if g.input.Value() != "" {
+				t.Errorf("ctrl+x was typed into the name input: %q", g.input.Value())
+			}
+		})
+	}
+}
+
+func ctrlX() tea.KeyPressMsg { return tea.KeyPressMsg{Code: 'x', Mod: tea.ModCtrl} }
