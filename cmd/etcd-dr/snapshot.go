@@ -1,15 +1,21 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )
 
@@ -18,7 +24,7 @@ func newSnapshotCmd() *cobra.Command {
 		Use:   "snapshot",
 		Short: "Verify and inspect etcd snapshot files",
 	}
-	c.AddCommand(newSnapshotStatusCmd(), newSnapshotInspectCmd())
+	c.AddCommand(newSnapshotSaveCmd(), newSnapshotStatusCmd(), newSnapshotInspectCmd(), newSnapshotDiffCmd())
 	return c
 }
 
@@ -79,11 +85,16 @@ func newSnapshotInspectCmd() *cobra.Command {
 		Long: `inspect decodes the Kubernetes keyspace of a snapshot
 (/registry/<resource>/<namespace>/<name>) read-only, and prints the number of
 objects per resource and per namespace and the newest revision, so the operator
-knows what a restore brings back.`,
+knows what a restore brings back. It verifies FILE first, as 'status' does.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
+			}
+			// Inspect alone reads the keys without the trailer and sidecar
+			// checks; a summary of a damaged file would be believed.
+			if _, err := snapshot.Verify(args[0]); err != nil {
+				return failErr(err)
 			}
 			sum, err := snapshot.Inspect(args[0])
 			if err != nil {
@@ -124,4 +135,167 @@ func namespaces(m map[string]int) string {
 		ks[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
 	return strings.Join(ks, " ")
+}
+
+func newSnapshotDiffCmd() *cobra.Command {
+	var output, file string
+	var acceptNew bool
+	c := &cobra.Command{
+		Use:   "diff FILE -f cluster.yaml",
+		Short: "What restoring FILE would drop, bring back or roll back in the live etcd",
+		Long: `diff compares a snapshot with the live etcd, read-only: it verifies FILE as
+'snapshot status' does, lists the live keys (names and revisions, never values)
+with etcdctl on an etcd member over SSH, with the member's own TLS files, and
+groups by resource and namespace the keys a restore would drop (created after
+the snapshot), bring back (deleted after it) and roll back (changed after it).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if _, err := snapshot.Verify(args[0]); err != nil {
+				return failErr(err)
+			}
+			cl, err := loadCluster(file, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			cl.Snapshot.Path = args[0]
+			r, err := nodes.NewRunner(cl, nodes.Options{AcceptNew: acceptNew})
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			defer r.Close()
+			d, err := steps.SnapshotDiff(context.Background(), cl, r)
+			if err != nil {
+				return failErr(fmt.Errorf("snapshot diff %s: %w; nothing was changed", args[0], err))
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), d)
+			}
+			writeDiff(cmd.OutOrStdout(), d)
+			return nil
+		},
+	}
+	fileFlag(c, &file)
+	c.Flags().BoolVar(&acceptNew, "accept-new-host-keys", false, "record host keys of nodes missing from known_hosts; changed keys are always refused")
+	outputFlag(c, &output)
+	return c
+}
+
+func writeDiff(w io.Writer, d snapshot.Diff) {
+	fmt.Fprintf(w, "snapshot revision %d, live revision %d\n%s\n", d.SnapshotRevision, d.LiveRevision, d.Sentence())
+	for _, sec := range []struct {
+		title  string
+		groups []snapshot.Group
+	}{
+		{"DROPPED: created after the snapshot, the restore deletes them", d.Dropped},
+		{"BROUGHT BACK: deleted after the snapshot, the restore revives them", d.BroughtBack},
+		{"ROLLED BACK: changed after the snapshot, the restore puts back the old value", d.RolledBack},
+	} {
+		if len(sec.groups) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", sec.title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "RESOURCE\tNAMESPACE\tNAMES")
+		for _, g := range sec.groups {
+			res, ns := g.Resource, g.Namespace
+			if res == "" {
+				res = "(outside /registry/)"
+			}
+			if ns == "" {
+				ns = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", res, ns, strings.Join(g.Names, " "))
+		}
+		tw.Flush()
+	}
+}
+
+// saveFlags are the flags of snapshot save.
+type saveFlags struct {
+	file, out, cacert, cert, key string
+	acceptNew                    bool
+}
+
+func newSnapshotSaveCmd() *cobra.Command {
+	var f saveFlags
+	c := &cobra.Command{
+		Use:   "save -f cluster.yaml [--out FILE]",
+		Short: "Save a snapshot from a healthy etcd member, with a sidecar FILE.meta.json",
+		Long: `save takes a snapshot with the etcd client from the first etcd member that
+answers, using the client TLS files named in the member's manifest (read over
+SSH) unless --cacert, --cert and --key are given. The file appears only whole,
+verified and synced, with FILE.meta.json next to it (sha256 of the whole file,
+revision, keys, members, cluster ID, time, source member), which 'status' and
+preflight check later. An existing FILE or sidecar is never overwritten.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSave(cmd, f) },
+	}
+	fileFlag(c, &f.file)
+	c.Flags().StringVar(&f.out, "out", "", "snapshot file to write (default ./<cluster>-<UTC time>.db)")
+	c.Flags().StringVar(&f.cacert, "cacert", "", "etcd CA certificate on this machine (instead of the member's)")
+	c.Flags().StringVar(&f.cert, "cert", "", "etcd client certificate on this machine")
+	c.Flags().StringVar(&f.key, "key", "", "etcd client key on this machine")
+	c.Flags().BoolVar(&f.acceptNew, "accept-new-host-keys", false, "record host keys of nodes missing from known_hosts; changed keys are always refused")
+	return c
+}
+
+func runSave(cmd *cobra.Command, f saveFlags) error {
+	given, err := givenTLS(f)
+	if err != nil {
+		return err
+	}
+	cl, err := loadCluster(f.file, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if f.out == "" {
+		f.out = fmt.Sprintf("%s-%s.db", cl.Name, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	// Refused before any node is asked, so the one line says why.
+	for _, p := range []string{f.out, snapshot.MetaPath(f.out)} {
+		if _, err := os.Lstat(p); err == nil {
+			return failErr(fmt.Errorf("snapshot save: %s already exists: refusing to overwrite it; choose another --out", p))
+		}
+	}
+	r, err := nodes.NewRunner(cl, nodes.Options{AcceptNew: f.acceptNew})
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	info, err := steps.SaveSnapshot(ctx, cl, r, f.out, given)
+	if err != nil {
+		return failErr(fmt.Errorf("snapshot save %s: %w", f.out, err))
+	}
+	for _, l := range info.Card() {
+		fmt.Fprintln(cmd.OutOrStdout(), l)
+	}
+	return nil
+}
+
+// givenTLS reads --cacert/--cert/--key: all three or none.
+func givenTLS(f saveFlags) (*tls.Config, error) {
+	if f.cacert == "" && f.cert == "" && f.key == "" {
+		return nil, nil
+	}
+	if f.cacert == "" || f.cert == "" || f.key == "" {
+		return nil, usageErr("--cacert, --cert and --key go together: pass all three, or none to use the member's own files")
+	}
+	var pem [3][]byte
+	for i, p := range []string{f.cacert, f.cert, f.key} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		pem[i] = b
+	}
+	t, err := snapshot.ClientTLS(pem[0], pem[1], pem[2], "this machine")
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return t, nil
 }

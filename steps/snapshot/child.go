@@ -35,6 +35,7 @@ const (
 	modeEtcd    = "etcd"    // etcd buckets present
 	modeCheck   = "check"   // bbolt's consistency check
 	modeInspect = "inspect" // the Kubernetes keyspace
+	modeKeys    = "keys"    // every live key and its revisions
 )
 
 func init() {
@@ -45,11 +46,12 @@ func init() {
 
 // childResult is what the child prints on stdout.
 type childResult struct {
-	Status  etcdutl.Status `json:"status"`
-	Summary Summary        `json:"summary"`
-	NotEtc  string         `json:"notEtcd,omitempty"` // why it is not an etcd database
-	Locked  bool           `json:"locked,omitempty"`  // another process holds the file's lock
-	Err     string         `json:"err,omitempty"`     // bbolt or etcdutl error
+	Status   etcdutl.Status `json:"status"`
+	Summary  Summary        `json:"summary"`
+	Keyspace Keyspace       `json:"keyspace"`
+	NotEtc   string         `json:"notEtcd,omitempty"` // why it is not an etcd database
+	Locked   bool           `json:"locked,omitempty"`  // another process holds the file's lock
+	Err      string         `json:"err,omitempty"`     // bbolt or etcdutl error
 }
 
 func runChild(mode, path string) int {
@@ -74,6 +76,10 @@ func runChild(mode, path string) int {
 		}
 	case mode == modeInspect:
 		if res.Summary, err = childInspect(path); err != nil {
+			res.Err = err.Error()
+		}
+	case mode == modeKeys:
+		if res.Keyspace, err = childKeys(path); err != nil {
 			res.Err = err.Error()
 		}
 	}

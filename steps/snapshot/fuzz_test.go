@@ -14,7 +14,8 @@ import (
 
 // FuzzVerify damages a real snapshot (bytes overwritten at an offset, the
 // file cut, the trailer optionally recomputed so the damage reaches bbolt)
-// and checks Verify never crashes, never writes, and refuses with a reason.
+// and checks Verify, Inspect and SnapshotKeys never crash, never write, and
+// refuse with a reason.
 func FuzzVerify(f *testing.F) {
 	path, _ := savedSnapshot(f, 20)
 	good := readFile(f, path)
@@ -45,6 +46,21 @@ func FuzzVerify(f *testing.F) {
 		if after := listing(t, dir); after != before {
 			t.Fatalf("Verify wrote to the directory")
 		}
+		// Inspect and SnapshotKeys (diff's side) skip the trailer, so they
+		// meet damage Verify would stop first: a reason or a result, never
+		// a crash or a write.
+		for name, read := range map[string]func(string) error{
+			"Inspect":      func(p string) error { _, err := Inspect(p); return err },
+			"SnapshotKeys": func(p string) error { _, err := SnapshotKeys(p); return err },
+		} {
+			var e *Error
+			if rerr := read(p); rerr != nil && (!errors.As(rerr, &e) || e.Reason == nil) {
+				t.Fatalf("%s: error without a reason: %v", name, rerr)
+			}
+			if after := listing(t, dir); after != before {
+				t.Fatalf("%s wrote to the directory", name)
+			}
+		}
 		if err == nil {
 			if !info.TrailerOK {
 				t.Fatalf("accepted without a trailer check: %+v", info)
@@ -62,7 +78,8 @@ func FuzzVerify(f *testing.F) {
 }
 
 // BenchmarkVerify compares Verify (trailer, header, child process running
-// Status) with etcdutl's Status alone on the same file. SNAPSHOT_BENCH_FILE
+// Status) and Inspect (the keyspace, in a child) with etcdutl's Status alone
+// on the same file. SNAPSHOT_BENCH_FILE
 // points it at a larger snapshot (make bench uses a 1 GiB one).
 func BenchmarkVerify(b *testing.B) {
 	path := os.Getenv("SNAPSHOT_BENCH_FILE")
@@ -81,6 +98,14 @@ func BenchmarkVerify(b *testing.B) {
 		b.SetBytes(st.Size())
 		for b.Loop() {
 			if _, err := Verify(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Inspect", func(b *testing.B) {
+		b.SetBytes(st.Size())
+		for b.Loop() {
+			if _, err := Inspect(path); err != nil {
 				b.Fatal(err)
 			}
 		}

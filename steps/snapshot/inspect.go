@@ -3,7 +3,6 @@ package snapshot
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -40,58 +39,58 @@ type Resource struct {
 // damaged file is a reason, not a crash. It does not check the trailer:
 // Verify does.
 func Inspect(path string) (Summary, error) {
-	f, err := os.Open(path)
+	res, err := inspectChild(modeInspect, path)
 	if err != nil {
-		return Summary{}, &Error{path, ErrNotFound, err.Error()}
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("not a regular file")
-	}
-	if err != nil {
-		f.Close()
-		return Summary{}, &Error{path, ErrNotFound, err.Error()}
-	}
-	meta, err := readBoltMeta(f, st.Size())
-	f.Close()
-	if err != nil {
-		return Summary{}, &Error{path, ErrNotBolt, err.Error()}
-	}
-	if st.Size() < meta.dbSize() {
-		return Summary{}, &Error{path, ErrTruncated, fmt.Sprintf("the database needs %d bytes but the file has %d", meta.dbSize(), st.Size())}
-	}
-	res, err := inChild(modeInspect, path, st.Size())
-	switch {
-	case err != nil:
-		return Summary{}, &Error{path, ErrDamaged, err.Error()}
-	case res.Locked:
-		return Summary{}, &Error{path, ErrInUse, "another process (a running etcd?) holds its lock"}
-	case res.NotEtc != "":
-		return Summary{}, &Error{path, ErrNotEtcd, res.NotEtc}
+		return Summary{}, err
 	}
 	return res.Summary, nil
 }
 
 // live is the newest state of one key while replaying the key bucket.
-type live struct{ modRev int64 }
+type live struct{ createRev, modRev int64 }
 
-// childInspect replays the key bucket in revision order (its keys are
-// revisions) and summarises the keys still alive at the end.
+// childInspect summarises the keys alive at the snapshot's revision.
 func childInspect(path string) (Summary, error) {
-	db, err := openReadOnly(path)
+	rev, keys, err := replay(path)
 	if err != nil {
 		return Summary{}, err
 	}
+	s := Summary{Revision: rev}
+	summarise(&s, keys)
+	return s, nil
+}
+
+// childKeys lists the keys alive at the snapshot's revision, for Compare.
+func childKeys(path string) (Keyspace, error) {
+	rev, keys, err := replay(path)
+	if err != nil {
+		return Keyspace{}, err
+	}
+	ks := Keyspace{Revision: rev, Keys: make([]KeyRev, 0, len(keys))}
+	for k, l := range keys {
+		ks.Keys = append(ks.Keys, KeyRev{Key: k, Create: l.createRev, Mod: l.modRev})
+	}
+	sort.Slice(ks.Keys, func(i, j int) bool { return ks.Keys[i].Key < ks.Keys[j].Key })
+	return ks, nil
+}
+
+// replay reads the key bucket in revision order (its keys are revisions)
+// and returns the newest revision and the keys still alive at the end.
+func replay(path string) (int64, map[string]live, error) {
+	db, err := openReadOnly(path)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer db.Close()
 	keys := make(map[string]live)
-	var s Summary
+	var rev int64
 	err = db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("key")).ForEach(func(k, v []byte) error {
 			// A revision key is 8-byte main, '_', 8-byte sub, then 't' for a tombstone.
 			if len(k) < 17 {
 				return fmt.Errorf("revision key %x is %d bytes, want 17 or 18", k, len(k))
 			}
-			s.Revision = max(s.Revision, int64(binary.BigEndian.Uint64(k)))
+			rev = max(rev, int64(binary.BigEndian.Uint64(k)))
 			var kv mvccpb.KeyValue
 			if err := proto.Unmarshal(v, &kv); err != nil {
 				return fmt.Errorf("revision %d: %w", binary.BigEndian.Uint64(k), err)
@@ -100,15 +99,11 @@ func childInspect(path string) (Summary, error) {
 				delete(keys, string(kv.Key))
 				return nil
 			}
-			keys[string(kv.Key)] = live{modRev: kv.ModRevision}
+			keys[string(kv.Key)] = live{createRev: kv.CreateRevision, modRev: kv.ModRevision}
 			return nil
 		})
 	})
-	if err != nil {
-		return Summary{}, err
-	}
-	summarise(&s, keys)
-	return s, nil
+	return rev, keys, err
 }
 
 // summarise groups live keys by resource and namespace.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -120,4 +122,18 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 		t.last = append(t.last[:0], t.last[over:]...)
 	}
 	return len(p), nil
+}
+
+// ClientTLS is an etcd client TLS config from PEM data; from names where
+// the PEM came from, for the error.
+func ClientTLS(caPEM, certPEM, keyPEM []byte, from string) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s: the etcd CA file holds no PEM certificate: check --trusted-ca-file or pass --cacert", from)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: etcd client certificate and key: %w: pass --cert and --key", from, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
