@@ -22,8 +22,11 @@ drill: build
 	./$(BIN) drill
 
 # Benchmarks, side by side with peers where they exist.
+# make bench installs the peers (pssh, ansible) itself and writes
+# bench/results.json; BENCH_FLAGS=--quick for the short CI-sized run.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+	./bench/peers.sh
+	$(GO) run ./cmd/bench -etcd-dr $(BIN) -o bench/results.json $(BENCH_FLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^testdata/')); \

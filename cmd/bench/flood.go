@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/tui"
+)
+
+// frame is how often each flooding node sends a batch, like the engine's
+// per-node line batching.
+const frame = 33 * time.Millisecond
+
+// timedKey is a key press stamped when the operator pressed it.
+type timedKey struct {
+	at  time.Time
+	key tea.KeyPressMsg
+}
+
+// loop is a minimal Bubble Tea runtime without a terminal: the console's
+// own commands (its coalescing event reader, its clock) run in goroutines
+// and their messages come back through one channel, as in tea.Program.
+type loop struct {
+	msgs chan tea.Msg
+}
+
+func (l *loop) launch(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() { l.deliver(cmd()) }()
+}
+
+func (l *loop) deliver(msg tea.Msg) {
+	switch msg := msg.(type) {
+	case nil:
+	case tea.BatchMsg:
+		for _, c := range msg {
+			l.launch(c)
+		}
+	default:
+		l.msgs <- msg
+	}
+}
+
+type floodStats struct {
+	views, keys []time.Duration
+	sent        atomic.Int64
+	peakHeap    atomic.Uint64
+}
+
+// flood feeds FloodNodes × FloodRate lines/s into the real console model
+// for FloodFor while an operator presses a key ten times a second.
+func flood(ctx context.Context, c options) ([]Row, error) {
+	cl := &config.Cluster{Name: "flood"}
+	for i := range c.FloodNodes {
+		cl.Nodes = append(cl.Nodes, config.Node{Name: fmt.Sprintf("node-%02d", i), Roles: []string{config.RoleControlPlane, config.RoleEtcd}})
+	}
+	events := make(chan steps.Event)
+	var m tea.Model = tui.New(tui.Options{Cluster: cl, Events: events, Decide: func(steps.Decision) {}})
+	m, _ = m.Update(tea.WindowSizeMsg{Width: 160, Height: 50})
+	l := &loop{msgs: make(chan tea.Msg, 64)}
+	l.launch(m.Init())
+
+	var st floodStats
+	cpu0, wall0 := cpuTime(), time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { sampleHeap(stop, &st.peakHeap) })
+	wg.Go(func() { pressKeys(stop, l.msgs) })
+	producers := produce(ctx, c, events, &st.sent)
+	done := make(chan struct{})
+	go func() { producers.Wait(); close(events); close(done) }()
+
+	events <- steps.StepEvent{At: time.Now(), Step: steps.RestoreEtcd, State: steps.Running}
+	drive(m, l, done, &st)
+	close(stop)
+	wg.Wait()
+	cores := (cpuTime() - cpu0).Seconds() / time.Since(wall0).Seconds()
+	return floodRows(c, &st, cores), nil
+}
+
+// drive runs the event loop until the producers are finished and their
+// last batch has been drawn.
+func drive(m tea.Model, l *loop, done <-chan struct{}, st *floodStats) tea.Model {
+	// The reader's last coalesced batch arrives within one window after the
+	// producers stop; the grace is generous for a loaded machine.
+	var grace <-chan time.Time
+	for {
+		var msg tea.Msg
+		select {
+		case msg = <-l.msgs:
+		case <-done:
+			grace, done = time.After(time.Second), nil
+			continue
+		case <-grace:
+			return m
+		}
+		var pressed time.Time
+		if k, ok := msg.(timedKey); ok {
+			pressed, msg = k.at, k.key
+		}
+		var cmd tea.Cmd
+		m, cmd = m.Update(msg)
+		v0 := time.Now()
+		_ = m.View()
+		end := time.Now()
+		st.views = append(st.views, end.Sub(v0))
+		if !pressed.IsZero() {
+			st.keys = append(st.keys, end.Sub(pressed))
+		}
+		l.launch(cmd)
+	}
+}
+
+func produce(ctx context.Context, c options, events chan<- steps.Event, sent *atomic.Int64) *sync.WaitGroup {
+	perFrame := max(1, c.FloodRate*int(frame)/int(time.Second))
+	deadline := time.Now().Add(c.FloodFor)
+	var wg sync.WaitGroup
+	for n := range c.FloodNodes {
+		name := fmt.Sprintf("node-%02d", n)
+		wg.Go(func() {
+			t := time.NewTicker(frame)
+			defer t.Stop()
+			seq := 0
+			for now := range t.C {
+				if now.After(deadline) || ctx.Err() != nil {
+					return
+				}
+				ev := steps.LogEvent{At: now, Lines: make([]nodes.Line, perFrame)}
+				for i := range ev.Lines {
+					text := fmt.Sprintf(`{"level":"info","ts":"%s","msg":"applied entries","index":%d}`, now.Format(time.RFC3339Nano), seq)
+					if seq%100 == 7 {
+						text = "error: etcdserver: request timed out, retrying"
+					}
+					ev.Lines[i] = nodes.Line{Node: name, Time: now, Text: text}
+					seq++
+				}
+				events <- ev
+				sent.Add(int64(perFrame))
+			}
+		})
+	}
+	return &wg
+}
+
+func pressKeys(stop <-chan struct{}, msgs chan<- tea.Msg) {
+	keys := []tea.KeyPressMsg{{Code: tea.KeyTab}, {Code: tea.KeyUp}, {Code: 'e', Text: "e"}, {Code: tea.KeyDown}, {Code: 'f', Text: "f"}, {Code: 'f', Text: "f"}}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			select {
+			case msgs <- timedKey{at: time.Now(), key: keys[i%len(keys)]}:
+			case <-stop:
+				return
+			}
+		}
+	}
+}
+
+func sampleHeap(stop <-chan struct{}, peak *atomic.Uint64) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse > peak.Load() {
+			peak.Store(ms.HeapInuse)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func pct(d []time.Duration, p int) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, len(s)*p/100)].Microseconds()) / 1000
+}
+
+func floodRows(c options, st *floodStats, cores float64) []Row {
+	name := fmt.Sprintf("log flood %d nodes × %d lines/s, %s: ", c.FloodNodes, c.FloodRate, c.FloodFor)
+	k50, k99, v99 := pct(st.keys, 50), pct(st.keys, 99), pct(st.views, 99)
+	heap := float64(st.peakHeap.Load()) / (1 << 20)
+	measured := len(st.keys) > 0 && len(st.views) > 0
+	return []Row{
+		{Name: name + "key-to-frame p50", Value: k50, Unit: "ms", Measured: measured},
+		{Name: name + "key-to-frame p99", Value: k99, Unit: "ms", Goal: "< 50 ms", Met: measured && k99 < 50, Measured: measured},
+		{Name: name + "View p99", Value: v99, Unit: "ms", Goal: "< 5 ms", Met: measured && v99 < 5, Measured: measured},
+		{Name: name + "CPU (model + feeders)", Value: cores, Unit: "cores", Goal: "< 1 core", Met: cores < 1, Measured: true},
+		{Name: name + "peak Go heap in use", Value: heap, Unit: "MiB", Goal: "< 256 MiB", Met: heap < 256, Measured: heap > 0},
+		linesRow(name, float64(st.sent.Load()), float64(c.FloodNodes*c.FloodRate)*c.FloodFor.Seconds()),
+	}
+}
+
+// linesRow compares the lines the console accepted with the target rate:
+// less means the model pushed back on the engine.
+func linesRow(name string, sent, want float64) Row {
+	return Row{Name: name + "lines accepted by the console vs sent at the target rate", Value: sent, Unit: "lines",
+		Peer: "target", PeerValue: want, Ratio: ratio(sent, want), Goal: "≥ 0.95× (no back-pressure)",
+		Met: ratio(sent, want) >= 0.95, Measured: sent > 0,
+		Note: "lines kept in the log ring are internal to tui: not measured"}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQuickModeMeasuresEveryRow runs the whole driver once in quick mode
+// (tiny sizes, short durations) and checks that every benchmark produced
+// rows and every row, and every peer figure, was measured. No timing is
+// asserted: benchmarks are not timed tests.
+func TestQuickModeMeasuresEveryRow(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "etcd-dr")
+	if out, err := exec.Command("go", "build", "-o", bin, "../etcd-dr").CombinedOutput(); err != nil {
+		t.Fatalf("build etcd-dr: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "results.json")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--quick", "-etcd-dr", bin, "-o", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench --quick exited %d (peers missing? run ./bench/peers.sh)\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []Row
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	for _, tc := range []struct{ name, prefix string }{
+		{"fan-out is measured for etcd-dr, parallel-ssh and ansible", "fan-out "},
+		{"the log flood is measured through the console model", "log flood "},
+		{"snapshot status and restore are measured for both paths", "snapshot "},
+		{"the drill reports its RTO and every step", "drill "},
+		{"scale reports steps 1, 2 and 5", "scale "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			for _, r := range rows {
+				if !strings.HasPrefix(r.Name, tc.prefix) {
+					continue
+				}
+				n++
+				if !r.Measured || (r.Peer != "" && r.PeerValue <= 0) {
+					t.Errorf("row %q not measured: %+v", r.Name, r)
+				}
+			}
+			if n == 0 {
+				t.Errorf("no rows start with %q; rows: %+v", tc.prefix, rows)
+			}
+		})
+	}
+}
