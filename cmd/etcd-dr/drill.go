@@ -84,6 +84,10 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 	}
 	defer s.Close()
 	var runErr error
+	resume := ""
+	if keep {
+		resume = "etcd-dr console -f " + clusterFileOf(st)
+	}
 	if headlessRun {
 		sc, err := headless(ctx, s, s.cluster.Name, stderr)
 		if sc != nil {
@@ -91,13 +95,19 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 		}
 		runErr = runExit(err)
 	} else {
-		runErr = consoleRun(cmd, s, true, "etcd-dr console -f "+clusterFileOf(st))
+		runErr = consoleRun(cmd, s, true, resume)
 	}
-	verr := drillVerify(ctx, cmd.OutOrStdout(), lf.dir)
 	if runErr != nil {
+		// The procedure did not finish: lab verify would only list what a
+		// restore that never completed did not do.
+		if keep {
+			fmt.Fprintf(stderr, "drill: stopped before the end; the lab keeps running: resume with %s\n", resume)
+		} else {
+			fmt.Fprintln(stderr, "drill: stopped before the end; the lab is torn down (etcd-dr drill --keep keeps it, to resume)")
+		}
 		return runErr
 	}
-	return verr
+	return drillVerify(ctx, cmd.OutOrStdout(), lf.dir)
 }
 
 // clusterFileOf is the cluster.yaml `lab up` wrote.
