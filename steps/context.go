@@ -26,9 +26,12 @@ type Values struct {
 	// SnapshotOnNode is where the verified snapshot sits on every member.
 	SnapshotOnNode string `json:"snapshotOnNode,omitempty"`
 	LiveRevision   int64  `json:"liveRevision,omitempty"` // 0: etcd was unreachable
-	Bump           int64  `json:"bump,omitempty"`
-	Token          string `json:"token,omitempty"`   // new --initial-cluster-token
-	DataDir        string `json:"dataDir,omitempty"` // new data dir, same path on every member
+	// SnapshotDiff says what the restore throws away, computed in preflight
+	// while etcd still serves, and shown at the step-2 gate.
+	SnapshotDiff []string `json:"snapshotDiff,omitempty"`
+	Bump         int64    `json:"bump,omitempty"`
+	Token        string   `json:"token,omitempty"`   // new --initial-cluster-token
+	DataDir      string   `json:"dataDir,omitempty"` // new data dir, same path on every member
 	// Members and Apiservers are what preflight read from the nodes'
 	// manifests before anything changed (rollback needs the old data dirs).
 	Members    []Member    `json:"members,omitempty"`

@@ -115,6 +115,7 @@ func runPreflight(ctx context.Context, c *Context) error {
 		return err
 	}
 	c.readLiveRevision(ctx)
+	c.Values.SnapshotDiff = c.SnapshotDiffFacts(ctx)
 	bump, err := ComputeBump(c.Cluster.Etcd.BumpRevision, c.Values.LiveRevision, c.Values.SnapshotRevision)
 	if err != nil {
 		return err

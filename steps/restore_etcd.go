@@ -50,13 +50,14 @@ func RestoreEtcdStep() Step {
 }
 
 func restoreFacts(c *Context) []string {
-	return []string{
+	facts := []string{
 		fmt.Sprintf("snapshot revision %d, sha256 %s", c.Values.SnapshotRevision, c.val(c.Values.SnapshotSHA256, "<verified in preflight>")),
 		c.bumpFact(),
 		"new data dir " + c.val(c.Values.DataDir, PhDataDir) + " on every member; old data dirs are kept for rollback",
 		"new cluster token " + c.val(c.Values.Token, PhToken),
 		"initial cluster " + c.initialCluster(),
 	}
+	return append(facts, c.Values.SnapshotDiff...)
 }
 
 func (c *Context) now() time.Time {
