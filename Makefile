@@ -28,6 +28,13 @@ bench: build
 	./bench/peers.sh
 	$(GO) run ./cmd/bench -etcd-dr $(BIN) -o bench/results.json $(BENCH_FLAGS)
 
+# The fault matrix on the lab (also part of make test): each case injects a
+# real fault and ends with the lab's safety invariants.
+FAULTS := TestEveryInjectedFault|TestANodeWhoseSSH|TestASecondOperator|TestAConsoleKilledMidStep|TestCheckAgainstOpenSSH
+faults:
+	@log=$$(mktemp); $(GO) test -race -count=1 -v -run '$(FAULTS)' ./cmd/etcd-dr/ >$$log 2>&1; rc=$$?; \
+	  grep -E '^(--- |    --- |ok|FAIL)' $$log; [ $$rc -eq 0 ] || echo "full log: $$log"; exit $$rc
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^testdata/')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

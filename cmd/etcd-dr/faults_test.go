@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/steps"
+)
+
+// faultCase is one row of issue 7's fault matrix: a fault injected through
+// the lab's knobs, what the operator must be told, and the step that must
+// never start because of it.
+type faultCase struct {
+	name   string
+	block  int
+	inject func(t *testing.T, l *lab.Lab) (cluster string)
+	// deadline bounds the engine's verify loops (short where the fault
+	// makes a post-condition wait for ever).
+	deadline time.Duration
+	want     []string // each must appear in what the operator saw
+	never    string   // this step must never start
+	// quiet, if set, is a node on which no command may run after inject.
+	quiet string
+}
+
+// The fault matrix on an in-process lab (the knobs act in the process
+// running the lab): each fault makes the procedure stop with a message
+// naming the node and the cause, the step after it never starts, and the
+// safety invariants hold — no restore while an apiserver ran, the old data
+// dirs untouched.
+func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHold(t *testing.T) {
+	for _, tc := range []faultCase{
+		{
+			name: "case 3: an apiserver keeps running after its manifest is parked", block: 54,
+			inject: func(t *testing.T, l *lab.Lab) string {
+				must(t, l.IgnoreManifestRemoval("cp-2", "kube-apiserver", true))
+				return l.ClusterFile()
+			},
+			deadline: 20 * time.Second,
+			want:     []string{"cp-2", "kube-apiserver"},
+			never:    string(steps.RestoreEtcd),
+		},
+		{
+			name: "case 8: one node's host key changed", block: 55,
+			inject: func(t *testing.T, l *lab.Lab) string {
+				_, err := l.ChangeHostKey("cp-2")
+				must(t, err)
+				return l.ClusterFile()
+			},
+			want:  []string{"cp-2", "SHA256:"},
+			never: string(steps.StopApiservers),
+			quiet: "cp-2",
+		},
+		{
+			name: "case 2: the restore hangs on one member", block: 56,
+			inject: func(t *testing.T, l *lab.Lab) string {
+				must(t, l.HangCommands("cp-2", "snapshot restore"))
+				return editCluster(t, l.ClusterFile(), "    connectTimeout: 5s\n", "    commandTimeout: 20s\n")
+			},
+			want:  []string{"on cp-2", "etcdutl", "did not finish within 20s"},
+			never: string(steps.StartApiservers),
+		},
+		{
+			name: "case 5: the disk of one member's new data dir is full", block: 57,
+			inject: func(t *testing.T, l *lab.Lab) string {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				// 1 MiB passes preflight's free-space check (2x the
+				// snapshot) but not the restore: etcd's WAL preallocates
+				// 64 MiB. The other members get room to spare.
+				must(t, l.FillDisk(ctx, "cp-2", "/var/lib/etcd-full", 1<<20))
+				must(t, l.FillDisk(ctx, "cp-1", "/var/lib/etcd-full", 1<<30))
+				must(t, l.FillDisk(ctx, "cp-3", "/var/lib/etcd-full", 1<<30))
+				return editCluster(t, l.ClusterFile(), "    mode: static-pod\n", "    restoredDataDir: /var/lib/etcd-full/restored-{{.Time}}\n")
+			},
+			want:  []string{"on cp-2", "etcdutl", "no space left on device", "/var/lib/etcd-full/restored-"},
+			never: string(steps.StartApiservers),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := inProcessLab(t, tc.block)
+			cluster := tc.inject(t, l)
+			start := time.Now()
+			saw, err := runEngine(t, cluster, tc.deadline)
+			took := time.Since(start)
+			if err == nil {
+				t.Fatalf("the run succeeded despite the fault:\n%s", tail(saw, 40))
+			}
+			saw += "\n" + err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(saw, w) {
+					t.Errorf("the operator was not told %q; saw (tail):\n%s", w, tail(saw, 40))
+				}
+			}
+			for _, line := range strings.Split(saw, "\n") {
+				if node, ok := nodeLine(line, tc.never, "running"); ok {
+					t.Errorf("%s started on %s after the fault", tc.never, node)
+				}
+			}
+			requireSafety(t, l.Dir())
+			if tc.quiet != "" {
+				requireNoCommandSince(t, l.Dir(), tc.quiet, start)
+			}
+			t.Logf("detected in %s; the operator saw: %s", took.Round(100*time.Millisecond), firstFailure(saw))
+		})
+	}
+}
+
+// inProcessLab brings a lab up in this process and takes it down at the end.
+func inProcessLab(t *testing.T, block int) *lab.Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: block, Workers: 1})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	return l
+}
+
+// runEngine runs the real engine headless on cluster, as `etcd-dr run
+// --headless` does, and returns what the operator saw and the outcome.
+func runEngine(t *testing.T, cluster string, deadline time.Duration) (string, error) {
+	t.Helper()
+	var saw bytes.Buffer
+	s, err := openSessionWith(engineFlags{file: cluster}, &saw, func(o *steps.Options) {
+		if deadline > 0 {
+			o.Deadline = deadline
+		}
+	})
+	if err != nil {
+		return saw.String(), err
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	sc, err := headless(ctx, s, "drill", &saw)
+	if sc != nil {
+		saw.WriteString(sc.Text())
+	}
+	return saw.String(), err
+}
+
+// requireSafety: lab verify's safety invariants that must hold even when
+// the procedure stopped half-way.
+func requireSafety(t *testing.T, dir string) {
+	t.Helper()
+	rep, err := lab.Verify(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("lab verify: %v", err)
+	}
+	for _, c := range rep.Checks {
+		if (c.Name == lab.CheckNoRestoreWhileApiserver || c.Name == lab.CheckOldDataIntact) && !c.OK {
+			t.Errorf("invariant %s broken: %s", c.Name, c.Detail)
+		}
+	}
+}
+
+// requireNoCommandSince: the lab's timeline shows no SSH command on node
+// since t0.
+func requireNoCommandSince(t *testing.T, dir, node string, t0 time.Time) {
+	t.Helper()
+	evs, err := lab.ReadTimeline(dir)
+	must(t, err)
+	for _, e := range evs {
+		if e.Node == node && e.Kind == lab.EvSSHExec && e.Time.After(t0) {
+			t.Errorf("%s ran %q at %s although its host key was refused", node, e.Command, e.Time.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+// editCluster writes a copy of the cluster file with addition inserted
+// after the line anchor, and returns its path.
+func editCluster(t *testing.T, cluster, anchor, addition string) string {
+	t.Helper()
+	b, err := os.ReadFile(cluster)
+	must(t, err)
+	if !strings.Contains(string(b), anchor) {
+		t.Fatalf("%s has no %q to add %q after", cluster, anchor, addition)
+	}
+	p := filepath.Join(filepath.Dir(cluster), "cluster-fault.yaml")
+	must(t, os.WriteFile(p, []byte(strings.Replace(string(b), anchor, anchor+addition, 1)), 0o644))
+	return p
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstFailure is the first line of what the operator saw that reports a
+// failure: the row of the fault matrix's report.
+func firstFailure(saw string) string {
+	for _, l := range strings.Split(saw, "\n") {
+		if strings.Contains(l, "ERROR:") || strings.Contains(l, "FAILED:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return "(no failure line)"
+}
+
+// Case 1: a member's SSH server stops answering (paused, as behind a dead
+// link) in the middle of its restore. The run fails naming the node, step
+// 4 never starts, no invariant breaks; once the node answers again the
+// same run, retried, resumes and the drill verifies.
+func TestANodeWhoseSSHStopsAnsweringMidRestoreFailsTheStepAndARetryAfterItReturnsFinishes(t *testing.T) {
+	l := inProcessLab(t, 58)
+	paused := pauseWhen(t, l, "cp-2", "snapshot restore")
+	start := time.Now()
+	saw, err := runEngine(t, l.ClusterFile(), 0)
+	if err == nil {
+		t.Fatalf("the run succeeded although cp-2 stopped answering:\n%s", tail(saw, 40))
+	}
+	select {
+	case <-paused:
+	default:
+		t.Fatalf("cp-2 was never paused: its restore never started:\n%s", tail(saw, 40))
+	}
+	if !strings.Contains(saw, "node cp-2") || !strings.Contains(saw, "cp-2 (") {
+		t.Errorf("the failure does not name cp-2 and its address:\n%s", tail(saw, 40))
+	}
+	for _, line := range strings.Split(saw, "\n") {
+		if node, ok := nodeLine(line, string(steps.StartApiservers), "running"); ok {
+			t.Errorf("start-apiservers started on %s with a member unreachable", node)
+		}
+	}
+	requireSafety(t, l.Dir())
+	t.Logf("detected in %s; the operator saw: %s", time.Since(start).Round(100*time.Millisecond), firstFailure(saw))
+
+	must(t, l.ResumeSSH("cp-2"))
+	if saw, err := runEngine(t, l.ClusterFile(), 0); err != nil {
+		t.Fatalf("the retry after cp-2 returned failed: %v\n%s", err, tail(saw, 60))
+	}
+	requireInvariants(t, l.Dir())
+}
+
+// pauseWhen pauses node's SSH server as soon as the lab's timeline shows a
+// command on it matching substr; the returned channel closes then.
+func pauseWhen(t *testing.T, l *lab.Lab, node, substr string) <-chan struct{} {
+	t.Helper()
+	paused, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			evs, _ := lab.ReadTimeline(l.Dir())
+			for _, e := range evs {
+				if e.Node == node && e.Kind == lab.EvSSHExec && strings.Contains(e.Command, substr) {
+					_ = l.PauseSSH(node)
+					close(paused)
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); _ = l.ResumeSSH(node) })
+	return paused
+}
