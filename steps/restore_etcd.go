@@ -168,16 +168,7 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 // restore and editing the config file read back from the node.
 func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	acts := c.restoreActions(m, nil)
-	if _, err := c.Exec1(ctx, acts[0]); err != nil {
-		return err
-	}
-	port := urlPort(first(m.ClientURLs), 2379)
-	if err := c.WaitFor(ctx, "etcd stopped on "+m.Node, func(ctx context.Context) error {
-		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
-			return err
-		}
-		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
-	}); err != nil {
+	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
 		return err
 	}
 	if _, err := c.Exec1(ctx, acts[1]); err != nil {
@@ -280,4 +271,20 @@ func (c *Context) bumpFact() string {
 	}
 	return fmt.Sprintf("live revision %d, snapshot revision %d: revisions bumped by %s so watchers never see them go backwards",
 		c.Values.LiveRevision, c.Values.SnapshotRevision, c.bumpArg())
+}
+
+// stopEtcdAndWait runs m's stop action and waits until no etcd process and
+// no listener remain where the member listened: nothing may touch its data
+// dir while it could still write.
+func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) error {
+	if _, err := c.Exec1(ctx, stop); err != nil {
+		return err
+	}
+	port := urlPort(first(m.ClientURLs), 2379)
+	return c.WaitFor(ctx, "etcd stopped on "+m.Node, func(ctx context.Context) error {
+		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
+			return err
+		}
+		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
+	})
 }

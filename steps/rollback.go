@@ -105,16 +105,7 @@ func (c *Context) pointBackActions(m Member, edited []byte) []Action {
 
 func (c *Context) pointBack(ctx context.Context, m Member) error {
 	acts := c.pointBackActions(m, nil)
-	if _, err := c.Exec1(ctx, acts[0]); err != nil {
-		return err
-	}
-	port := urlPort(first(m.ClientURLs), 2379)
-	if err := c.WaitFor(ctx, "etcd stopped on "+m.Node, func(ctx context.Context) error {
-		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
-			return err
-		}
-		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
-	}); err != nil {
+	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
 		return err
 	}
 	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
