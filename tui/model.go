@@ -28,6 +28,9 @@ type Options struct {
 	// Operator is who decides (user@host), recorded in each Decision.By.
 	// Run fills it from the OS when empty.
 	Operator string
+	// Notice is a one-line warning kept in the header while there is room,
+	// e.g. that the console is not inside tmux or screen.
+	Notice string
 }
 
 // Panes that take focus, in tab order.

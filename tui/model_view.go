@@ -105,6 +105,13 @@ func (m Model) header() string {
 	case m.gate.pending && !m.gate.open:
 		right = "gate waiting (o) · " + right
 	}
+	if m.o.Notice != "" {
+		// Shown while it fits beside the clock; the clock wins on narrow screens.
+		room := m.width - lipgloss.Width(left) - lipgloss.Width(right) - 2
+		if n := m.st.warn.Render(m.o.Notice); lipgloss.Width(n) <= room {
+			left += " " + n
+		}
+	}
 	gap := m.width - lipgloss.Width(left) - lipgloss.Width(right)
 	if gap < 1 {
 		return truncate(left, m.width)

@@ -116,7 +116,7 @@ func consoleRun(cmd *cobra.Command, s *session, drill bool, resume string) error
 		done <- result{sc, err}
 	}()
 	uiErr := tui.Run(ctx, tui.Options{Cluster: s.cluster, Events: s.eng.Events(), Decide: s.eng.Decide,
-		Drill: drill, Resume: resume, Operator: s.who})
+		Drill: drill, Resume: resume, Operator: s.who, Notice: sessionNotice(cmd.ErrOrStderr(), resume)})
 	cancel()
 	for range s.eng.Events() { // drain so the engine can finish
 	}
@@ -132,4 +132,17 @@ func consoleRun(cmd *cobra.Command, s *session, drill bool, resume string) error
 		return failErr(uiErr)
 	}
 	return runExit(r.err)
+}
+
+// sessionNotice warns, once on stderr and then in the header, when the
+// console runs over SSH outside tmux or screen: a dropped connection then
+// stops it mid-step. The journal keeps the place either way.
+func sessionNotice(w io.Writer, resume string) string {
+	if os.Getenv("SSH_CONNECTION") == "" || os.Getenv("TMUX") != "" || os.Getenv("STY") != "" {
+		return ""
+	}
+	if resume != "" {
+		fmt.Fprintf(w, "etcd-dr: not inside tmux or screen: if this SSH session drops, the console stops; resume with: %s\n", resume)
+	}
+	return "not in tmux/screen: a dropped SSH session stops this console"
 }
