@@ -43,3 +43,9 @@ func TestHeadlessConfirmsWithTheGivenNameAndBacksOutOfFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestTheOperatorIsNamedAsUserAtHost(t *testing.T) {
+	if op := Operator(); op == "" || op[0] == '@' || op[len(op)-1] == '@' {
+		t.Fatalf("Operator() = %q, want user@host", op)
+	}
+}

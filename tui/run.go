@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -110,7 +108,7 @@ func Run(ctx context.Context, o Options) error {
 // run is Run with program options, so tests drive it without a terminal.
 func run(ctx context.Context, o Options, opts ...tea.ProgramOption) error {
 	if o.Operator == "" {
-		o.Operator = operator()
+		o.Operator = steps.Operator()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -128,17 +126,4 @@ func run(ctx context.Context, o Options, opts ...tea.ProgramOption) error {
 		return fmt.Errorf("console stopped: %w", err)
 	}
 	return nil
-}
-
-// operator names who decides, for the journal: user@host.
-func operator() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "unknown-host"
-	}
-	return name + "@" + host
 }

@@ -37,12 +37,6 @@ func TestRunStopsWithItsContextAndLeavesNothingRunning(t *testing.T) {
 	// goleak in TestMain fails the package if the reader or the clock leaked.
 }
 
-func TestRunFillsInTheOperator(t *testing.T) {
-	if op := operator(); op == "" || op[0] == '@' || op[len(op)-1] == '@' {
-		t.Fatalf("operator() = %q, want user@host", op)
-	}
-}
-
 func TestEventsArriveInBatchesNotOneFramePerEvent(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"os/user"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -35,16 +33,6 @@ func (s *session) Close() {
 	s.journal.Close()
 }
 
-// operator is user@host, written to the journal, transcript and lock.
-func operator() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
-}
-
 // openSession loads the cluster file and builds the engine over SSH, with
 // the journal under the cluster's state dir.
 func openSession(f engineFlags, stderr io.Writer) (*session, error) {
@@ -67,7 +55,7 @@ func openSessionWith(f engineFlags, stderr io.Writer, adjust func(*steps.Options
 		r.Close()
 		return nil, failErr(err)
 	}
-	who := operator()
+	who := steps.Operator()
 	opts := steps.Options{Cluster: cl, Exec: r, Journal: j, Who: who, NewRun: f.newRun, ForceUnlock: f.forceUnlock}
 	if adjust != nil {
 		adjust(&opts)

@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/etcd-dr/etcd-dr/nodes/manifest"
 )
@@ -47,22 +43,7 @@ func waitSSH(t *testing.T, l *Lab, node, line, want string, within time.Duration
 // streams the snapshot from the bastion.
 func sshWrite(t *testing.T, l *Lab, node, path string, data []byte) {
 	t.Helper()
-	var addr string
-	for _, n := range l.state.Nodes {
-		if n.Name == node {
-			addr = n.SSHAddr
-		}
-	}
-	signer, err := loadSigner(filepath.Join(l.Dir(), identityFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, err := knownhosts.New(filepath.Join(l.Dir(), knownHostFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: hk, Timeout: 5 * time.Second})
+	c, err := dialNode(t, l, node)
 	if err != nil {
 		t.Fatal(err)
 	}

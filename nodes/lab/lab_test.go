@@ -123,8 +123,9 @@ func assertNoLabProcess(t *testing.T, dir string) {
 	}
 }
 
-// sshRun runs line on node over SSH with the lab's key and known_hosts.
-func sshRun(t *testing.T, l *Lab, node, line string) (string, error) {
+// dialNode connects to node's SSH server as an operator would: the lab's
+// key, strict known_hosts.
+func dialNode(t *testing.T, l *Lab, node string) (*ssh.Client, error) {
 	t.Helper()
 	var addr string
 	for _, n := range l.state.Nodes {
@@ -143,7 +144,17 @@ func sshRun(t *testing.T, l *Lab, node, line string) (string, error) {
 	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: hk, Timeout: 5 * time.Second})
 	if err != nil {
-		return "", fmt.Errorf("dial %s (%s): %w", node, addr, err)
+		return nil, fmt.Errorf("dial %s (%s): %w", node, addr, err)
+	}
+	return c, nil
+}
+
+// sshRun runs line on node over SSH with the lab's key and known_hosts.
+func sshRun(t *testing.T, l *Lab, node, line string) (string, error) {
+	t.Helper()
+	c, err := dialNode(t, l, node)
+	if err != nil {
+		return "", err
 	}
 	defer c.Close()
 	s, err := c.NewSession()
