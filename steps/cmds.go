@@ -56,12 +56,12 @@ func sudo(c *config.Cluster, args ...string) nodes.Cmd {
 }
 
 func parkAction(c *Context, node, file string) Action {
-	return Action{Node: node, What: "park " + file,
+	return Action{Node: node, What: "park " + file + " so the kubelet stops its static pod",
 		Cmd: shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ManifestsDir, c.Cluster.Etcd.ParkDir, file)}
 }
 
 func unparkAction(c *Context, node, file string) Action {
-	return Action{Node: node, What: "unpark " + file,
+	return Action{Node: node, What: "unpark " + file + " so the kubelet starts its static pod again",
 		Cmd: shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ParkDir, c.Cluster.Etcd.ManifestsDir, file)}
 }
 

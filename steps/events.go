@@ -101,6 +101,11 @@ type Gate struct {
 type NodeCommands struct {
 	Node     string
 	Commands []string
+	// What is each command's purpose in the operator's words, What[i] for
+	// Commands[i] ("park kube-apiserver.yaml so the kubelet stops its pod"):
+	// a gate shows why a command runs, not only what it is. A shorter slice
+	// (a gate built by hand, an old client) leaves the rest unexplained.
+	What []string `json:",omitempty"`
 }
 
 // GateEvent asks a client for a decision; the engine blocks until Decide.

@@ -44,7 +44,7 @@ func FlushCachesStep() Step {
 }
 
 func restartKubelet(c *Context, node string) Action {
-	return Action{Node: node, What: "restart the kubelet", Cmd: sudo(c.Cluster, "systemctl", "restart", "kubelet")}
+	return Action{Node: node, What: "restart the kubelet so it drops the pods it cached before the restore", Cmd: sudo(c.Cluster, "systemctl", "restart", "kubelet")}
 }
 
 func kubeletIDAction(c *Context, node string) Action {

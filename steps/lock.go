@@ -68,7 +68,7 @@ func lockActions(c *Context) ([]Action, error) {
 			out = append(out, Action{Node: n.Name, What: "remove the existing lock (--force-unlock)",
 				Cmd: nodes.Cmd{Args: []string{"rm", "-f", "--", c.LockPath}, Sudo: c.Cluster.SSH.Sudo}})
 		}
-		out = append(out, Action{Node: n.Name, What: "take the lock " + c.LockPath,
+		out = append(out, Action{Node: n.Name, What: "take the lock " + c.LockPath + " so no second operator restores at the same time",
 			Cmd: shCmd(c.Cluster, acquireScript, c.LockPath, string(holder)), Accept: acceptOwnLock(c, n.Name)})
 	}
 	return out, nil
@@ -134,7 +134,7 @@ func ReleaseLock(ctx context.Context, c *Context) error {
 func releaseActions(c *Context) []Action {
 	var out []Action
 	for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {
-		out = append(out, Action{Node: n.Name, What: "release the lock " + c.LockPath,
+		out = append(out, Action{Node: n.Name, What: "release the lock " + c.LockPath + ": the restore is over",
 			Cmd: shCmd(c.Cluster, releaseScript, c.LockPath, c.Values.Run)})
 	}
 	return out

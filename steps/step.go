@@ -114,6 +114,7 @@ func GroupByNode(actions []Action) []NodeCommands {
 			out = append(out, NodeCommands{Node: a.Node})
 		}
 		out[i].Commands = append(out[i].Commands, CommandLine(a.Cmd, true))
+		out[i].What = append(out[i].What, a.What)
 	}
 	return out
 }

@@ -179,7 +179,10 @@ func (g *gateDialog) bodyLines(cw int) []string {
 		out = append(out, "", "Commands, exactly as they will run:")
 		for _, nc := range g.gate.Commands {
 			out = append(out, "  "+nc.Node)
-			for _, c := range nc.Commands {
+			for i, c := range nc.Commands {
+				if i < len(nc.What) && nc.What[i] != "" {
+					wrap("    # ", nc.What[i])
+				}
 				g.commandLines(c, wrap, &out)
 			}
 		}

@@ -26,6 +26,8 @@ func TestGateFoldsScriptsToTheirFirstAndLastLine(t *testing.T) {
 		{name: "folded, a script shows how it starts, its arguments and how many lines are hidden",
 			want: []string{"sudo -n -- sh -c 'set -e;", "/var/lib/etcd-dr/parked", "2 more script lines (ctrl+x shows them)"},
 			not:  []string{"MIDDLE-OF-THE-SCRIPT"}},
+		{name: "each command is preceded by what it is for",
+			want: []string{"# park kube-scheduler.yaml so the kubelet stops its static pod"}},
 		{name: "ctrl+x shows the whole script", keys: []tea.KeyPressMsg{ctrlX()},
 			want: []string{"MIDDLE-OF-THE-SCRIPT", "/var/lib/etcd-dr/parked"}, not: []string{"more script lines"}},
 		{name: "ctrl+x again folds it back", keys: []tea.KeyPressMsg{ctrlX(), ctrlX()},
@@ -38,7 +40,8 @@ func TestGateFoldsScriptsToTheirFirstAndLastLine(t *testing.T) {
 			g := newGateDialog(defaultKeys(), "prod-eu1", tc.readOnly)
 			g.SetSize(120, 40)
 			g.ask(steps.Gate{Step: steps.FlushCaches, Title: "flush caches", NeedsName: true,
-				Commands: []steps.NodeCommands{{Node: "cp-1", Commands: []string{parkScript, "systemctl restart kubelet"}}}}, "")
+				Commands: []steps.NodeCommands{{Node: "cp-1", Commands: []string{parkScript, "systemctl restart kubelet"},
+					What: []string{"park kube-scheduler.yaml so the kubelet stops its static pod"}}}}, "")
 			for _, k := range tc.keys {
 				g.Update(k, "sre@bastion")
 			}
@@ -61,3 +64,20 @@ func TestGateFoldsScriptsToTheirFirstAndLastLine(t *testing.T) {
 }
 
 func ctrlX() tea.KeyPressMsg { return tea.KeyPressMsg{Code: 'x', Mod: tea.ModCtrl} }
+
+// A command the gate was given no purpose for (here the second) gets no
+// empty "#" line: one purpose line for one stated purpose.
+func TestGateShowsOnePurposeLinePerStatedPurpose(t *testing.T) {
+	g := newGateDialog(defaultKeys(), "prod-eu1", false)
+	g.SetSize(120, 40)
+	g.ask(steps.Gate{Step: steps.FlushCaches, Title: "flush caches",
+		Commands: []steps.NodeCommands{{Node: "cp-1", Commands: []string{"systemctl restart kubelet", "true"},
+			What: []string{"restart the kubelet so it drops its cached pods"}}}}, "")
+	v := g.View(newStyles(true, true))
+	if n := strings.Count(v, "# "); n != 1 {
+		t.Errorf("gate shows %d purpose lines, want 1:\n%s", n, v)
+	}
+	if !strings.Contains(v, "$ true") {
+		t.Errorf("the command without a purpose is not shown:\n%s", v)
+	}
+}

@@ -127,7 +127,7 @@ func stopGate() steps.Gate {
 	for i := 1; i <= 3; i++ {
 		g.Commands = append(g.Commands, steps.NodeCommands{Node: fmt.Sprintf("cp-%d", i), Commands: []string{
 			"sudo -n -- mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/parked/kube-apiserver.yaml",
-		}})
+		}, What: []string{"park kube-apiserver.yaml so the kubelet stops its static pod"}})
 	}
 	return g
 }
