@@ -98,7 +98,7 @@ func (c *Context) Step() StepID { return c.step }
 // Check reports one post-condition check (node empty: cluster-wide).
 func (c *Context) Check(node, check string, ok bool, detail string) {
 	if c.eng != nil {
-		c.eng.emit(CheckEvent{At: c.eng.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail})
+		c.eng.check(CheckEvent{At: c.eng.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail})
 	}
 }
 

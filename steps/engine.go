@@ -290,6 +290,27 @@ func (e *Engine) commandEnded(step StepID, a Action, res nodes.Result, err error
 	}
 }
 
+// check reports a post-condition check and journals it, so `etcd-dr watch`
+// fills in the inventory's component columns as the console does.
+func (e *Engine) check(ev CheckEvent) {
+	e.emit(ev)
+	r := journal.Record{At: ev.At, Kind: journal.KindCheck, Step: string(ev.Step), Node: ev.Node, Check: ev.Check,
+		State: "ok", Why: ev.Detail}
+	if !ev.OK {
+		r.State = "failed"
+	}
+	_ = e.record(r) // a check is also in the step's outcome: a full disk must not stop a restore midway
+}
+
+// gateOpened journals the gate put in front of the operator.
+func (e *Engine) gateOpened(ev GateEvent) {
+	b, err := json.Marshal(ev.Gate)
+	if err != nil {
+		return // a Gate is plain data: cannot happen
+	}
+	_ = e.record(journal.Record{At: ev.At, Kind: journal.KindGateOpen, Step: string(ev.Gate.Step), Why: ev.Gate.Title, Offer: b})
+}
+
 // nodeResult journals one node's outcome of a step's Run.
 func (e *Engine) nodeResult(step StepID, node string, d time.Duration, err error) {
 	if e.phase != Running {

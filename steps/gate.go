@@ -190,7 +190,9 @@ func (e *Engine) await(ctx context.Context, g Gate) (Decision, error) {
 	s := Step{ID: g.Step}
 	for {
 		_ = e.stepState(s, WaitingGate, g.Title)
-		e.emit(GateEvent{At: e.now(), Gate: g})
+		ge := GateEvent{At: e.now(), Gate: g}
+		e.gateOpened(ge)
+		e.emit(ge)
 		var d Decision
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -29,9 +30,10 @@ func newWatchCmd() *cobra.Command {
 		Short: "Follow a run in progress read-only, from its journal",
 		Long: `watch shows the console's screen for the run the operator is driving, read
 from the journal and transcript under state.dir: steps, nodes, gates decided,
-and every command's output. It answers no gate and changes nothing; quitting
-it leaves the run alone. Post-condition checks are not journaled, so the
-inventory's component columns stay "?" here; the operator's console has them.`,
+every check, the gate in front of the operator, and every command's output.
+It answers no gate and changes nothing; quitting it leaves the run alone.
+(A journal written before checks and gates were journaled shows the
+inventory's component columns as "?".)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := loadCluster(file, cmd.ErrOrStderr())
@@ -153,12 +155,21 @@ func lastRun(recs []journal.Record) []journal.Record {
 	return nil
 }
 
-// recordEvents is the event a journal record stands for. Gates are not
-// journaled until decided, so after a step is done the next one is shown
-// waiting at its gate.
+// recordEvents is the event a journal record stands for. A journal written
+// before gates were journaled when opened has none: after a step is done the
+// next one is shown waiting at its gate, which a gate-open record then fills.
 func recordEvents(r journal.Record) ([]steps.Event, bool) {
 	id := steps.StepID(r.Step)
 	switch r.Kind {
+	case journal.KindCheck:
+		return []steps.Event{steps.CheckEvent{At: r.At, Step: id, Node: r.Node, Check: r.Check,
+			OK: r.State == "ok", Detail: r.Why}}, false
+	case journal.KindGateOpen:
+		g := steps.Gate{Step: id, Title: r.Why}
+		if err := json.Unmarshal(r.Offer, &g); err != nil || g.Step != id {
+			g = steps.Gate{Step: id, Title: r.Why} // the title alone still says where the run waits
+		}
+		return []steps.Event{steps.GateEvent{At: r.At, Gate: g}}, false
 	case journal.KindStep:
 		st := stateNamed(r.State)
 		evs := []steps.Event{steps.StepEvent{At: r.At, Step: id, State: st, Why: r.Why}}

@@ -22,6 +22,8 @@ const (
 	KindRunStart   = "run-start" // Run, Who
 	KindValues     = "values"    // Values decided in preflight (resume reuses them)
 	KindGate       = "gate"      // Gate decision
+	KindGateOpen   = "gate-open" // a gate put in front of the operator: Why its title, Offer the gate
+	KindCheck      = "check"     // one post-condition check: Node, Check, State ok/failed, Why its detail
 	KindStep       = "step"      // Step state transition
 	KindNode       = "node"      // one node's result within a step
 	KindLock       = "lock"      // lock taken, refused, released, force-removed
@@ -42,6 +44,11 @@ type Record struct {
 	State string    `json:"state,omitempty"`
 	Why   string    `json:"why,omitempty"`
 	Gate  *Gate     `json:"gate,omitempty"`
+	// Check names a post-condition check ("no kube-apiserver process").
+	Check string `json:"check,omitempty"`
+	// Offer is the gate shown (commands, facts, choices), opaque here, as
+	// JSON: `etcd-dr watch` shows the same gate as the operator's console.
+	Offer json.RawMessage `json:"offer,omitempty"`
 	// Ms is a duration in milliseconds (a node's command, a step).
 	Ms int64 `json:"ms,omitempty"`
 	// Values is the engine's decided values, opaque here, as JSON.
