@@ -2,7 +2,10 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"charm.land/lipgloss/v2"
 
 	"github.com/etcd-dr/etcd-dr/steps"
 )
@@ -15,10 +18,10 @@ func (m Model) scorecardView() string {
 	if v := m.rs.step(steps.VerifyReport); v.State != steps.Done {
 		verdict, style = "RUN ENDED BEFORE VERIFY PASSED", st.bad
 	}
-	inv := m.rs.step(steps.VerifyReport).Checks
+	inv := groupInvariants(m.rs.step(steps.VerifyReport).Checks)
 	failed := 0
-	for _, c := range inv {
-		if !c.OK {
+	for _, iv := range inv {
+		if !iv.ok {
 			failed++
 		}
 	}
@@ -41,20 +44,74 @@ func (m Model) scorecardView() string {
 	}
 	if len(inv) > 0 {
 		out = append(out, "", st.dim.Render(fmt.Sprintf("  INVARIANTS  %d passed, %d failed", len(inv)-failed, failed)))
-		for _, c := range inv {
-			sty, glyph := st.ok, "✓"
-			if !c.OK {
-				sty, glyph = st.bad, "✗"
-			}
-			text := glyph + " " + c.Check
-			if c.Node != "" {
-				text += " (" + c.Node + ")"
-			}
-			if c.Detail != "" {
-				text += " — " + c.Detail
-			}
-			out = append(out, sty.Render(truncate(text, m.width)))
+		for _, iv := range inv {
+			out = append(out, m.invariantLines(iv)...)
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// invariant is one line of the scorecard: a check, on the nodes where it
+// came out the same way with the same detail.
+type invariant struct {
+	check, detail string
+	ok            bool
+	nodes         []string
+}
+
+// groupInvariants folds one check passed the same way on several nodes
+// ("lock released" on every control-plane node) into one line, and puts
+// the failed ones first: on a small terminal the end of the list is what
+// gets cut, and a broken invariant must never be.
+func groupInvariants(checks []steps.CheckEvent) []invariant {
+	var out []invariant
+	for _, c := range checks {
+		i := slices.IndexFunc(out, func(iv invariant) bool {
+			return iv.check == c.Check && iv.ok == c.OK && iv.detail == c.Detail && len(iv.nodes) > 0 && c.Node != ""
+		})
+		if i < 0 {
+			out = append(out, invariant{check: c.Check, detail: c.Detail, ok: c.OK})
+			i = len(out) - 1
+		}
+		if c.Node != "" {
+			out[i].nodes = append(out[i].nodes, c.Node)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b invariant) int {
+		switch {
+		case a.ok == b.ok:
+			return 0
+		case !a.ok:
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// invariantLines renders one invariant. A passed one is cut to the width;
+// a failed one wraps, since its detail is the reason in plain words.
+func (m Model) invariantLines(iv invariant) []string {
+	sty, glyph := m.st.ok, "✓"
+	if !iv.ok {
+		sty, glyph = m.st.bad, "✗"
+	}
+	text := glyph + " " + iv.check
+	if len(iv.nodes) > 0 {
+		text += " on " + strings.Join(iv.nodes, ", ")
+	}
+	if iv.detail != "" {
+		text += " — " + iv.detail
+	}
+	if iv.ok || m.width < 20 {
+		return []string{sty.Render(truncate(text, m.width))}
+	}
+	var out []string
+	for i, l := range strings.Split(lipgloss.Wrap(text, m.width-2, ""), "\n") {
+		if i > 0 {
+			l = "  " + l
+		}
+		out = append(out, sty.Render(l))
+	}
+	return out
 }

@@ -33,12 +33,16 @@ func TestConsoleInTmuxTakesTheLabThroughTheWholeProcedure(t *testing.T) {
 	tm := newTmux(t)
 	tm.start("drill", fmt.Sprintf("%s drill --dir %s --block 70 --workers 1 --keep", bin, dir))
 
-	answered := driveGates(t, tm, dir, bin)
+	answered, card := driveGates(t, tm, dir, bin)
 	// Steps 1 and 2 are destructive; preflight and steps 3–5 are not.
 	if answered.typed != 2 || answered.proceeded < 4 || answered.refused != 1 {
 		t.Errorf("typed the name at %d gates, proceeded at %d, refused %d wrong names; want 2, >= 4, 1",
 			answered.typed, answered.proceeded, answered.refused)
 	}
+
+	// The drill checked lab verify's invariants before its console closed:
+	// the scorecard shows each of them.
+	requireInvariantsShown(t, "the drill's scorecard", card)
 
 	// Back from the scorecard to the run: every column filled in.
 	tm.keys("drill", "Escape")
@@ -49,6 +53,11 @@ func TestConsoleInTmuxTakesTheLabThroughTheWholeProcedure(t *testing.T) {
 	if !strings.Contains(w, "read-only") {
 		t.Errorf("watch does not say it is read-only:\n%s", w)
 	}
+	requireInvariantsShown(t, "the watcher's scorecard", w)
+	// The watcher read the same checks from the journal: its inventory is
+	// the console's, not a row of "?".
+	tm.keys("watch", "Escape")
+	tm.waitFor("watch", "the watcher's inventory with SSH and every component up on cp-1", row.MatchString)
 	tm.keys("watch", "q")
 	tm.waitFor("watch", "watch to exit 0", contains("EXIT=0"))
 
@@ -64,11 +73,23 @@ func TestConsoleInTmuxTakesTheLabThroughTheWholeProcedure(t *testing.T) {
 
 type gateCount struct{ typed, proceeded, refused int }
 
+// requireInvariantsShown fails unless screen lists every invariant of lab
+// verify as passed.
+func requireInvariantsShown(t *testing.T, where, screen string) {
+	t.Helper()
+	for _, name := range []string{lab.CheckNoRestoreWhileApiserver, lab.CheckOldDataIntact, lab.CheckEtcdHealthy,
+		lab.CheckRestartedAfterRestore, lab.CheckObjects} {
+		if !strings.Contains(screen, "✓ "+name) {
+			t.Errorf("%s does not show invariant %s as passed:\n%s", where, name, screen)
+		}
+	}
+}
+
 var namePrompt = regexp.MustCompile(`Type the cluster name (\S+) to confirm:`)
 
 // driveGates answers every gate until the scorecard shows, starting the
-// watcher once the run has a journal.
-func driveGates(t *testing.T, tm *tmux, dir, bin string) gateCount {
+// watcher once the run has a journal; it returns the scorecard's screen.
+func driveGates(t *testing.T, tm *tmux, dir, bin string) (gateCount, string) {
 	t.Helper()
 	var n gateCount
 	watching := false
@@ -85,7 +106,7 @@ func driveGates(t *testing.T, tm *tmux, dir, bin string) gateCount {
 			if !watching {
 				t.Fatal("the run ended before its journal appeared")
 			}
-			return n
+			return n, scr
 		case strings.Contains(scr, " failed") && title != "":
 			t.Fatalf("a step failed:\n%s", scr)
 		case title != "" && namePrompt.MatchString(scr):
@@ -105,7 +126,7 @@ func driveGates(t *testing.T, tm *tmux, dir, bin string) gateCount {
 		time.Sleep(300 * time.Millisecond)
 	}
 	t.Fatalf("no scorecard within the deadline:\n%s", tm.capture("drill"))
-	return n
+	return n, ""
 }
 
 // refuseWrongName types a near miss: the gate must stay shut and say so.

@@ -6,12 +6,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/steps"
 )
 
 func newDrillCmd() *cobra.Command {
@@ -33,14 +35,19 @@ Exit 0 only when the procedure finished and every invariant holds.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("dir") {
+			ownDir := !cmd.Flags().Changed("dir")
+			if ownDir {
 				dir, err := os.MkdirTemp("", "etcd-dr-drill-")
 				if err != nil {
 					return failErr(err)
 				}
 				lf.dir = dir
 			}
-			return drill(cmd, lf, headlessFlag, keep, output)
+			err := drill(cmd, lf, headlessFlag, keep, output)
+			if ownDir && !keep {
+				removeDrillDir(cmd.ErrOrStderr(), lf.dir, err)
+			}
+			return err
 		},
 	}
 	lf.register(c)
@@ -78,7 +85,12 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 	if err != nil {
 		return failErr(err)
 	}
-	s, err := openSession(engineFlags{file: clusterFileOf(st)}, stderr)
+	// The lab's invariants are checked in the verify step, while the console
+	// is still open, so its scorecard shows them.
+	var inv labInvariants
+	s, err := openSessionWith(engineFlags{file: clusterFileOf(st)}, stderr, func(o *steps.Options) {
+		o.Steps = inv.wrap(steps.Runbook(), lf.dir)
+	})
 	if err != nil {
 		return err
 	}
@@ -97,6 +109,11 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 	} else {
 		runErr = consoleRun(cmd, s, true, resume)
 	}
+	if inv.ran && !inv.rep.OK() {
+		fmt.Fprintln(cmd.OutOrStdout(), "\ninvariants (lab verify):")
+		writeLabReport(cmd.OutOrStdout(), inv.rep)
+		return failErr(fmt.Errorf("drill failed: invariants do not hold: %v", inv.rep.Failed()))
+	}
 	if runErr != nil {
 		// The procedure did not finish: lab verify would only list what a
 		// restore that never completed did not do.
@@ -107,7 +124,70 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 		}
 		return runErr
 	}
+	if inv.ran {
+		fmt.Fprintln(cmd.OutOrStdout(), "\ninvariants (lab verify):")
+		writeLabReport(cmd.OutOrStdout(), inv.rep)
+		return nil
+	}
+	// Resumed past the verify step: nothing checked them in this session.
 	return drillVerify(ctx, cmd.OutOrStdout(), lf.dir)
+}
+
+// labInvariants runs lab verify at the end of the verify step, so the drill
+// checks its invariants while the console is open and shows them on the
+// scorecard; a broken one fails the step (retry, re-verify or abort).
+type labInvariants struct {
+	rep lab.Report
+	ran bool
+}
+
+func (li *labInvariants) wrap(runbook []steps.Step, dir string) []steps.Step {
+	for i := range runbook {
+		if runbook[i].ID != steps.VerifyReport {
+			continue
+		}
+		verify := runbook[i].Verify
+		runbook[i].Verify = func(ctx context.Context, c *steps.Context) error {
+			if verify != nil {
+				if err := verify(ctx, c); err != nil {
+					return err
+				}
+			}
+			rep, err := lab.Verify(ctx, dir)
+			if err != nil {
+				return fmt.Errorf("lab verify: %w", err)
+			}
+			li.rep, li.ran = rep, true
+			for _, ch := range rep.Checks {
+				c.Check("", ch.Name, ch.OK, ch.Detail)
+			}
+			if !rep.OK() {
+				return fmt.Errorf("the drill's invariants do not hold: %s (each one's detail is on the scorecard; "+
+					"etcd-dr lab verify --dir %s checks again)", strings.Join(rep.Failed(), ", "), dir)
+			}
+			return nil
+		}
+	}
+	return runbook
+}
+
+// removeDrillDir removes the temporary directory a drill made for its lab
+// once the lab is down. A drill that failed keeps it: its journal,
+// transcript and etcd logs are what tells why.
+func removeDrillDir(w io.Writer, dir string, drillErr error) {
+	if drillErr != nil {
+		fmt.Fprintf(w, "drill: the lab's files (journal, transcript, logs) stay in %s to read why; remove it when done\n", dir)
+		return
+	}
+	if err := lab.Leftovers(dir); err != nil {
+		fmt.Fprintf(w, "drill: %s is kept: %v\n", dir, err)
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(w, "drill: could not remove %s: %v\n", dir, err)
+		return
+	}
+	fmt.Fprintf(w, "drill: removed the lab's directory %s (etcd-dr drill --keep keeps it)\n", dir)
 }
 
 // clusterFileOf is the cluster.yaml `lab up` wrote.
