@@ -183,3 +183,26 @@ func (p *logsPane) scrollTo(pos int) {
 	}
 	p.follow, p.top = false, p.seqAt(pos)
 }
+
+// LogStats says what the console did with the log lines it was given. The
+// console is lossy by design (bounded rings: the oldest lines go first);
+// the transcript is where every line is kept.
+type LogStats struct {
+	Received    uint64 // lines handed to the console
+	KeptAll     int    // lines held in the all-nodes ring
+	KeptPerNode int    // lines held over every per-node ring
+	Dropped     uint64 // lines rotated out of the all-nodes ring
+	RingCap     int    // the all-nodes ring's capacity (each node's: NodeRingCap)
+	NodeRingCap int
+}
+
+// LogStats reports the log rings' counters (the flood benchmark reads them).
+func (m Model) LogStats() LogStats {
+	p := &m.logs
+	s := LogStats{Received: p.all.next, KeptAll: p.all.n, Dropped: p.all.next - uint64(p.all.n),
+		RingCap: len(p.all.buf), NodeRingCap: nodeRingLines}
+	for _, r := range p.perNode {
+		s.KeptPerNode += r.n
+	}
+	return s
+}

@@ -150,3 +150,34 @@ func TestRemoteOutputCannotDrawOnTheScreen(t *testing.T) {
 		})
 	}
 }
+
+func TestLogStatsCountEveryLineReceivedAndKeepTheRingsBounded(t *testing.T) {
+	tests := []struct {
+		name               string
+		lines, nodes       int
+		wantKept, wantDrop int
+		wantPerNode        int
+	}{
+		{name: "a few lines are all kept", lines: 10, nodes: 2, wantKept: 10, wantPerNode: 10},
+		{name: "a flood keeps the newest ring's worth and counts the rest as dropped",
+			lines: allRingLines + 500, nodes: 10, wantKept: allRingLines, wantDrop: 500, wantPerNode: allRingLines + 500},
+		{name: "one node's flood is bounded by its own ring too",
+			lines: nodeRingLines + 7, nodes: 1, wantKept: nodeRingLines + 7, wantPerNode: nodeRingLines},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(Options{})
+			var batch []nodes.Line
+			for i := range tc.lines {
+				batch = append(batch, nodes.Line{Node: fmt.Sprintf("n-%d", i%tc.nodes), Text: "x"})
+			}
+			m.logs.appendLines(batch)
+			s := m.LogStats()
+			if s.Received != uint64(tc.lines) || s.KeptAll != tc.wantKept || s.Dropped != uint64(tc.wantDrop) ||
+				s.KeptPerNode != tc.wantPerNode {
+				t.Errorf("stats %+v; want received %d, kept %d, dropped %d, per node %d",
+					s, tc.lines, tc.wantKept, tc.wantDrop, tc.wantPerNode)
+			}
+		})
+	}
+}
