@@ -20,6 +20,22 @@ import (
 // run stays open in the journal: the next start resumes it.
 var ErrAborted = errors.New("aborted by the operator; the run stays open in the journal and resumes at the next start")
 
+// AbortError is a back-out that was not the operator's own choice (the
+// headless runner stopping at a gate it cannot answer): it says what
+// happened instead of blaming the operator. errors.Is(err, ErrAborted) holds.
+type AbortError struct {
+	Step StepID
+	Why  string
+}
+
+func (e *AbortError) Error() string {
+	return fmt.Sprintf("stopped at %s: %s; the run stays open in the journal and resumes at the next start", e.Step, e.Why)
+}
+
+// Is makes an AbortError an ErrAborted for callers that only ask whether
+// the run stopped resumably.
+func (e *AbortError) Is(target error) bool { return target == ErrAborted }
+
 // Failure-gate choices.
 const (
 	ChoiceRetry    = "retry"     // run the step again (its actions are idempotent)
@@ -121,7 +137,8 @@ func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
 func (e *Engine) emit(ev Event) { e.q.push(ev) }
 
 // Run takes the cluster through every step from where the journal left off
-// and returns the scorecard. It returns ErrAborted when the operator backs out.
+// and returns the scorecard. It returns ErrAborted when the operator backs
+// out, an *AbortError (also ErrAborted) when a client backs out on its own.
 func (e *Engine) Run(ctx context.Context) (*Scorecard, error) {
 	if !e.running.TryLock() {
 		return nil, errors.New("engine: already running")

@@ -120,6 +120,9 @@ type Decision struct {
 	Typed   string // the cluster name as typed, for NeedsName gates
 	Choice  string // one of Gate.Choices, when chosen
 	By      string // who decided (user@host), for the journal
+	// Why says why a client backed out on its own (headless: a failure
+	// nobody is there to judge); empty when the operator chose to.
+	Why string
 }
 
 func (e StepEvent) eventTime() time.Time  { return e.At }

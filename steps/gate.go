@@ -105,7 +105,7 @@ func (e *Engine) offerGate(ctx context.Context, s Step) error {
 		return err
 	}
 	if !d.Proceed {
-		return e.abort(s)
+		return e.abort(s, d)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 		return nil, err
 	}
 	if !d.Proceed {
-		return nil, e.abort(s)
+		return nil, e.abort(s, d)
 	}
 	to := func(p phase) (*phase, error) { return &p, nil }
 	switch d.Choice {
@@ -178,9 +178,16 @@ func (e *Engine) undo(ctx context.Context, s Step) (*phase, error) {
 	return &p, nil
 }
 
-func (e *Engine) abort(s Step) error {
-	_ = e.stepState(s, Failed, "backed out at the gate")
-	_ = e.record(journal.Record{Kind: journal.KindStep, Step: string(s.ID), State: "aborted"})
+func (e *Engine) abort(s Step, d Decision) error {
+	why := "backed out at the gate"
+	if d.Why != "" {
+		why = d.Why
+	}
+	_ = e.stepState(s, Failed, why)
+	_ = e.record(journal.Record{Kind: journal.KindStep, Step: string(s.ID), State: "aborted", Who: d.By, Why: d.Why})
+	if d.Why != "" {
+		return &AbortError{Step: s.ID, Why: d.Why}
+	}
 	return ErrAborted
 }
 

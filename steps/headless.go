@@ -20,16 +20,18 @@ func Headless(e *Engine, confirm, who string, w io.Writer) {
 			continue
 		}
 		if len(g.Gate.Choices) > 0 {
-			fmt.Fprintf(w, "%s headless: %s failed; backing out (the run stays open: resume with the console)\n",
-				stamp(g.At), g.Gate.Step)
-			e.Decide(Decision{Proceed: false, By: who})
+			why := fmt.Sprintf("%s failed: %s; a headless run does not choose between %s, so it stopped there",
+				g.Gate.Step, g.Gate.Why, strings.Join(g.Gate.Choices, ", "))
+			fmt.Fprintf(w, "%s headless: %s; backing out (the run stays open: resume with the console, which offers %s)\n",
+				stamp(g.At), why, strings.Join(g.Gate.Choices, ", "))
+			e.Decide(Decision{Proceed: false, By: who, Why: why})
 			continue
 		}
 		if g.Gate.NeedsName && confirm != g.Gate.Cluster {
 			// Retyping the same wrong name would keep the gate shut forever.
-			fmt.Fprintf(w, "%s headless: --confirm %q does not match the cluster name %q; backing out\n",
-				stamp(g.At), confirm, g.Gate.Cluster)
-			e.Decide(Decision{Proceed: false, By: who})
+			why := fmt.Sprintf("--confirm %q does not match the cluster name %q", confirm, g.Gate.Cluster)
+			fmt.Fprintf(w, "%s headless: %s; backing out\n", stamp(g.At), why)
+			e.Decide(Decision{Proceed: false, By: who, Why: why})
 			continue
 		}
 		e.Decide(Decision{Proceed: true, Typed: confirm, By: who})
