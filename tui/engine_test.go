@@ -132,3 +132,57 @@ func TestConsoleDrivesTheRealEngine(t *testing.T) {
 		t.Fatal("no output from cp-2 reached the console")
 	}
 }
+
+// A drill whose invariants do not hold: the verify step fails with the
+// reason in plain words, the failure gate offers retry and re-verify, the
+// operator aborts, and the scorecard lists the broken invariant first with
+// its detail, before the console closes.
+func TestABrokenInvariantFailsVerifyAndTheScorecardSaysWhich(t *testing.T) {
+	cl := testCluster()
+	j, err := journal.Open(t.TempDir(), cl.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbook := []steps.Step{
+		{ID: steps.VerifyReport, Title: "verify and report", Verify: func(_ context.Context, c *steps.Context) error {
+			c.Check("", "old-data-dirs-untouched", true, "cp-1: /var/lib/etcd unchanged")
+			c.Check("", "seed-served-post-snapshot-gone", false, "configmap default/post-1 is still served")
+			return errors.New("the drill's invariants do not hold: seed-served-post-snapshot-gone")
+		}},
+	}
+	eng, err := steps.New(steps.Options{Cluster: cl, Exec: localExec{}, Journal: j, Steps: runbook, Who: "sre@bastion"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var runErr error
+	wg.Add(1)
+	go func() { defer wg.Done(); _, runErr = eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	m := New(Options{Cluster: cl, Events: eng.Events(), Decide: eng.Decide, Operator: "sre@bastion", Drill: true})
+	m.noColor, m.st = true, newStyles(true, true)
+	done := make(chan struct{})
+	m.done = done
+	f := &flow{tm: teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 40))}
+	t.Cleanup(func() { close(done) })
+
+	f.waitFor(t, "Gate · verify and report")
+	f.keys("y")
+	f.waitFor(t, "Failed: the drill's invariants do not hold", "retry", "re-verify",
+		"check failed: seed-served-post-snapshot-gone (configmap default/post-1 is still served)")
+	f.keys("left", "left", "left") // the buttons stop at the first: make sure, then walk to abort
+	f.keys("right", "right", "enter")
+	f.waitFor(t, "1 INVARIANT(S) FAILED", "INVARIANTS  1 passed, 1 failed",
+		"✗ seed-served-post-snapshot-gone — configmap default/post-1 is still served")
+	f.keys("q")
+	fm := f.tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+	wg.Wait()
+	if !errors.Is(runErr, steps.ErrAborted) {
+		t.Fatalf("engine ended with %v, want the operator's abort", runErr)
+	}
+	if fm.quit != nil {
+		t.Fatalf("quitting the scorecard of an ended run reported %v", fm.quit)
+	}
+}

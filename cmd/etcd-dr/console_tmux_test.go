@@ -43,6 +43,7 @@ func TestConsoleInTmuxTakesTheLabThroughTheWholeProcedure(t *testing.T) {
 	// The drill checked lab verify's invariants before its console closed:
 	// the scorecard shows each of them.
 	requireInvariantsShown(t, "the drill's scorecard", card)
+	t.Logf("the drill's scorecard (go test -v shows it):\n%s", card)
 
 	// Back from the scorecard to the run: every column filled in.
 	tm.keys("drill", "Escape")
