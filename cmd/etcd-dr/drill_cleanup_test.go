@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcd-dr/etcd-dr/nodes/lab"
+)
+
+// This file's labs use blocks 130–139 of 127.B.x.y.
+
+// A drill run without --dir makes its own temporary directory: a finished
+// drill removes it, so drills do not pile up lab trees (etcd data dirs,
+// logs, keys) in /tmp; with --keep everything stays, the lab still running.
+func TestADrillRemovesTheTemporaryDirItMadeUnlessKept(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		block string
+		keep  bool
+	}{
+		{"without --keep the drill's directory is gone once it succeeded", "130", false},
+		{"with --keep the directory and the lab stay", "131", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			args := []string{"drill", "--headless", "--block", tc.block, "--workers", "1"}
+			if tc.keep {
+				args = append(args, "--keep")
+			}
+			var out, errb bytes.Buffer
+			code := run(args, &out, &errb)
+			dirs, _ := filepath.Glob(filepath.Join(tmp, "etcd-dr-drill-*"))
+			for _, d := range dirs {
+				t.Cleanup(func() {
+					if err := lab.Down(d); err != nil && !strings.Contains(err.Error(), "no lab") {
+						t.Errorf("lab down %s: %v", d, err)
+					}
+				})
+			}
+			if code != exitOK {
+				t.Fatalf("drill exit %d\nstderr (tail):\n%s", code, tail(errb.String(), 40))
+			}
+			switch {
+			case !tc.keep && len(dirs) != 0:
+				t.Errorf("the drill left %v behind\nstderr (tail):\n%s", dirs, tail(errb.String(), 10))
+			case !tc.keep && !strings.Contains(errb.String(), "removed the lab's directory"):
+				t.Errorf("the drill does not say it removed its directory:\n%s", tail(errb.String(), 10))
+			case tc.keep && len(dirs) != 1:
+				t.Errorf("--keep left %d drill directories, want 1", len(dirs))
+			case tc.keep:
+				if _, err := os.Stat(filepath.Join(dirs[0], "cluster.yaml")); err != nil {
+					t.Errorf("--keep did not keep the lab's files: %v", err)
+				}
+			}
+		})
+	}
+}
