@@ -44,6 +44,13 @@ func TestADrillRemovesTheTemporaryDirItMadeUnlessKept(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("drill exit %d\nstderr (tail):\n%s", code, tail(errb.String(), 40))
 			}
+			// The invariants were checked in the verify step; they are still
+			// printed after the run, as lab verify prints them.
+			for _, name := range []string{lab.CheckNoRestoreWhileApiserver, lab.CheckObjects} {
+				if !strings.Contains(out.String(), "ok    "+name) {
+					t.Errorf("stdout lacks invariant %s as passed:\n%s", name, &out)
+				}
+			}
 			switch {
 			case !tc.keep && len(dirs) != 0:
 				t.Errorf("the drill left %v behind\nstderr (tail):\n%s", dirs, tail(errb.String(), 10))
