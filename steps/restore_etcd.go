@@ -171,8 +171,8 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
 		return err
 	}
-	if _, err := c.Exec1(ctx, acts[1]); err != nil {
-		return err
+	if res, err := c.Exec1(ctx, acts[1]); err != nil {
+		return restoreFailure(m, c.Values.DataDir, res, err)
 	}
 	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
 	if err != nil {
