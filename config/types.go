@@ -52,6 +52,10 @@ type Snapshot struct {
 	// On is "bastion" (the machine running etcd-dr; streamed to each member)
 	// or the name of a node holding the file locally.
 	On string `yaml:"on" json:"on"`
+	// MembersRenamed accepts a snapshot whose member names share none with
+	// the cluster's: the cluster was rebuilt under new names on purpose.
+	// Without it such a snapshot is refused as another cluster's data.
+	MembersRenamed bool `yaml:"membersRenamed" json:"membersRenamed"`
 }
 
 // SSH is how etcd-dr reaches nodes.

@@ -23,9 +23,17 @@ type Values struct {
 	SnapshotSHA256   string    `json:"snapshotSHA256,omitempty"`
 	SnapshotRevision int64     `json:"snapshotRevision,omitempty"`
 	SnapshotSize     int64     `json:"snapshotSize,omitempty"`
-	// SnapshotOnNode is where the verified snapshot sits on every member.
+	// SnapshotOnNode is where the verified snapshot is copied on every
+	// member (but the node holding it with snapshot.on: <node>, which uses
+	// its file in place).
 	SnapshotOnNode string `json:"snapshotOnNode,omitempty"`
-	LiveRevision   int64  `json:"liveRevision,omitempty"` // 0: etcd was unreachable
+	// SnapshotLocal is the bastion copy preflight read from that node and
+	// verified; it is what the other members receive.
+	SnapshotLocal string `json:"snapshotLocal,omitempty"`
+	// SnapshotMembers says how the snapshot's member set compares with the
+	// cluster's, for the step-2 gate.
+	SnapshotMembers []string `json:"snapshotMembers,omitempty"`
+	LiveRevision    int64    `json:"liveRevision,omitempty"` // 0: etcd was unreachable
 	// SnapshotDiff says what the restore throws away, computed in preflight
 	// while etcd still serves, and shown at the step-2 gate.
 	SnapshotDiff []string `json:"snapshotDiff,omitempty"`

@@ -94,13 +94,19 @@ func TestPlansMatchTheirGoldenFiles(t *testing.T) {
 	for _, tc := range []struct {
 		name, scenario string
 		preflight      bool
+		on             string // snapshot.on: a node, or "" for the bastion
 	}{
-		{"before preflight every undecided value is a marked placeholder", "stacked", false},
-		{"after preflight on a kubeadm stacked cluster nothing is repointed", "stacked", true},
-		{"after preflight on renamed members with new IPs and ports step 3 shows a diff", "moved", true},
+		{"before preflight every undecided value is a marked placeholder", "stacked", false, ""},
+		{"after preflight on a kubeadm stacked cluster nothing is repointed", "stacked", true, ""},
+		{"after preflight on renamed members with new IPs and ports step 3 shows a diff", "moved", true, ""},
+		{"a snapshot on cp-2 is read to the bastion, used in place on cp-2 and copied to the others", "stacked", true, "cp-2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := scenarioCluster(tc.scenario)
+			if tc.on != "" {
+				cl.Snapshot = config.Snapshot{Path: "/var/backups/etcd/snap.db", On: tc.on}
+				cl.State.Dir = "/home/ops/.local/state/etcd-dr"
+			}
 			var v Values
 			if tc.preflight {
 				v = afterPreflight(t, tc.scenario, cl)
@@ -109,7 +115,11 @@ func TestPlansMatchTheirGoldenFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			name := tc.scenario + map[bool]string{false: "-before-preflight", true: "-after-preflight"}[tc.preflight] + ".golden"
+			name := tc.scenario + map[bool]string{false: "-before-preflight", true: "-after-preflight"}[tc.preflight]
+			if tc.on != "" {
+				name += "-snapshot-on-" + tc.on
+			}
+			name += ".golden"
 			golden(t, filepath.Join("testdata", "plans", name), got)
 		})
 	}

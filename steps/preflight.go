@@ -44,6 +44,9 @@ func preflightPlan(c *Context) ([]Action, error) {
 	var out []Action
 	for _, n := range c.Cluster.Nodes {
 		out = append(out, sudoCheck(n.Name))
+		if n.Name == c.snapshotNode() {
+			out = append(out, c.fetchActions()...)
+		}
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()), etcdutlVersion(n.Name))
 			out = append(out, c.snapshotActions(n.Name)...)
@@ -78,13 +81,17 @@ func (c *Context) snapshotPathOnNode() string {
 	return path.Join(path.Dir(c.Values.DataDir), "etcd-dr-snapshot-"+c.Values.Run+".db")
 }
 
+// snapshotActions copy the verified snapshot to node and check it there;
+// the node holding the snapshot (snapshot.on) only has its file checked.
 func (c *Context) snapshotActions(node string) []Action {
-	dst := c.snapshotPathOnNode()
-	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
-	return []Action{
-		{Node: node, What: "copy the snapshot from the bastion", Cmd: cp},
-		{Node: node, What: "check the snapshot's sha256 on the node", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)},
+	dst := c.snapshotPathFor(node)
+	check := Action{Node: node, What: "check the snapshot's sha256 on the node", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)}
+	if node == c.snapshotNode() {
+		check.What = "check the snapshot's sha256 where it lies (used in place, never changed)"
+		return []Action{check}
 	}
+	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
+	return []Action{{Node: node, What: "copy the snapshot from the bastion", Cmd: cp}, check}
 }
 
 func (c *Context) diskFree(node string) Action {
@@ -106,7 +113,7 @@ func runPreflight(ctx context.Context, c *Context) error {
 	if err := c.readInventory(ctx); err != nil {
 		return err
 	}
-	if err := c.verifySnapshot(); err != nil {
+	if err := c.verifySnapshot(ctx); err != nil {
 		return err
 	}
 	if err := c.ForEachNode(ctx, memberNodes(c.members()), func(ctx context.Context, node string) error {
@@ -181,23 +188,54 @@ func (c *Context) readInventory(ctx context.Context) error {
 	return c.SaveValues()
 }
 
-func (c *Context) verifySnapshot() error {
-	if on := c.Cluster.Snapshot.On; on != "" && on != config.SnapshotOnBastion {
-		return fmt.Errorf("snapshot.on: %s: only a snapshot on the bastion is supported in this version; copy it to the bastion and set snapshot.on: bastion", on)
+func (c *Context) verifySnapshot(ctx context.Context) error {
+	local, node, nodeSHA := c.Cluster.Snapshot.Path, c.snapshotNode(), ""
+	if node != "" {
+		var err error
+		if nodeSHA, err = c.fetchSnapshot(ctx); err != nil {
+			return err
+		}
+		local = c.Values.SnapshotLocal
 	}
-	info, err := snapshot.Verify(c.Cluster.Snapshot.Path)
+	info, err := snapshot.Verify(local)
+	if err == nil && !info.TrailerOK && !info.SidecarOK {
+		err = fmt.Errorf("%s has no sha256 trailer or sidecar to prove it is whole: take a snapshot with etcdctl snapshot save or etcd-dr", info.Path)
+	}
+	if err != nil && node != "" {
+		return fmt.Errorf("snapshot %s on %s is refused (checked on the copy read from it over SSH): %w", c.Cluster.Snapshot.Path, node, err)
+	}
 	if err != nil {
 		return err
 	}
-	if !info.TrailerOK && !info.SidecarOK {
-		return fmt.Errorf("%s has no sha256 trailer or sidecar to prove it is whole: take a snapshot with etcdctl snapshot save or etcd-dr", info.Path)
+	if node != "" && info.SHA256 != nodeSHA {
+		return fmt.Errorf("snapshot %s on %s has sha256 %s but the copy read from it has %s: it changed while being read; retry when nothing writes it",
+			c.Cluster.Snapshot.Path, node, nodeSHA, info.SHA256)
 	}
 	for _, line := range info.Card() {
 		c.Check("", "snapshot", true, line)
 	}
+	if err := c.checkSnapshotMembers(local); err != nil {
+		return err
+	}
 	c.Values.SnapshotSHA256, c.Values.SnapshotRevision, c.Values.SnapshotSize = info.SHA256, info.Revision, info.Size
 	c.Values.SnapshotOnNode = c.snapshotPathOnNode()
 	return c.SaveValues()
+}
+
+// checkSnapshotMembers refuses another cluster's snapshot (see
+// SnapshotFromCluster) before anything is copied or changed.
+func (c *Context) checkSnapshotMembers(local string) error {
+	snap, err := snapshot.Members(local)
+	if err != nil {
+		return err
+	}
+	facts, err := SnapshotFromCluster(c.Cluster.Snapshot.Path, snap, c.members(), c.Cluster.Snapshot.MembersRenamed)
+	c.Check("", "snapshot comes from this cluster", err == nil, strings.Join(facts, "; "))
+	if err != nil {
+		return err
+	}
+	c.Values.SnapshotMembers = facts
+	return nil
 }
 
 // prepareMember checks etcdutl and disk, then copies and checks the snapshot.
@@ -220,10 +258,10 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 		return fmt.Errorf("%d bytes free under %s, need %d (2x the snapshot): free space or set etcd.restoredDataDir elsewhere",
 			avail, path.Dir(c.Values.DataDir), 2*c.Values.SnapshotSize)
 	}
-	if c.checkSnapshotOn(ctx, node) == nil {
-		return nil // already copied by an earlier attempt
+	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotNode() {
+		return err // already copied by an earlier attempt, or the file in place (checked, never written)
 	}
-	f, err := os.Open(c.Cluster.Snapshot.Path)
+	f, err := os.Open(c.localSnapshot())
 	if err != nil {
 		return err
 	}
@@ -237,15 +275,20 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 }
 
 func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
-	res, err := c.Exec1(ctx, c.snapshotActions(node)[1])
+	acts := c.snapshotActions(node)
+	res, err := c.Exec1(ctx, acts[len(acts)-1])
 	got := strings.Fields(res.Stdout)
 	ok := err == nil && len(got) > 0 && got[0] == c.Values.SnapshotSHA256
-	c.Check(node, "snapshot on the node matches sha256", ok, c.snapshotPathOnNode())
+	file := c.snapshotPathFor(node)
+	c.Check(node, "snapshot on the node matches sha256", ok, file)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("the snapshot copy %s does not match sha256 %s", c.snapshotPathOnNode(), c.Values.SnapshotSHA256)
+		if node == c.snapshotNode() {
+			return fmt.Errorf("the snapshot %s on %s no longer matches the sha256 %s verified in preflight: something changed it; find out what, then start a new run", file, node, c.Values.SnapshotSHA256)
+		}
+		return fmt.Errorf("the snapshot copy %s does not match sha256 %s", file, c.Values.SnapshotSHA256)
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ func restoreFacts(c *Context) []string {
 		"new cluster token " + c.val(c.Values.Token, PhToken),
 		"initial cluster " + c.initialCluster(),
 	}
+	facts = append(facts, c.Values.SnapshotMembers...)
 	return append(facts, c.Values.SnapshotDiff...)
 }
 
@@ -139,7 +140,7 @@ func (c *Context) etcdConfigFile() string {
 }
 
 func (c *Context) restoreCmd(m Member) nodes.Cmd {
-	snap := c.val(c.Values.SnapshotOnNode, PhSnapOnNod)
+	snap := c.snapshotPathFor(m.Node)
 	newDir := c.val(c.Values.DataDir, PhDataDir)
 	args := []string{"etcdutl", "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
 		"--initial-cluster", c.initialCluster(), "--initial-cluster-token", c.val(c.Values.Token, PhToken),

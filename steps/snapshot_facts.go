@@ -66,7 +66,7 @@ func (c *Context) diffSnapshot(ctx context.Context) (snapshot.Diff, error) {
 	if err != nil {
 		return snapshot.Diff{}, err
 	}
-	snap, err := snapshot.SnapshotKeys(c.Cluster.Snapshot.Path)
+	snap, err := snapshot.SnapshotKeys(c.localSnapshot())
 	if err != nil {
 		return snapshot.Diff{}, err
 	}
@@ -76,7 +76,9 @@ func (c *Context) diffSnapshot(ctx context.Context) (snapshot.Diff, error) {
 // SnapshotDiff is `etcd-dr snapshot diff`: read-only, it changes nothing on
 // any node and takes no lock.
 func SnapshotDiff(ctx context.Context, cl *config.Cluster, exec Executor) (snapshot.Diff, error) {
-	c := &Context{Cluster: cl, Exec: exec}
+	on := *cl // the file compared is the command's argument, on the bastion
+	on.Snapshot.On = config.SnapshotOnBastion
+	c := &Context{Cluster: &on, Exec: exec}
 	return c.diffSnapshot(ctx)
 }
 
@@ -90,7 +92,7 @@ func (c *Context) SnapshotDiffFacts(ctx context.Context) []string {
 		return []string{"cannot compare the snapshot with the live etcd: " + err.Error()}
 	}
 	return []string{d.Sentence(),
-		"full list, read-only: etcd-dr snapshot diff " + nodes.Quote(c.Cluster.Snapshot.Path) + " -f " + nodes.Quote(clusterFile(c.Cluster))}
+		"full list, read-only: etcd-dr snapshot diff " + nodes.Quote(c.localSnapshot()) + " -f " + nodes.Quote(clusterFile(c.Cluster))}
 }
 
 // SaveSnapshot is `etcd-dr snapshot save`: it reads the members from their

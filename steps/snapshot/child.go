@@ -36,6 +36,7 @@ const (
 	modeCheck   = "check"   // bbolt's consistency check
 	modeInspect = "inspect" // the Kubernetes keyspace
 	modeKeys    = "keys"    // every live key and its revisions
+	modeMembers = "members" // the member set the snapshot records
 )
 
 func init() {
@@ -49,6 +50,7 @@ type childResult struct {
 	Status   etcdutl.Status `json:"status"`
 	Summary  Summary        `json:"summary"`
 	Keyspace Keyspace       `json:"keyspace"`
+	Members  []Member       `json:"members,omitempty"`
 	NotEtc   string         `json:"notEtcd,omitempty"` // why it is not an etcd database
 	Locked   bool           `json:"locked,omitempty"`  // another process holds the file's lock
 	Err      string         `json:"err,omitempty"`     // bbolt or etcdutl error
@@ -80,6 +82,10 @@ func runChild(mode, path string) int {
 		}
 	case mode == modeKeys:
 		if res.Keyspace, err = childKeys(path); err != nil {
+			res.Err = err.Error()
+		}
+	case mode == modeMembers:
+		if res.Members, err = childMembers(path); err != nil {
 			res.Err = err.Error()
 		}
 	}
