@@ -230,7 +230,11 @@ func (c *Context) checkSnapshotMembers(local string) error {
 		return err
 	}
 	facts, err := SnapshotFromCluster(c.Cluster.Snapshot.Path, snap, c.members(), c.Cluster.Snapshot.MembersRenamed)
-	c.Check("", "snapshot comes from this cluster", err == nil, strings.Join(facts, "; "))
+	detail := strings.Join(facts, "; ")
+	if err != nil {
+		detail = "no member name shared with this cluster"
+	}
+	c.Check("", "snapshot comes from this cluster", err == nil, detail)
 	if err != nil {
 		return err
 	}
