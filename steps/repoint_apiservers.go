@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/etcd-dr/etcd-dr/nodes/manifest"
@@ -84,11 +85,8 @@ func repointFacts(c *Context) []string {
 		return []string{"--etcd-servers of every apiserver is compared with the members' client URLs after preflight reads the manifests"}
 	}
 	if c.Cluster.Apiserver.LoadBalancer {
-		var backends []string
-		for _, m := range c.Values.Members {
-			backends = append(backends, m.ClientURLs...)
-		}
-		return []string{"MANUAL: --etcd-servers points at a load balancer. Set its backends to: " + strings.Join(backends, ", "),
+		return []string{"MANUAL: --etcd-servers points at a load balancer (" + strings.Join(lbURLs(c.Values.Apiservers), ", ") +
+			"). Set its backends to: " + strings.Join(clientURLs(c.Values.Members), ", "),
 			"then proceed: etcd-dr checks the load balancer reaches the restored cluster (same cluster ID)"}
 	}
 	rs := c.repoints()
@@ -154,8 +152,12 @@ func (c *Context) checkEtcdServers(ctx context.Context, node string, wantList []
 	return nil
 }
 
-// verifyLoadBalancer asks etcd through the load balancer URL and compares
-// its cluster ID with the one a member reports directly.
+// verifyLoadBalancer asks etcd through each load balancer URL the
+// apiservers use and compares the cluster ID with the one a restored member
+// reports directly. A load balancer spreads connections over its pool, so
+// one answer proves one backend: each URL is asked twice per member (every
+// etcdctl call is a new connection), and every answer must be the restored
+// cluster's.
 func verifyLoadBalancer(ctx context.Context, c *Context) error {
 	ms := c.members()
 	if len(ms) == 0 || len(c.Values.Apiservers) == 0 {
@@ -166,17 +168,43 @@ func verifyLoadBalancer(ctx context.Context, c *Context) error {
 	if err != nil {
 		return err
 	}
-	for _, url := range c.Values.Apiservers[0].EtcdServers {
-		via, err := c.statusAt(ctx, m, url)
-		ok := err == nil && via.Status.Header.ClusterID == direct.Status.Header.ClusterID
-		c.Check(m.Node, "load balancer "+url+" reaches the restored cluster", ok, "")
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%s reaches cluster %x, the restored members are %x: update the load balancer's backends",
-				url, via.Status.Header.ClusterID, direct.Status.Header.ClusterID)
+	want := direct.Status.Header.ClusterID
+	probes := 2 * len(ms)
+	for _, url := range lbURLs(c.Values.Apiservers) {
+		for i := 1; i <= probes; i++ {
+			via, err := c.statusAt(ctx, m, url)
+			ok := err == nil && via.Status.Header.ClusterID == want
+			c.Check(m.Node, fmt.Sprintf("load balancer %s reaches the restored cluster (%d/%d)", url, i, probes), ok, "")
+			if err != nil {
+				return fmt.Errorf("through the load balancer %s (probe %d of %d): %w; set its backends to %s, then re-verify",
+					url, i, probes, err, strings.Join(clientURLs(ms), ", "))
+			}
+			if !ok {
+				return fmt.Errorf("the load balancer %s reaches cluster %x (probe %d of %d), the restored members are cluster %x: "+
+					"set its backends to %s, then re-verify", url, via.Status.Header.ClusterID, i, probes, want, strings.Join(clientURLs(ms), ", "))
+			}
 		}
 	}
 	return nil
+}
+
+// lbURLs are the --etcd-servers URLs of every apiserver, once each.
+func lbURLs(as []Apiserver) []string {
+	var out []string
+	for _, a := range as {
+		for _, u := range a.EtcdServers {
+			if !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+func clientURLs(ms []Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ClientURLs...)
+	}
+	return out
 }

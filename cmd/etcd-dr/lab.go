@@ -26,6 +26,7 @@ type labFlags struct {
 	cps, workers, etcd int
 	topology, etcdMode string
 	block              int
+	etcdLB             bool
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -36,17 +37,18 @@ func (f *labFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.etcdMode, "etcd-mode", lab.EtcdModeStatic, "static-pod (kubeadm) or systemd (kubespray host mode)")
 	c.Flags().IntVar(&f.etcd, "etcd-nodes", 3, "etcd nodes in the external topology")
 	c.Flags().IntVar(&f.block, "block", 0, "second octet of the lab's 127.x addresses, to run two labs at once")
+	c.Flags().BoolVar(&f.etcdLB, "etcd-lb", false, "put a load balancer (127.B.40.1:2379) in front of etcd and point --etcd-servers at it")
 }
 
 func (f *labFlags) args() []string {
 	return []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
 		"--topology", f.topology, "--etcd-mode", f.etcdMode, "--etcd-nodes", strconv.Itoa(f.etcd),
-		"--block", strconv.Itoa(f.block)}
+		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB)}
 }
 
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
-		EtcdMode: f.etcdMode, Block: f.block, Progress: progress}
+		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

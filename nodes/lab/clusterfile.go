@@ -36,6 +36,10 @@ type clusterYAML struct {
 	Etcd struct {
 		Mode string `yaml:"mode"`
 	} `yaml:"etcd"`
+	// Apiserver is written only for a lab with an etcd load balancer.
+	Apiserver *struct {
+		LoadBalancer bool `yaml:"loadBalancer"`
+	} `yaml:"apiserver,omitempty"`
 	State struct {
 		Dir string `yaml:"dir"`
 	} `yaml:"state"`
@@ -64,6 +68,11 @@ func (l *Lab) writeClusterFile() error {
 	c.SSH.ConnectTimeout = "5s"
 	c.Etcd.Mode = l.opts.EtcdMode
 	c.State.Dir = filepath.Join(l.opts.Dir, "state")
+	if l.opts.EtcdLB {
+		c.Apiserver = &struct {
+			LoadBalancer bool `yaml:"loadBalancer"`
+		}{LoadBalancer: true}
+	}
 	for _, ns := range l.state.Nodes {
 		_, p, err := net.SplitHostPort(ns.SSHAddr)
 		if err != nil {

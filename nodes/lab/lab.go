@@ -45,6 +45,9 @@ type Options struct {
 	// seeds it (see seed) so DIR/snapshot.db exists and cluster.yaml is
 	// ready for a drill.
 	SkipSeed bool
+	// EtcdLB puts a load balancer (lb.go) at 127.B.40.1:2379 in front of
+	// the members and points every apiserver's --etcd-servers at it.
+	EtcdLB   bool
 	Progress func(string)
 }
 
@@ -98,6 +101,7 @@ type Lab struct {
 	wg     sync.WaitGroup
 	nodes  map[string]*labNode
 	order  []string
+	lb     *LB // Options.EtcdLB
 
 	downOnce sync.Once
 	downErr  error
@@ -249,6 +253,9 @@ func (l *Lab) Down() error {
 			}
 			n.stop()
 			l.tl.add(Event{Node: name, Kind: EvNodeDown, PID: n.pid})
+		}
+		if err := l.closeLB(); err != nil {
+			errs = append(errs, err)
 		}
 		l.tl.close()
 		l.state.DaemonPID = 0

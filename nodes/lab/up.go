@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,9 +74,17 @@ func (l *Lab) prepareNode(s nodeSpec, members []nodeSpec, bins Binaries) error {
 	if l.opts.Topology == TopologyStacked {
 		d.EtcdServers = clientURLs([]nodeSpec{s})
 	}
+	if l.opts.EtcdLB {
+		d.EtcdServers = "https://" + net.JoinHostPort(lbAddr(l.opts.Block), "2379")
+	}
 	if member {
 		if err := writeEtcdMember(etc, d, l.opts.EtcdMode); err != nil {
 			return err
+		}
+		if l.opts.EtcdLB {
+			if err := l.lbServerCert(pkiDir, s.Name, s.Addr); err != nil {
+				return err
+			}
 		}
 	}
 	if cp {
@@ -106,6 +115,9 @@ func (l *Lab) start(ctx context.Context) error {
 	l.cancel = cancel
 	userKey, err := newSigner(filepath.Join(l.opts.Dir, identityFile), "etcd-dr-lab")
 	if err != nil {
+		return err
+	}
+	if err := l.startLB(); err != nil {
 		return err
 	}
 	var known strings.Builder
