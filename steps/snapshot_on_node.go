@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -59,16 +61,22 @@ func (c *Context) snapshotCopyOnBastion() string {
 	return filepath.Join(dir, "snapshot-"+c.val(c.Values.Run, PhRun)+"-from-"+c.snapshotNode()+".db")
 }
 
-// fetchActions hash the snapshot on its node and stream it, base64 so it
-// survives the line-oriented transport, to the bastion.
+// fetchActions size and hash the snapshot on its node, then stream it to
+// the bastion, base64 in lines the line-oriented transport passes whole
+// (49152 characters: a multiple of 4, under its 64 KiB line limit).
 func (c *Context) fetchActions() []Action {
 	node, src := c.snapshotNode(), c.Cluster.Snapshot.Path
 	return []Action{
-		{Node: node, What: "hash the snapshot where it lies", Cmd: sudo(c.Cluster, "sha256sum", "--", src)},
+		{Node: node, What: "size and hash the snapshot where it lies",
+			Cmd: shCmd(c.Cluster, `set -e; stat -c %s -- "$1"; sha256sum -- "$1"`, src)},
 		{Node: node, What: "read the snapshot to the bastion (" + c.snapshotCopyOnBastion() + ") to verify it there",
-			Cmd: sudo(c.Cluster, "base64", "-w", "76", "--", src)},
+			Cmd: sudo(c.Cluster, "base64", "-w", "49152", "--", src)},
 	}
 }
+
+// fetchRate is the slowest transfer a snapshot read is given time for: the
+// command timeout is for commands, not for gigabytes.
+const fetchRate = 10 << 20 // bytes per second
 
 // fetchSnapshot reads the snapshot from its node into the state dir and
 // returns the sha256 the node reported for its file.
@@ -79,19 +87,28 @@ func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("snapshot.path %s on %s cannot be read: %w", src, node, err)
 	}
-	sum := strings.Fields(res.Stdout)
-	if len(sum) == 0 {
-		return "", fmt.Errorf("sha256sum of %s on %s printed nothing", src, node)
+	out := strings.Fields(res.Stdout)
+	var size int64
+	if len(out) >= 2 {
+		size, err = strconv.ParseInt(out[0], 10, 64)
+	}
+	if len(out) < 2 || err != nil {
+		return "", fmt.Errorf("size and sha256 of %s on %s: cannot read %q", src, node, clip(res.Stdout))
 	}
 	dst := c.snapshotCopyOnBastion()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
 	}
+	timeout := c.Cluster.SSH.CommandTimeout
+	if timeout <= 0 {
+		timeout = nodes.DefaultCommandTimeout
+	}
+	acts[1].Cmd.Timeout = timeout + time.Duration(size/fetchRate)*time.Second
 	if err := c.streamTo(ctx, acts[1], dst); err != nil {
 		return "", fmt.Errorf("read snapshot %s from %s into %s: %w", src, node, dst, err)
 	}
 	c.Values.SnapshotLocal = dst
-	return sum[0], nil
+	return out[1], nil
 }
 
 // streamTo runs a, decoding its base64 stdout into dst (written whole, or
