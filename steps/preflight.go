@@ -69,7 +69,7 @@ func (c *Context) etcdSource() string {
 }
 
 func etcdutlVersion(node string) Action {
-	return Action{Node: node, What: "check etcdutl", Cmd: nodes.Cmd{Args: []string{"etcdutl", "version"}}}
+	return Action{Node: node, What: "check etcdutl is 3.5.10 or newer (older ones lack the revision-bump flags)", Cmd: nodes.Cmd{Args: []string{"etcdutl", "version"}}}
 }
 
 // snapshotPathOnNode is where the snapshot is copied on every member: next
@@ -85,17 +85,17 @@ func (c *Context) snapshotPathOnNode() string {
 // the node holding the snapshot (snapshot.on) only has its file checked.
 func (c *Context) snapshotActions(node string) []Action {
 	dst := c.snapshotPathFor(node)
-	check := Action{Node: node, What: "check the snapshot's sha256 on the node", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)}
+	check := Action{Node: node, What: "check the copy's sha256 matches the snapshot verified on the bastion", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)}
 	if node == c.snapshotNode() {
 		check.What = "check the snapshot's sha256 where it lies (used in place, never changed)"
 		return []Action{check}
 	}
 	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
-	return []Action{{Node: node, What: "copy the snapshot from the bastion", Cmd: cp}, check}
+	return []Action{{Node: node, What: "copy the verified snapshot from the bastion to this member", Cmd: cp}, check}
 }
 
 func (c *Context) diskFree(node string) Action {
-	return Action{Node: node, What: "check free disk", Cmd: nodes.Cmd{Args: []string{"df", "-Pk", "--",
+	return Action{Node: node, What: "check free disk: the new data dir needs twice the snapshot's size", Cmd: nodes.Cmd{Args: []string{"df", "-Pk", "--",
 		path.Dir(c.val(c.Values.DataDir, "/var/lib/"+PhDataDir))}}}
 }
 
@@ -135,7 +135,7 @@ func runPreflight(ctx context.Context, c *Context) error {
 }
 
 func sudoCheck(node string) Action {
-	return Action{Node: node, What: "check passwordless sudo", Cmd: nodes.Cmd{Args: []string{"true"}, Sudo: true}}
+	return Action{Node: node, What: "check passwordless sudo: a password prompt would hang the procedure", Cmd: nodes.Cmd{Args: []string{"true"}, Sudo: true}}
 }
 
 // decide fixes the run's data dir and token once; a resumed run keeps them.

@@ -111,14 +111,14 @@ func (c *Context) systemd() bool { return c.Cluster.Etcd.Mode == config.EtcdMode
 // stopEtcd / startEtcd: park the static pod or stop the unit.
 func (c *Context) stopEtcd(node string) Action {
 	if c.systemd() {
-		return Action{Node: node, What: "stop etcd", Cmd: sudo(c.Cluster, "systemctl", "stop", c.unit())}
+		return Action{Node: node, What: "stop etcd so nothing writes its data dir during the restore", Cmd: sudo(c.Cluster, "systemctl", "stop", c.unit())}
 	}
 	return parkAction(c, node, etcdManifest)
 }
 
 func (c *Context) startEtcd(node string) Action {
 	if c.systemd() {
-		return Action{Node: node, What: "start etcd", Cmd: sudo(c.Cluster, "systemctl", "start", c.unit())}
+		return Action{Node: node, What: "start etcd on the restored data dir", Cmd: sudo(c.Cluster, "systemctl", "start", c.unit())}
 	}
 	return unparkAction(c, node, etcdManifest)
 }
@@ -159,7 +159,7 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 	w.What = fmt.Sprintf("point %s at %s (data dir %s stays as it is)", path.Base(c.etcdConfigFile()), newDir, m.DataDir)
 	return []Action{
 		c.stopEtcd(m.Node),
-		{Node: m.Node, What: "restore " + m.Name + " into " + newDir, Cmd: c.restoreCmd(m)},
+		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m)},
 		w,
 		c.startEtcd(m.Node),
 	}
