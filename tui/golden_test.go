@@ -85,6 +85,20 @@ func allDone(verifyOK bool) []steps.Event {
 		"post-snapshot writes are still served: an apiserver may have written during the restore")...)
 }
 
+// tallScorecard is a real drill's verify step: the engine's per-node checks
+// and the lab's invariants make more lines than 24 rows hold.
+func tallScorecard() []steps.Event {
+	evs := allDone(true)
+	done := evs[len(evs)-1]
+	evs = evs[:len(evs)-1]
+	for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
+		evs = append(evs,
+			checkEv(152, steps.VerifyReport, n, "etcd member "+n+" answers", true, ""),
+			checkEv(152, steps.VerifyReport, n, "revision >= 1000048000", true, "1000048213"))
+	}
+	return append(evs, checkEv(153, steps.VerifyReport, "", "last-check-of-a-long-list", true, "shown only when scrolled"), done)
+}
+
 // failureGate is what the engine sends when a step fails: the failed state,
 // then the failure gate with its choices (steps/gate.go onFailure).
 func failureGate(sec int, id steps.StepID, title, why string) []steps.Event {
@@ -111,6 +125,8 @@ func goldenScenarios() []scenario {
 		{name: "failed", now: 160, evs: allDone(false)},
 		{name: "failed_backed_out", now: 160, evs: allDone(false), keys: []string{"esc"}},
 		{name: "done_scorecard", now: 160, evs: allDone(true)},
+		{name: "tall_scorecard", now: 160, evs: tallScorecard()},
+		{name: "tall_scorecard_scrolled_to_the_end", now: 160, evs: tallScorecard(), keys: []string{"G"}},
 		{name: "invariant_failed_scorecard", now: 170, evs: append(allDone(false),
 			stepEv(165, steps.VerifyReport, steps.Failed, "backed out at the gate")), closed: true},
 	}

@@ -7,6 +7,7 @@ package tui
 
 import (
 	"os"
+	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -63,6 +64,7 @@ type Model struct {
 	height        int
 	scorecard     bool
 	finishedShown bool // the scorecard was shown once; the operator may leave it
+	cardTop       int  // first scorecard line shown: a drill's invariants outgrow 24 rows
 	confirmQuit   bool
 	quit          *QuitError // set when the operator leaves before the run ends
 
@@ -232,7 +234,11 @@ func (m *Model) helpKeys() help.KeyMap {
 		return m.gate.help()
 	case m.scorecard:
 		back := key.NewBinding(key.WithKeys("s", "esc"), key.WithHelp("s/esc", "back to the run"))
-		return bindings{short: []key.Binding{back, k.Quit}, full: [][]key.Binding{{back, k.Quit}}}
+		if strings.Count(m.scorecardView(), "\n")+1 <= m.height-2 {
+			return bindings{short: []key.Binding{back, k.Quit}, full: [][]key.Binding{{back, k.Quit}}}
+		}
+		return bindings{short: []key.Binding{back, k.Down, k.Up, k.Quit},
+			full: [][]key.Binding{{back, k.Quit}, {k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}}}
 	}
 	pending := m.gate.pending && !m.gate.open
 	var b bindings

@@ -25,6 +25,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		if key.Matches(msg, k.Scorecard, k.Back) {
 			m.scorecard = false
 		}
+		m.scrollScorecard(msg)
 		return nil
 	case m.focus == focusLogs && m.logs.editing:
 		return m.logs.Update(msg)

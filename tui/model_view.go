@@ -70,7 +70,7 @@ func (m Model) render() string {
 	case m.gate.open:
 		body = m.center(m.gate.View(m.st), bodyH)
 	case m.scorecard:
-		body = fit(m.scorecardView(), m.width, bodyH)
+		body = fit(scrolled(m.scorecardView(), m.cardTop, bodyH, m.st.dim), m.width, bodyH)
 	case m.width >= wideWidth:
 		left := fit(m.steps.View(m.st, m.rs, m.nowT)+"\n"+m.inv.View(m.st, m.rs, m.nowT), m.width/2, bodyH)
 		right := fit(m.logs.View(m.st), m.width-m.width/2-1, bodyH)

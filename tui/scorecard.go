@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
 	"github.com/etcd-dr/etcd-dr/steps"
@@ -114,4 +116,50 @@ func (m Model) invariantLines(iv invariant) []string {
 		out = append(out, sty.Render(l))
 	}
 	return out
+}
+
+// scrollScorecard moves the scorecard's window. The bounds are settled when
+// it is drawn (scrolled), which knows the height.
+func (m *Model) scrollScorecard(msg tea.KeyPressMsg) {
+	k, page := m.keys, max(1, m.height-4)
+	switch {
+	case key.Matches(msg, k.Down):
+		m.cardTop++
+	case key.Matches(msg, k.Up):
+		m.cardTop--
+	case key.Matches(msg, k.PageDown):
+		m.cardTop += page
+	case key.Matches(msg, k.PageUp):
+		m.cardTop -= page
+	case key.Matches(msg, k.Top):
+		m.cardTop = 0
+	case key.Matches(msg, k.Bottom):
+		m.cardTop = strings.Count(m.scorecardView(), "\n")
+	}
+	m.cardTop = max(0, min(m.cardTop, strings.Count(m.scorecardView(), "\n")))
+}
+
+// scrolled shows h lines of s from top. When s is taller, the last line
+// says how much is hidden below (and the first how much above), so a cut
+// list of invariants never passes for a complete one.
+func scrolled(s string, top, h int, dim lipgloss.Style) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) <= h || h < 3 {
+		return s
+	}
+	top = max(0, min(top, len(lines)-h))
+	var out []string
+	start := 0
+	if top > 0 {
+		start = top + 1 // the first row says what is above it
+		out = append(out, dim.Render(fmt.Sprintf("↑ %d more line(s) above (k/pgup)", start)))
+	}
+	room := h - len(out)
+	if len(lines)-start <= room {
+		return strings.Join(append(out, lines[start:]...), "\n")
+	}
+	end := start + room - 1
+	out = append(out, lines[start:end]...)
+	out = append(out, dim.Render(fmt.Sprintf("↓ %d more line(s) below (j/pgdn)", len(lines)-end)))
+	return strings.Join(out, "\n")
 }
