@@ -12,10 +12,11 @@ import (
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
-// Lab blocks of this benchmark: the RTO drill on 60, scale drills on 61–64.
+// Lab blocks of this benchmark: the RTO drill on 150, scale drills from 151
+// (one block per size, so a lab left behind never collides with the next).
 const (
-	drillBlock = 60
-	scaleBlock = 61
+	drillBlock = 150
+	scaleBlock = 151
 )
 
 // scorecard is the part of `etcd-dr drill -o json` the benchmarks read.
@@ -104,8 +105,9 @@ func sumSteps(sc scorecard) time.Duration {
 // apiservers (1), restore every member (2), restart the rest (5).
 var scaleSteps = []string{string(steps.StopApiservers), string(steps.RestoreEtcd), string(steps.FlushCaches)}
 
-// scale runs one drill per size and reports steps 1, 2 and 5. The lab
-// allows at most 9 control-plane nodes and 9 workers.
+// scale runs one drill per size and reports steps 1, 2 and 5: members
+// grow steps 1 and 2 (every member is restored), workers grow step 5 (the
+// kubelet restarts on every node, Concurrency at a time).
 func scale(ctx context.Context, c options) ([]Row, error) {
 	var rows []Row
 	for i, size := range c.Scale {

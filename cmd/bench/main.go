@@ -50,7 +50,7 @@ type options struct {
 func defaults() options {
 	return options{EtcdDR: "bin/etcd-dr", Hosts: 1000, Concurrency: 100, FloodNodes: 50, FloodRate: 1000,
 		FloodFor: 30 * time.Second, SnapshotMiB: 1024,
-		Scale: [][2]int{{3, 2}, {5, 2}, {7, 2}, {3, 9}, {7, 9}}}
+		Scale: [][2]int{{3, 2}, {5, 2}, {7, 2}, {3, 10}, {7, 10}, {3, 100}, {7, 100}}}
 }
 
 func (c *options) quick() {

@@ -30,6 +30,9 @@ const (
 	EtcdModeSystemd  = "systemd" // etcd as a unit driven by systemctl, env in /etc/etcd.env
 )
 
+// MaxWorkers is the most workers a lab runs (w-N at 127.B.20.N, N ≤ 254).
+const MaxWorkers = 200
+
 // Options shape a lab.
 type Options struct {
 	Dir           string // lab dir: state, sandboxes, cluster.yaml; created if missing
@@ -78,10 +81,13 @@ func (o *Options) defaults() error {
 	if o.Topology == TopologyExternal && o.EtcdNodes == 0 {
 		o.EtcdNodes = 3
 	}
-	if o.ControlPlanes < 1 || o.ControlPlanes > 9 || o.Workers < 0 || o.Workers > 9 || o.EtcdNodes < 0 ||
+	// Workers are cheap (a sleeping init, an in-process SSH server and a
+	// manifest poll each): 127.B.20.1–254 holds them, capped lower so a lab
+	// stays within what one machine runs. Members are real etcds.
+	if o.ControlPlanes < 1 || o.ControlPlanes > 9 || o.Workers < 0 || o.Workers > MaxWorkers || o.EtcdNodes < 0 ||
 		o.EtcdNodes > 9 || o.Block < 0 || o.Block > 254 {
-		return fmt.Errorf("lab: want 1–9 control-plane nodes, 0–9 workers, 0–9 etcd nodes and block 0–254; got %d, %d, %d, %d",
-			o.ControlPlanes, o.Workers, o.EtcdNodes, o.Block)
+		return fmt.Errorf("lab: want 1–9 control-plane nodes, 0–%d workers, 0–9 etcd nodes and block 0–254; got %d, %d, %d, %d",
+			MaxWorkers, o.ControlPlanes, o.Workers, o.EtcdNodes, o.Block)
 	}
 	if o.Progress == nil {
 		o.Progress = func(string) {}
