@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -83,14 +84,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.EtcdDR, "etcd-dr", c.EtcdDR, "etcd-dr binary the drills run (make build)")
 	fs.StringVar(&c.Only, "only", "", "run only these benchmarks (comma-separated: fanout,flood,snapshot,drill,scale)")
 	mib := fs.Int("snapshot-mib", 0, "snapshot database size in MiB (default 1024, 8 with --quick)")
+	hosts := fs.Int("hosts", 0, "fan-out endpoints (default 1000, 20 with --quick)")
+	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile here (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		stop, err := startProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		defer stop()
 	}
 	if *quick {
 		c.quick()
 	}
 	if *mib > 0 {
 		c.SnapshotMiB = *mib
+	}
+	if *hosts > 0 {
+		c.Hosts = *hosts
 	}
 	c.Progress = stderr
 	rows, failed := runAll(ctx, c)
@@ -124,6 +138,18 @@ func runAll(ctx context.Context, c options) ([]Row, bool) {
 		fmt.Fprintf(c.Progress, "bench: %s done in %s\n", b.name, time.Since(start).Round(time.Second))
 	}
 	return rows, failed
+}
+
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func writeJSON(path string, rows []Row) error {
