@@ -18,8 +18,8 @@ import (
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )
 
-// snapHost is the loopback address of the benchmark's etcd (block 66).
-const snapHost = "127.66.0.1"
+// snapHost is the loopback address of the benchmark's etcd (block 141).
+const snapHost = "127.141.0.1"
 
 const valueSize = 512 << 10 // under etcd's 1.5 MiB request limit
 

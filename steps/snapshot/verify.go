@@ -20,6 +20,7 @@ import (
 	"time"
 
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // Reasons a snapshot is refused. Verify's errors wrap exactly one of these
@@ -159,7 +160,7 @@ func checkTrailer(f *os.File, info *Info, meta boltMeta) error {
 	if trailed {
 		bodyLen -= sha256.Size
 	}
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, bodyLen)); err != nil {
+	if err := hashRange(h, f, bodyLen); err != nil {
 		return &Error{path, ErrNotFound, fmt.Sprintf("read: %v", err)}
 	}
 	bodySum := h.Sum(nil) // Sum leaves the running hash as it was
@@ -177,6 +178,46 @@ func checkTrailer(f *os.File, info *Info, meta boltMeta) error {
 	}
 	info.TrailerOK = true
 	return nil
+}
+
+// Reading and hashing overlap: one goroutine reads hashChunk-sized pieces
+// ahead into hashChunks buffers while this one hashes. SHA-256 is the
+// floor of Verify on a large snapshot (one core, ~2 GB/s with SHA-NI), so
+// the copy out of the page cache must not add to it.
+const (
+	hashChunk  = 1 << 20
+	hashChunks = 4
+)
+
+// hashRange writes f's first n bytes to h.
+func hashRange(h io.Writer, f *os.File, n int64) error {
+	// Tell the kernel to read ahead aggressively; advice only.
+	_ = unix.Fadvise(int(f.Fd()), 0, n, unix.FADV_SEQUENTIAL)
+	free := make(chan []byte, hashChunks)
+	full := make(chan []byte, hashChunks)
+	for range hashChunks {
+		free <- make([]byte, hashChunk)
+	}
+	readErr := make(chan error, 1)
+	go func() { // never blocks: at most hashChunks buffers exist
+		defer close(full)
+		for off := int64(0); off < n; {
+			b := <-free
+			b = b[:min(int64(len(b)), n-off)]
+			if _, err := f.ReadAt(b, off); err != nil {
+				readErr <- err
+				return
+			}
+			off += int64(len(b))
+			full <- b
+		}
+		readErr <- nil
+	}()
+	for b := range full {
+		h.Write(b)
+		free <- b[:cap(b)]
+	}
+	return <-readErr
 }
 
 // noTrailerHint says what the file most likely is, so the operator knows
