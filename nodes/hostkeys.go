@@ -55,8 +55,22 @@ type hostKeys struct {
 	file      string
 	acceptNew bool
 
-	mu sync.Mutex // serializes appends and reloads
+	mu sync.Mutex // serializes appends and reloads; not held while checking
 	db ssh.HostKeyCallback
+
+	// probe is a key no known_hosts can hold, made once: algorithms asks
+	// the file about it for every dial.
+	probeOnce sync.Once
+	probe     ssh.PublicKey
+
+	beforeRecord func() // test hook: between the unlocked check and the locked one
+}
+
+// current is the database to check against; appendKey replaces it.
+func (h *hostKeys) current() ssh.HostKeyCallback {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.db
 }
 
 func newHostKeys(file string, acceptNew bool) (*hostKeys, error) {
@@ -85,21 +99,38 @@ func newHostKeys(file string, acceptNew bool) (*hostKeys, error) {
 // callback checks the key of node at addr (host:port).
 func (h *hostKeys) callback(node string) ssh.HostKeyCallback {
 	return func(addr string, remote net.Addr, key ssh.PublicKey) error {
+		// The scan is linear in the file: a fan-out over many nodes must not
+		// queue on a lock for it. Only recording a new key takes the lock,
+		// and checks again under it, so a key another dial just recorded is
+		// compared, never appended twice.
+		err := h.current()(addr, remote, key)
+		var ke *knownhosts.KeyError
+		if err == nil || !errors.As(err, &ke) || !h.acceptNew {
+			return h.keyErr(node, addr, key, err)
+		}
+		if h.beforeRecord != nil {
+			h.beforeRecord()
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		err := h.db(addr, remote, key)
-		var ke *knownhosts.KeyError
-		if err == nil || !errors.As(err, &ke) {
-			return err
-		}
-		host, port, _ := net.SplitHostPort(addr)
-		hke := &HostKeyError{Node: node, Host: host, Port: port, File: h.file,
-			KeyType: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Known: ke.Want}
-		if hke.Changed() || !h.acceptNew {
-			return hke
-		}
-		return h.appendKey(addr, key)
+		return h.keyErr(node, addr, key, h.db(addr, remote, key))
 	}
+}
+
+// keyErr turns knownhosts' verdict into a HostKeyError, recording the key
+// of an unknown host when new keys are accepted (h.mu held then).
+func (h *hostKeys) keyErr(node, addr string, key ssh.PublicKey, err error) error {
+	var ke *knownhosts.KeyError
+	if err == nil || !errors.As(err, &ke) {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	hke := &HostKeyError{Node: node, Host: host, Port: port, File: h.file,
+		KeyType: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Known: ke.Want}
+	if hke.Changed() || !h.acceptNew {
+		return hke
+	}
+	return h.appendKey(addr, key)
 }
 
 func (h *hostKeys) appendKey(addr string, key ssh.PublicKey) error {
@@ -130,17 +161,15 @@ func (h *hostKeys) appendKey(addr string, key ssh.PublicKey) error {
 func (h *hostKeys) algorithms(addr string) []string {
 	// knownhosts has no lookup; asking it to check a key it cannot hold
 	// makes it list the keys it has for addr in KeyError.Want.
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
+	h.probeOnce.Do(func() {
+		if pub, _, err := ed25519.GenerateKey(rand.Reader); err == nil {
+			h.probe, _ = ssh.NewPublicKey(pub)
+		}
+	})
+	if h.probe == nil {
 		return nil
 	}
-	probe, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil
-	}
-	h.mu.Lock()
-	err = h.db(addr, &net.TCPAddr{IP: net.IPv4zero}, probe.PublicKey())
-	h.mu.Unlock()
+	err := h.current()(addr, &net.TCPAddr{IP: net.IPv4zero}, h.probe)
 	var ke *knownhosts.KeyError
 	if !errors.As(err, &ke) || len(ke.Want) == 0 {
 		return nil
