@@ -86,8 +86,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mib := fs.Int("snapshot-mib", 0, "snapshot database size in MiB (default 1024, 8 with --quick)")
 	hosts := fs.Int("hosts", 0, "fan-out endpoints (default 1000, 20 with --quick)")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile here (go tool pprof)")
+	md := fs.String("markdown", "", "print the README tables of this results file and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *md != "" {
+		if err := writeMarkdown(stdout, *md); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		return 0
 	}
 	if *cpuProfile != "" {
 		stop, err := startProfile(*cpuProfile)
