@@ -31,8 +31,8 @@ type labFlags struct {
 
 func (f *labFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.dir, "dir", defaultLabDir, "lab directory: state, node sandboxes, cluster.yaml, snapshot.db")
-	c.Flags().IntVar(&f.cps, "nodes", 3, "control-plane nodes (cp-1..cp-N)")
-	c.Flags().IntVar(&f.workers, "workers", 2, "worker nodes (worker-1..worker-M)")
+	c.Flags().IntVar(&f.cps, "nodes", 3, "control-plane nodes (cp-1..cp-N, up to 9)")
+	c.Flags().IntVar(&f.workers, "workers", 2, fmt.Sprintf("worker nodes (w-1..w-M, up to %d)", lab.MaxWorkers))
 	c.Flags().StringVar(&f.topology, "topology", lab.TopologyStacked, "stacked (etcd on control-plane nodes) or external (etcd-1..N nodes)")
 	c.Flags().StringVar(&f.etcdMode, "etcd-mode", lab.EtcdModeStatic, "static-pod (kubeadm) or systemd (kubespray host mode)")
 	c.Flags().IntVar(&f.etcd, "etcd-nodes", 3, "etcd nodes in the external topology")
