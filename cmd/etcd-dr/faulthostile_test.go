@@ -71,9 +71,9 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 		if err == nil {
 			t.Fatalf("a hostile node name was accepted:\n%s", tail(saw, 40))
 		}
-		msg := err.Error()
-		row.Saw, row.Detect = firstLine(msg), "before any connection"
-		for _, w := range []string{cluster + ":", "nodes[", "name"} {
+		msg := saw + "\n" + err.Error()
+		row.Saw, row.Detect = lineWith(msg, "cp-3"), "before any connection"
+		for _, w := range []string{filepath.Base(cluster) + ":", "cp-3", "name"} {
 			if !strings.Contains(msg, w) {
 				t.Errorf("the refusal does not name %q:\n%s", w, msg)
 			}
@@ -84,6 +84,7 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 		requireNoCanary(t, l)
 	})
 
+	var saw string // what the operator saw of the hostile drill
 	t.Run("case 11: hostile manifest values and data dir run nothing on any node and the drill verifies", func(t *testing.T) {
 		row := &faultRow{Case: "11 hostile manifest values",
 			Injected: "etcd --name and --initial-cluster, an apiserver annotation and etcd.restoredDataDir holding quotes, ;, $(), backticks, a newline"}
@@ -96,17 +97,27 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 		quoted, _ := json.Marshal(dataDir)
 		cluster := replaceInCluster(t, l.ClusterFile(), "    mode: static-pod\n",
 			"    mode: static-pod\n    restoredDataDir: "+string(quoted)+"\n", "cluster-hostile.yaml")
-		saw, err := runEngine(t, cluster, 0)
+		var err error
+		saw, err = runEngine(t, cluster, 0)
 		requireNoCanary(t, l)
 		if err != nil {
 			row.Saw = firstFailure(saw + "\n" + err.Error())
 			t.Fatalf("the drill over hostile values failed: %v\n%s", err, tail(saw, 60))
 		}
-		row.Saw, row.Detect = "the drill finished; hostile values passed as data, no canary file on any node", "-"
+		// Not vacuous: the hostile values did reach the nodes, as data.
+		requireCommandWith(t, l.Dir(), "cp-2", "snapshot restore", "PWNED-subst")
+		requireCommandWith(t, l.Dir(), "cp-1", "snapshot restore", "PWNED-datadir")
+		row.Saw, row.Detect = "the drill finished; hostile values reached the nodes' commands as data, no canary file on any node", "-"
 		rep, err := lab.VerifySince(ctx, l.Dir(), t0)
 		must(t, err)
 		if !rep.OK() {
 			t.Errorf("lab verify after the hostile drill: %v %+v", rep.Failed(), rep.Checks)
+		}
+	})
+
+	t.Run("secrets in the lab and in a manifest never reach the screen, the journal or the transcript", func(t *testing.T) {
+		if saw == "" {
+			t.Fatal("the hostile drill, which carries the manifest secret, did not run")
 		}
 		requireNoSecret(t, l, saw)
 	})
@@ -118,6 +129,7 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 func makeHostile(ctx context.Context, t *testing.T, l *lab.Lab) {
 	t.Helper()
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	edited := time.Now()
 	for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
 		must(t, l.EditNodeFile(ctx, n, "/etc/kubernetes/manifests/etcd.yaml", func(b []byte) ([]byte, error) {
 			out := make([]string, 0)
@@ -141,7 +153,33 @@ func makeHostile(ctx context.Context, t *testing.T, l *lab.Lab) {
 			"\n    name: kube-apiserver\n", 1)
 		return []byte(s), nil
 	}))
+	// The kubelet notices an edit on its next poll: wait for the restarts
+	// first, or "healthy" would be the old members', and the restart would
+	// come during the drill.
+	for _, p := range []struct{ node, pod string }{{"cp-1", "etcd"}, {"cp-2", "etcd"}, {"cp-3", "etcd"}, {"cp-2", "kube-apiserver"}} {
+		waitPodStart(ctx, t, l.Dir(), p.node, p.pod, edited)
+	}
 	must(t, l.WaitEtcdHealthy(ctx))
+}
+
+// waitPodStart waits until the lab's timeline shows pod started on node
+// after since.
+func waitPodStart(ctx context.Context, t *testing.T, dir, node, pod string, since time.Time) {
+	t.Helper()
+	for {
+		evs, err := lab.ReadTimeline(dir)
+		must(t, err)
+		for _, e := range evs {
+			if e.Node == node && e.Kind == lab.EvPodStart && e.Pod == pod && e.Time.After(since) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s on %s did not restart after its manifest was edited", pod, node)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // manifestSecret is a --token/--password style value written into a
@@ -240,4 +278,17 @@ func requireNoSecret(t *testing.T, l *lab.Lab, saw string) {
 	if len(leaks) > 0 {
 		t.Errorf("secrets leaked:\n%s", strings.Join(leaks, "\n"))
 	}
+}
+
+// requireCommandWith: node ran a command containing both parts.
+func requireCommandWith(t *testing.T, dir, node, part1, part2 string) {
+	t.Helper()
+	evs, err := lab.ReadTimeline(dir)
+	must(t, err)
+	for _, e := range evs {
+		if e.Node == node && e.Kind == lab.EvSSHExec && strings.Contains(e.Command, part1) && strings.Contains(e.Command, part2) {
+			return
+		}
+	}
+	t.Errorf("no command on %s holds both %q and %q: the hostile value never reached it", node, part1, part2)
 }

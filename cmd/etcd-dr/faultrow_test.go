@@ -69,3 +69,13 @@ func stepStarted(saw, step string) (string, bool) {
 	}
 	return "", false
 }
+
+// lineWith is the first line of s containing sub, trimmed, or "".
+func lineWith(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}

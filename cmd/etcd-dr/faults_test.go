@@ -17,9 +17,10 @@ import (
 // the lab's knobs, what the operator must be told, and the step that must
 // never start because of it.
 type faultCase struct {
-	name   string
-	block  int
-	inject func(t *testing.T, l *lab.Lab) (cluster string)
+	name     string
+	injected string // for the `make faults` table
+	block    int
+	inject   func(t *testing.T, l *lab.Lab) (cluster string)
 	// deadline bounds the engine's verify loops (short where the fault
 	// makes a post-condition wait for ever).
 	deadline time.Duration
@@ -38,6 +39,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 	for _, tc := range []faultCase{
 		{
 			name: "case 3: an apiserver keeps running after its manifest is parked", block: 54,
+			injected: "cp-2's kubelet ignores the removal of kube-apiserver.yaml",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				must(t, l.IgnoreManifestRemoval("cp-2", "kube-apiserver", true))
 				return l.ClusterFile()
@@ -48,6 +50,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 		{
 			name: "case 8: one node's host key changed", block: 55,
+			injected: "cp-2's SSH host key replaced by one not in known_hosts",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				_, err := l.ChangeHostKey("cp-2")
 				must(t, err)
@@ -59,6 +62,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 		{
 			name: "case 2: the restore hangs on one member", block: 56,
+			injected: "`etcdutl snapshot restore` hangs on cp-2; commandTimeout: 20s",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				must(t, l.HangCommands("cp-2", "snapshot restore"))
 				return editCluster(t, l.ClusterFile(), "    connectTimeout: 5s\n", "    commandTimeout: 20s\n")
@@ -68,6 +72,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 		{
 			name: "case 5: the disk of one member's new data dir is full", block: 57,
+			injected: "a 1 MiB tmpfs under cp-2's new data dir (passes preflight's 2x-snapshot check)",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
@@ -84,6 +89,8 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			row := &faultRow{Case: strings.TrimPrefix(tc.name, "case "), Injected: tc.injected}
+			defer row.log(t)
 			l := inProcessLab(t, tc.block)
 			cluster := tc.inject(t, l)
 			start := time.Now()
@@ -107,7 +114,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 			if tc.quiet != "" {
 				requireNoCommandSince(t, l.Dir(), tc.quiet, start)
 			}
-			t.Logf("detected in %s; the operator saw: %s", took.Round(100*time.Millisecond), firstFailure(saw))
+			row.Saw, row.Detect = firstFailure(saw), took.Round(100*time.Millisecond).String()+" from the run's start"
 		})
 	}
 }

@@ -36,8 +36,8 @@ type sshDeath struct {
 	// ended: the fault hits when that command has ended (between a step's
 	// action and its check) rather than while it runs.
 	ended bool
-	stop    bool         // StopSSH (sshd gone: connections closed) rather than PauseSSH (SIGSTOP-like)
-	retry   bool         // bring the node back and retry to a full lab verify
+	stop  bool // StopSSH (sshd gone: connections closed) rather than PauseSSH (SIGSTOP-like)
+	retry bool // bring the node back and retry to a full lab verify
 }
 
 // Case 1: a node's SSH dies — its sshd stopped, or paused as by SIGSTOP or

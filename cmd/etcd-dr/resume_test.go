@@ -38,6 +38,8 @@ func TestAConsoleKilledMidStepIsResumedByTheNextRunAndTheDrillStillVerifies(t *t
 		{"the bastion SSH session dropped (SIGHUP) during step 2", 52, "restore-etcd", syscall.SIGHUP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			row := &faultRow{Case: "6 console killed: " + tc.name, Injected: tc.sig.String() + " to a real `etcd-dr run --headless` once a node is done in " + tc.step}
+			defer row.log(t)
 			dir, cluster := detachedLab(t, tc.block)
 			first := startCLI(t, runHeadless(cluster)...)
 			line := first.waitLine(t, "a node done in "+tc.step, func(l string) bool {
@@ -61,8 +63,10 @@ func TestAConsoleKilledMidStepIsResumedByTheNextRunAndTheDrillStillVerifies(t *t
 				t.Errorf("the resumed run's scorecard lacks step 5 done:\n%s", tail(out, 40))
 			}
 			requireInvariants(t, dir)
+			row.Saw, row.Detect = "the same command resumed from the journal and finished; full lab verify", "-"
 			if tc.step == "restore-etcd" {
 				requireRestoreNotRepeated(t, dir, doneNode)
+				row.Saw += "; " + doneNode + " not restored again"
 			}
 		})
 	}
@@ -105,6 +109,8 @@ func requireRestoreNotRepeated(t *testing.T, dir, doneNode string) {
 // with holder, run and time and touches nothing. Once the first is known
 // dead, --force-unlock takes over, is journaled, and the drill verifies.
 func TestASecondOperatorIsRefusedByTheLockAndForceUnlockTakesOverJournaled(t *testing.T) {
+	row := &faultRow{Case: "7 two operators", Injected: "operator A holds the lock (frozen with SIGSTOP); operator B runs with its own journal"}
+	defer row.log(t)
 	dir, cluster := detachedLab(t, 53)
 	first := startCLI(t, runHeadless(cluster)...)
 	waitJournal(t, filepath.Join(dir, "state", "drill", "journal.jsonl"), "lock", "taken")
@@ -125,6 +131,7 @@ func TestASecondOperatorIsRefusedByTheLockAndForceUnlockTakesOverJournaled(t *te
 			t.Errorf("the refusal does not say %q:\n%s", want, tail(out, 30))
 		}
 	}
+	row.Saw, row.Detect = lineWith(out, "is held by"), "immediate"
 	for _, l := range strings.Split(out, "\n") {
 		if node, ok := nodeLine(l, "stop-apiservers", "running"); ok {
 			t.Errorf("the refused run went on to step 1 on %s:\n%s", node, tail(out, 30))
@@ -139,6 +146,7 @@ func TestASecondOperatorIsRefusedByTheLockAndForceUnlockTakesOverJournaled(t *te
 	}
 	waitJournal(t, filepath.Join(dir, "state-b", "drill", "journal.jsonl"), "lock", "force-unlock")
 	requireInvariants(t, dir)
+	row.Saw += "; B with --force-unlock took over, journaled; full lab verify"
 }
 
 // secondOperator writes a copy of the lab's cluster file whose journal
