@@ -56,5 +56,5 @@ func TestMembersRestoredIntoDifferentClustersFailStep2AndNoApiserverStarts(t *te
 			t.Errorf("%s started on a split etcd: %s", next, line)
 		}
 	}
-	requireSafety(t, l.Dir())
+	row.held(requireSafety(t, l.Dir()))
 }

@@ -58,7 +58,7 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 			}
 		}
 		requireNothingDestructiveSince(t, l.Dir(), t0)
-		requireSafety(t, l.Dir())
+		row.held(requireSafety(t, l.Dir()))
 	})
 
 	t.Run("case 11: a hostile node name is refused with its file and line and nothing runs", func(t *testing.T) {
@@ -110,6 +110,7 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 		row.Saw, row.Detect = "the drill finished; hostile values reached the nodes' commands as data, no canary file on any node", "-"
 		rep, err := lab.VerifySince(ctx, l.Dir(), t0)
 		must(t, err)
+		row.held(rep.OK())
 		if !rep.OK() {
 			t.Errorf("lab verify after the hostile drill: %v %+v", rep.Failed(), rep.Checks)
 		}

@@ -11,14 +11,25 @@ import (
 // "NO", so the table never shows a broken case as held.
 type faultRow struct {
 	Case, Injected, Saw, Detect string
+	// Held is "yes" or "NO" once the case checked the lab's invariants;
+	// until then the test's outcome stands for it.
+	Held string
+}
+
+// held records the outcome of the case's invariant checks.
+func (r *faultRow) held(ok bool) {
+	if r.Held == "NO" {
+		return // a retry's verify cannot undo the first run's broken invariant
+	}
+	r.Held = map[bool]string{true: "yes", false: "NO"}[ok]
 }
 
 // log writes the row as one FAULTROW line (tab-separated; the Makefile's
 // faults target aligns them). Call it deferred.
 func (r *faultRow) log(t *testing.T) {
-	held := "yes"
-	if t.Failed() {
-		held = "NO"
+	held := r.Held
+	if held == "" {
+		held = map[bool]string{true: "NO", false: "yes"}[t.Failed()]
 	}
 	clean := func(s string) string {
 		s = strings.Join(strings.Fields(s), " ")

@@ -110,7 +110,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 					t.Errorf("%s started on %s after the fault", tc.never, node)
 				}
 			}
-			requireSafety(t, l.Dir())
+			row.held(requireSafety(t, l.Dir()))
 			if tc.quiet != "" {
 				requireNoCommandSince(t, l.Dir(), tc.quiet, start)
 			}
@@ -161,8 +161,9 @@ func runEngine(t *testing.T, cluster string, deadline time.Duration) (string, er
 
 // requireSafety: lab verify's safety invariants that must hold even when
 // the procedure stopped half-way.
-func requireSafety(t *testing.T, dir string) {
+func requireSafety(t *testing.T, dir string) (ok bool) {
 	t.Helper()
+	ok = true
 	rep, err := lab.Verify(context.Background(), dir)
 	if err != nil {
 		t.Fatalf("lab verify: %v", err)
@@ -170,8 +171,10 @@ func requireSafety(t *testing.T, dir string) {
 	for _, c := range rep.Checks {
 		if (c.Name == lab.CheckNoRestoreWhileApiserver || c.Name == lab.CheckOldDataIntact) && !c.OK {
 			t.Errorf("invariant %s broken: %s", c.Name, c.Detail)
+			ok = false
 		}
 	}
+	return ok
 }
 
 // requireNoCommandSince: the lab's timeline shows no SSH command on node

@@ -62,7 +62,7 @@ func TestAConsoleKilledMidStepIsResumedByTheNextRunAndTheDrillStillVerifies(t *t
 			if !strings.Contains(out, "flush-caches         done") {
 				t.Errorf("the resumed run's scorecard lacks step 5 done:\n%s", tail(out, 40))
 			}
-			requireInvariants(t, dir)
+			row.held(requireInvariants(t, dir))
 			row.Saw, row.Detect = "the same command resumed from the journal and finished; full lab verify", "-"
 			if tc.step == "restore-etcd" {
 				requireRestoreNotRepeated(t, dir, doneNode)
@@ -145,7 +145,7 @@ func TestASecondOperatorIsRefusedByTheLockAndForceUnlockTakesOverJournaled(t *te
 		t.Fatalf("--force-unlock run exit %d:\n%s", code, tail(takeover.transcript(), 60))
 	}
 	waitJournal(t, filepath.Join(dir, "state-b", "drill", "journal.jsonl"), "lock", "force-unlock")
-	requireInvariants(t, dir)
+	row.held(requireInvariants(t, dir))
 	row.Saw += "; B with --force-unlock took over, journaled; full lab verify"
 }
 
