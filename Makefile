@@ -37,7 +37,8 @@ FAULTS := TestEveryInjectedFault|TestANodeWhoseSSH|TestMembersRestoredInto|TestS
 faults:
 	@log=$$(mktemp); $(GO) test -race -count=1 -timeout 60m -v -run '$(FAULTS)' ./cmd/etcd-dr/ >$$log 2>&1; rc=$$?; \
 	  { printf 'case\tinjected\twhat the operator saw\tinvariants held\ttime to detect\n'; \
-	    sed -n 's/^.*FAULTROW\t//p' $$log | sort -n; } | awk -F'\t' ' \
+	    sed -n 's/^.*FAULTROW\t//p' $$log | awk '{ print ($$1 ~ /^[0-9]+$$/ ? $$1 : 99) "\t" $$0 }' | \
+	      sort -t "$$(printf '\t')" -k1,1n -k2 | cut -f2-; } | awk -F'\t' ' \
 	    { for (i = 1; i <= NF; i++) { c[NR, i] = $$i; if (length($$i) > w[i]) w[i] = length($$i) } n = NR } \
 	    END { for (r = 1; r <= n; r++) { line = ""; \
 	      for (i = 1; i <= 5; i++) line = line sprintf("%-*s", (i < 5 ? w[i] + 2 : 0), c[r, i]); print line } }'; \

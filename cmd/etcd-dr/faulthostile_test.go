@@ -45,7 +45,7 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 				t.Errorf("the operator was not told %q:\n%s", w, tail(saw, 30))
 			}
 		}
-		row.Saw = firstFailure(saw)
+		row.Saw = reason(firstFailure(saw))
 		if line, ok := stepStarted(saw, string(steps.StopApiservers)); ok {
 			t.Errorf("step 1 started although preflight failed: %s", line)
 		}
@@ -93,15 +93,22 @@ func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 		defer cancel()
 		makeHostile(ctx, t, l)
 		t0 := time.Now()
-		dataDir := "/var/lib/etcd restored '\"; `touch /root/PWNED-datadir`; x-{{.Time}}"
+		// One path component (a / would make the hostile part a parent
+		// dir that does not exist): the canary is relative, and commands
+		// on a lab node start in /root.
+		dataDir := "/var/lib/etcd restored '\"; `touch PWNED-datadir`; x-{{.Time}}"
 		quoted, _ := json.Marshal(dataDir)
 		cluster := replaceInCluster(t, l.ClusterFile(), "    mode: static-pod\n",
 			"    mode: static-pod\n    restoredDataDir: "+string(quoted)+"\n", "cluster-hostile.yaml")
+		// A journal of its own: case 9's failed preflight left a run open
+		// in the lab's, and a resumed run keeps that run's data dir.
+		state := filepath.Join(l.Dir(), "state")
+		cluster = replaceInCluster(t, cluster, "dir: "+state+"\n", "dir: "+state+"-hostile\n", "cluster-hostile.yaml")
 		var err error
 		saw, err = runEngine(t, cluster, 0)
 		requireNoCanary(t, l)
 		if err != nil {
-			row.Saw = firstFailure(saw + "\n" + err.Error())
+			row.Saw = reason(firstFailure(saw + "\n" + err.Error()))
 			t.Fatalf("the drill over hostile values failed: %v\n%s", err, tail(saw, 60))
 		}
 		// Not vacuous: the hostile values did reach the nodes, as data.
@@ -257,7 +264,7 @@ func requireNoSecret(t *testing.T, l *lab.Lab, saw string) {
 	secrets := map[string]string{"the admin token": tok.Admin, "the scheduler token": tok.Scheduler,
 		"the controller-manager token": tok.ControllerManager, "a private key": "PRIVATE KEY", "the manifest's secret": manifestSecret}
 	texts := map[string]string{"what the operator saw": saw}
-	files, _ := filepath.Glob(filepath.Join(l.Dir(), "state", "drill", "*"))
+	files, _ := filepath.Glob(filepath.Join(l.Dir(), "state-hostile", "drill", "*"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err == nil {
@@ -265,7 +272,7 @@ func requireNoSecret(t *testing.T, l *lab.Lab, saw string) {
 		}
 	}
 	if len(files) == 0 {
-		t.Fatalf("no journal or transcript under %s", filepath.Join(l.Dir(), "state", "drill"))
+		t.Fatalf("no journal or transcript under %s", filepath.Join(l.Dir(), "state-hostile", "drill"))
 	}
 	var leaks []string
 	for where, text := range texts {

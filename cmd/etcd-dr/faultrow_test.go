@@ -90,3 +90,14 @@ func lineWith(s, sub string) string {
 	}
 	return ""
 }
+
+// reason is what a failure line says, without its time stamp and event
+// prefix: the text after "ERROR: " or "FAILED: ", else the line.
+func reason(line string) string {
+	for _, mark := range []string{"ERROR: ", "FAILED: "} {
+		if _, after, ok := strings.Cut(line, mark); ok {
+			return after
+		}
+	}
+	return strings.TrimSpace(line)
+}

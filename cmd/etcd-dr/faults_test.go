@@ -114,7 +114,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 			if tc.quiet != "" {
 				requireNoCommandSince(t, l.Dir(), tc.quiet, start)
 			}
-			row.Saw, row.Detect = firstFailure(saw), took.Round(100*time.Millisecond).String()+" from the run's start"
+			row.Saw, row.Detect = reason(firstFailure(saw)), took.Round(100*time.Millisecond).String()+" from the run's start"
 		})
 	}
 }

@@ -93,7 +93,7 @@ func TestANodeWhoseSSHDiesMidStepFailsThatStepWithin15sAndARetryAfterItReturnsFi
 				t.Fatalf("the fault never fired: no command matching %q ran on cp-2:\n%s", tc.trigger, tail(saw, 40))
 			}
 			failed := requireNodeFailed(t, saw, "cp-2", string(tc.step))
-			row.Saw = failed[strings.Index(failed, "ERROR:")+len("ERROR:"):]
+			row.Saw = reason(failed)
 			ft, ok := eventTime(failed, at)
 			if !ok {
 				t.Fatalf("no time stamp on the failure line: %s", failed)
