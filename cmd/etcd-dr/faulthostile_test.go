@@ -28,107 +28,113 @@ const hostile = "cp-2 '\"; $(touch /root/PWNED-subst) `touch /root/PWNED-tick`; 
 
 func TestSudoWantingAPasswordHostileValuesAndSecretsOnTheLab(t *testing.T) {
 	l := inProcessLab(t, 110)
-
-	t.Run("case 9: sudo wanting a password on one node stops preflight at once, naming the node", func(t *testing.T) {
-		row := &faultRow{Case: "9 sudo wants a password", Injected: "cp-2's sudo answers -n with `sudo: a password is required`, exit 1, as real sudo without NOPASSWD"}
-		defer row.log(t)
-		must(t, l.RequireSudoPassword("cp-2", true))
-		defer func() { must(t, l.RequireSudoPassword("cp-2", false)) }()
-		t0 := time.Now()
-		saw, err := runEngine(t, l.ClusterFile(), 0)
-		if err == nil {
-			t.Fatalf("the run went on although sudo on cp-2 wants a password:\n%s", tail(saw, 40))
-		}
-		saw += "\n" + err.Error()
-		for _, w := range []string{"sudo on cp-2 wants a password", "NOPASSWD"} {
-			if !strings.Contains(saw, w) {
-				t.Errorf("the operator was not told %q:\n%s", w, tail(saw, 30))
-			}
-		}
-		row.Saw = reason(firstFailure(saw))
-		if line, ok := stepStarted(saw, string(steps.StopApiservers)); ok {
-			t.Errorf("step 1 started although preflight failed: %s", line)
-		}
-		if at, ok := failedAt(saw, t0); ok {
-			row.Detect = at.Sub(t0).Round(10*time.Millisecond).String() + " from the run's start"
-			// A hang would wait out ssh.commandTimeout (5 min); preflight
-			// answering at all within a minute shows it did not.
-			if d := at.Sub(t0); d > time.Minute {
-				t.Errorf("preflight took %s to report the sudo refusal: a hang?", d)
-			}
-		}
-		requireNothingDestructiveSince(t, l.Dir(), t0)
-		row.held(requireSafety(t, l.Dir()))
-	})
-
-	t.Run("case 11: a hostile node name is refused with its file and line and nothing runs", func(t *testing.T) {
-		row := &faultRow{Case: "11 hostile node name", Injected: "cp-3 renamed to a name with quotes, ;, $(), backticks, a newline in cluster.yaml"}
-		defer row.log(t)
-		quoted, _ := json.Marshal(strings.Replace(hostile, "cp-2", "cp-3", 1))
-		cluster := replaceInCluster(t, l.ClusterFile(), "name: cp-3\n", "name: "+string(quoted)+"\n", "cluster-hostile-name.yaml")
-		t0 := time.Now()
-		saw, err := runEngine(t, cluster, 0)
-		if err == nil {
-			t.Fatalf("a hostile node name was accepted:\n%s", tail(saw, 40))
-		}
-		msg := saw + "\n" + err.Error()
-		row.Saw, row.Detect = lineWith(msg, "cp-3"), "before any connection"
-		for _, w := range []string{filepath.Base(cluster) + ":", "cp-3", "name"} {
-			if !strings.Contains(msg, w) {
-				t.Errorf("the refusal does not name %q:\n%s", w, msg)
-			}
-		}
-		for _, n := range l.Nodes() {
-			requireNoCommandSince(t, l.Dir(), n.Name, t0)
-		}
-		requireNoCanary(t, l)
-	})
-
-	var saw string // what the operator saw of the hostile drill
-	t.Run("case 11: hostile manifest values and data dir run nothing on any node and the drill verifies", func(t *testing.T) {
-		row := &faultRow{Case: "11 hostile manifest values",
-			Injected: "etcd --name and --initial-cluster, an apiserver annotation and etcd.restoredDataDir holding quotes, ;, $(), backticks, a newline"}
-		defer row.log(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		makeHostile(ctx, t, l)
-		t0 := time.Now()
-		// One path component (a / would make the hostile part a parent
-		// dir that does not exist): the canary is relative, and commands
-		// on a lab node start in /root.
-		dataDir := "/var/lib/etcd restored '\"; `touch PWNED-datadir`; x-{{.Time}}"
-		quoted, _ := json.Marshal(dataDir)
-		cluster := replaceInCluster(t, l.ClusterFile(), "    mode: static-pod\n",
-			"    mode: static-pod\n    restoredDataDir: "+string(quoted)+"\n", "cluster-hostile.yaml")
-		// A journal of its own: case 9's failed preflight left a run open
-		// in the lab's, and a resumed run keeps that run's data dir.
-		state := filepath.Join(l.Dir(), "state")
-		cluster = replaceInCluster(t, cluster, "dir: "+state+"\n", "dir: "+state+"-hostile\n", "cluster-hostile.yaml")
-		var err error
-		saw, err = runEngine(t, cluster, 0)
-		requireNoCanary(t, l)
-		if err != nil {
-			row.Saw = reason(firstFailure(saw + "\n" + err.Error()))
-			t.Fatalf("the drill over hostile values failed: %v\n%s", err, tail(saw, 60))
-		}
-		// Not vacuous: the hostile values did reach the nodes, as data.
-		requireCommandWith(t, l.Dir(), "cp-2", "snapshot restore", "PWNED-subst")
-		requireCommandWith(t, l.Dir(), "cp-1", "snapshot restore", "PWNED-datadir")
-		row.Saw, row.Detect = "the drill finished; hostile values reached the nodes' commands as data, no canary file on any node", "-"
-		rep, err := lab.VerifySince(ctx, l.Dir(), t0)
-		must(t, err)
-		row.held(rep.OK())
-		if !rep.OK() {
-			t.Errorf("lab verify after the hostile drill: %v %+v", rep.Failed(), rep.Checks)
-		}
-	})
-
+	t.Run("case 9: sudo wanting a password on one node stops preflight at once, naming the node", func(t *testing.T) { sudoWantsAPassword(t, l) })
+	t.Run("case 11: a hostile node name is refused with its file and line and nothing runs", func(t *testing.T) { hostileNodeName(t, l) })
+	var saw string // what the operator saw of the hostile drill, which carries the manifest secret
+	t.Run("case 11: hostile manifest values and data dir run nothing on any node and the drill verifies", func(t *testing.T) { hostileDrill(t, l, &saw) })
 	t.Run("secrets in the lab and in a manifest never reach the screen, the journal or the transcript", func(t *testing.T) {
 		if saw == "" {
 			t.Fatal("the hostile drill, which carries the manifest secret, did not run")
 		}
 		requireNoSecret(t, l, saw)
 	})
+}
+
+// sudoWantsAPassword is case 9.
+func sudoWantsAPassword(t *testing.T, l *lab.Lab) {
+	row := &faultRow{Case: "9 sudo wants a password", Injected: "cp-2's sudo answers -n with `sudo: a password is required`, exit 1, as real sudo without NOPASSWD"}
+	defer row.log(t)
+	must(t, l.RequireSudoPassword("cp-2", true))
+	defer func() { must(t, l.RequireSudoPassword("cp-2", false)) }()
+	t0 := time.Now()
+	saw, err := runEngine(t, l.ClusterFile(), 0)
+	if err == nil {
+		t.Fatalf("the run went on although sudo on cp-2 wants a password:\n%s", tail(saw, 40))
+	}
+	saw += "\n" + err.Error()
+	for _, w := range []string{"sudo on cp-2 wants a password", "NOPASSWD"} {
+		if !strings.Contains(saw, w) {
+			t.Errorf("the operator was not told %q:\n%s", w, tail(saw, 30))
+		}
+	}
+	row.Saw = reason(firstFailure(saw))
+	if line, ok := stepStarted(saw, string(steps.StopApiservers)); ok {
+		t.Errorf("step 1 started although preflight failed: %s", line)
+	}
+	if at, ok := failedAt(saw, t0); ok {
+		row.Detect = at.Sub(t0).Round(10*time.Millisecond).String() + " from the run's start"
+		// A hang would wait out ssh.commandTimeout (5 min); preflight
+		// answering at all within a minute shows it did not.
+		if d := at.Sub(t0); d > time.Minute {
+			t.Errorf("preflight took %s to report the sudo refusal: a hang?", d)
+		}
+	}
+	requireNothingDestructiveSince(t, l.Dir(), t0)
+	row.held(requireSafety(t, l.Dir()))
+}
+
+// hostileNodeName is case 11 in the cluster file.
+func hostileNodeName(t *testing.T, l *lab.Lab) {
+	row := &faultRow{Case: "11 hostile node name", Injected: "cp-3 renamed to a name with quotes, ;, $(), backticks, a newline in cluster.yaml"}
+	defer row.log(t)
+	quoted, _ := json.Marshal(strings.Replace(hostile, "cp-2", "cp-3", 1))
+	cluster := replaceInCluster(t, l.ClusterFile(), "name: cp-3\n", "name: "+string(quoted)+"\n", "cluster-hostile-name.yaml")
+	t0 := time.Now()
+	saw, err := runEngine(t, cluster, 0)
+	if err == nil {
+		t.Fatalf("a hostile node name was accepted:\n%s", tail(saw, 40))
+	}
+	msg := saw + "\n" + err.Error()
+	row.Saw, row.Detect = lineWith(msg, "cp-3"), "before any connection"
+	for _, w := range []string{filepath.Base(cluster) + ":", "cp-3", "name"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("the refusal does not name %q:\n%s", w, msg)
+		}
+	}
+	for _, n := range l.Nodes() {
+		requireNoCommandSince(t, l.Dir(), n.Name, t0)
+	}
+	requireNoCanary(t, l)
+}
+
+// hostileDrill is case 11 in the manifests and paths; saw gets what the
+// operator saw, even when the drill fails.
+func hostileDrill(t *testing.T, l *lab.Lab, saw *string) {
+	row := &faultRow{Case: "11 hostile manifest values",
+		Injected: "etcd --name and --initial-cluster, an apiserver annotation and etcd.restoredDataDir holding quotes, ;, $(), backticks, a newline"}
+	defer row.log(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	makeHostile(ctx, t, l)
+	t0 := time.Now()
+	// One path component (a / would make the hostile part a parent
+	// dir that does not exist): the canary is relative, and commands
+	// on a lab node start in /root.
+	dataDir := "/var/lib/etcd restored '\"; `touch PWNED-datadir`; x-{{.Time}}"
+	quoted, _ := json.Marshal(dataDir)
+	cluster := replaceInCluster(t, l.ClusterFile(), "    mode: static-pod\n",
+		"    mode: static-pod\n    restoredDataDir: "+string(quoted)+"\n", "cluster-hostile.yaml")
+	// A journal of its own: case 9's failed preflight left a run open
+	// in the lab's, and a resumed run keeps that run's data dir.
+	state := filepath.Join(l.Dir(), "state")
+	cluster = replaceInCluster(t, cluster, "dir: "+state+"\n", "dir: "+state+"-hostile\n", "cluster-hostile.yaml")
+	out, err := runEngine(t, cluster, 0)
+	*saw = out
+	requireNoCanary(t, l)
+	if err != nil {
+		row.Saw = reason(firstFailure(out + "\n" + err.Error()))
+		t.Fatalf("the drill over hostile values failed: %v\n%s", err, tail(out, 60))
+	}
+	// Not vacuous: the hostile values did reach the nodes, as data.
+	requireCommandWith(t, l.Dir(), "cp-2", "snapshot restore", "PWNED-subst")
+	requireCommandWith(t, l.Dir(), "cp-1", "snapshot restore", "PWNED-datadir")
+	row.Saw, row.Detect = "the drill finished; hostile values reached the nodes' commands as data, no canary file on any node", "-"
+	rep, err := lab.VerifySince(ctx, l.Dir(), t0)
+	must(t, err)
+	row.held(rep.OK())
+	if !rep.OK() {
+		t.Errorf("lab verify after the hostile drill: %v %+v", rep.Failed(), rep.Checks)
+	}
 }
 
 // makeHostile gives cp-2's etcd member the hostile name (and every member's
