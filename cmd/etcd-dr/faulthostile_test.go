@@ -200,15 +200,20 @@ func waitPodStart(ctx context.Context, t *testing.T, dir, node, pod string, sinc
 // manifest: it must never reach the journal, the transcript or the screen.
 const manifestSecret = "s3cr3t-manifest-value-7f2a"
 
-// requireNoCanary: no /root/PWNED-* on any node (the node's /root is
-// DIR/nodes/NAME/root on this machine).
+// requireNoCanary: no PWNED-* on any node — in its /root (DIR/nodes/NAME/
+// root on this machine, where node commands start), its /etc and /var/lib
+// (overlay upper dirs), nor in / (this machine's, shared by the nodes).
 func requireNoCanary(t *testing.T, l *lab.Lab) {
 	t.Helper()
+	hits, _ := filepath.Glob("/PWNED-*")
 	for _, n := range l.Nodes() {
-		hits, _ := filepath.Glob(filepath.Join(l.Dir(), "nodes", n.Name, "root", "PWNED-*"))
-		if len(hits) > 0 {
-			t.Errorf("a hostile value ran on %s: %v", n.Name, hits)
+		for _, d := range []string{"root", "upper/etc", "upper/var/lib"} {
+			h, _ := filepath.Glob(filepath.Join(l.Dir(), "nodes", n.Name, d, "PWNED-*"))
+			hits = append(hits, h...)
 		}
+	}
+	if len(hits) > 0 {
+		t.Errorf("a hostile value ran on a node: %v", hits)
 	}
 }
 
