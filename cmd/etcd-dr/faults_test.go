@@ -19,6 +19,7 @@ import (
 type faultCase struct {
 	name     string
 	injected string // for the `make faults` table
+	sawMark  string // the table shows the line of what the operator saw holding this
 	block    int
 	inject   func(t *testing.T, l *lab.Lab) (cluster string)
 	// deadline bounds the engine's verify loops (short where the fault
@@ -40,6 +41,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		{
 			name: "case 3: an apiserver keeps running after its manifest is parked", block: 54,
 			injected: "cp-2's kubelet ignores the removal of kube-apiserver.yaml",
+			sawMark:  "not true after",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				must(t, l.IgnoreManifestRemoval("cp-2", "kube-apiserver", true))
 				return l.ClusterFile()
@@ -51,6 +53,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		{
 			name: "case 8: one node's host key changed", block: 55,
 			injected: "cp-2's SSH host key replaced by one not in known_hosts",
+			sawMark:  "HOST KEY CHANGED",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				_, err := l.ChangeHostKey("cp-2")
 				must(t, err)
@@ -63,6 +66,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		{
 			name: "case 2: the restore hangs on one member", block: 56,
 			injected: "`etcdutl snapshot restore` hangs on cp-2; commandTimeout: 20s",
+			sawMark:  "did not finish within",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				must(t, l.HangCommands("cp-2", "snapshot restore"))
 				return editCluster(t, l.ClusterFile(), "    connectTimeout: 5s\n", "    commandTimeout: 20s\n")
@@ -73,6 +77,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		{
 			name: "case 5: the disk of one member's new data dir is full", block: 57,
 			injected: "a 1 MiB tmpfs under cp-2's new data dir (passes preflight's 2x-snapshot check)",
+			sawMark:  "no space left on device",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
@@ -89,7 +94,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			row := &faultRow{Case: strings.TrimPrefix(tc.name, "case "), Injected: tc.injected}
+			row := &faultRow{Case: strings.Replace(strings.TrimPrefix(tc.name, "case "), ":", "", 1), Injected: tc.injected}
 			defer row.log(t)
 			l := inProcessLab(t, tc.block)
 			cluster := tc.inject(t, l)
@@ -114,7 +119,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 			if tc.quiet != "" {
 				requireNoCommandSince(t, l.Dir(), tc.quiet, start)
 			}
-			row.Saw, row.Detect = reason(firstFailure(saw)), took.Round(100*time.Millisecond).String()+" from the run's start"
+			row.Saw, row.Detect = reason(lineWith(saw, tc.sawMark)), took.Round(100*time.Millisecond).String()+" from the run's start"
 		})
 	}
 }

@@ -38,7 +38,7 @@ func TestAConsoleKilledMidStepIsResumedByTheNextRunAndTheDrillStillVerifies(t *t
 		{"the bastion SSH session dropped (SIGHUP) during step 2", 52, "restore-etcd", syscall.SIGHUP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			row := &faultRow{Case: "6 console killed: " + tc.name, Injected: tc.sig.String() + " to a real `etcd-dr run --headless` once a node is done in " + tc.step}
+			row := &faultRow{Case: "6 console killed: " + tc.name, Injected: map[syscall.Signal]string{syscall.SIGKILL: "kill -9", syscall.SIGHUP: "SIGHUP"}[tc.sig] + " to a real `etcd-dr run --headless` once a node is done in " + tc.step}
 			defer row.log(t)
 			dir, cluster := detachedLab(t, tc.block)
 			first := startCLI(t, runHeadless(cluster)...)
@@ -131,7 +131,7 @@ func TestASecondOperatorIsRefusedByTheLockAndForceUnlockTakesOverJournaled(t *te
 			t.Errorf("the refusal does not say %q:\n%s", want, tail(out, 30))
 		}
 	}
-	row.Saw, row.Detect = lineWith(out, "is held by"), "immediate"
+	row.Saw, row.Detect = reason(lineWith(out, "is held by")), "immediate"
 	for _, l := range strings.Split(out, "\n") {
 		if node, ok := nodeLine(l, "stop-apiservers", "running"); ok {
 			t.Errorf("the refused run went on to step 1 on %s:\n%s", node, tail(out, 30))
