@@ -64,8 +64,8 @@ func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client) (*conn, e
 		nc, err = d.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil && jump != nil && ctx.Err() == nil {
-		return nil, fmt.Errorf("connect to node %s (%s) through %s: the jump host could not connect to it: %w "+
-			"(check the node's address and that the jump host allows TCP forwarding)", t.Name, addr, r.p.Jump.Name, err)
+		return nil, &ConnectError{Node: t.Name, Addr: addr, Err: fmt.Errorf("connect to node %s (%s) through %s: the jump host could not connect to it: %w "+
+			"(check the node's address and that the jump host allows TCP forwarding)", t.Name, addr, r.p.Jump.Name, err)}
 	}
 	if err != nil {
 		return nil, r.dialErr(ctx, t, "connect", err)
@@ -113,18 +113,21 @@ func orEOF(err error) error {
 // check; host key errors pass through (they already say it).
 func (r *Runner) dialErr(ctx context.Context, t Target, phase string, err error) error {
 	var hke *HostKeyError
-	switch {
-	case errors.As(err, &hke):
+	if errors.As(err, &hke) {
 		return hke
+	}
+	ce := &ConnectError{Node: t.Name, Addr: t.Addr()}
+	switch {
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("connect to node %s (%s) as %s: no SSH answer within %s (%s); check the address, port, firewall and jump host",
+		ce.Err = fmt.Errorf("connect to node %s (%s) as %s: no SSH answer within %s (%s); check the address, port, firewall and jump host",
 			t.Name, t.Addr(), t.User, r.p.ConnectTimeout, phase)
 	case strings.Contains(err.Error(), "unable to authenticate"):
-		return fmt.Errorf("connect to node %s (%s): user %s was refused with every key offered (%s); check ssh.user and the node's authorized_keys: %w",
+		ce.Err = fmt.Errorf("connect to node %s (%s): user %s was refused with every key offered (%s); check ssh.user and the node's authorized_keys: %w",
 			t.Name, t.Addr(), t.User, r.auth.describe(), err)
 	default:
-		return fmt.Errorf("connect to node %s (%s) as %s: %w", t.Name, t.Addr(), t.User, err)
+		ce.Err = fmt.Errorf("connect to node %s (%s) as %s: %w", t.Name, t.Addr(), t.User, err)
 	}
+	return ce
 }
 
 // keepalive sends keepalive@openssh.com every interval; a reply (success or

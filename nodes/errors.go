@@ -64,3 +64,16 @@ func (e *NodeDeadError) Error() string {
 }
 
 func (e *NodeDeadError) Unwrap() error { return e.Cause }
+
+// ConnectError is a node that could not be reached or logged into: no SSH
+// answer, a refused connection, every key refused. Nothing ran there.
+// Steps stop waiting on such a node at once rather than at their deadline:
+// the operator must hear within seconds that a node is gone.
+type ConnectError struct {
+	Node string
+	Addr string
+	Err  error // says what failed and what to check
+}
+
+func (e *ConnectError) Error() string { return e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }

@@ -263,10 +263,27 @@ func (c *Context) WaitFor(ctx context.Context, what string, check func(ctx conte
 		if err == nil {
 			return nil
 		}
+		if unreachable(err) {
+			// Waiting on a node that is gone only hides it from the
+			// operator until the deadline; the gate's retry waits instead.
+			return fmt.Errorf("%s: %w", what, err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: not true after %s: %w", what, c.Deadline, err)
 		case <-tick.C:
 		}
 	}
+}
+
+// unreachable reports an error that no amount of polling fixes by itself:
+// the node's SSH went silent or broke, cannot be reached or logged into, or
+// offers another host key.
+func unreachable(err error) bool {
+	var (
+		dead *nodes.NodeDeadError
+		conn *nodes.ConnectError
+		hk   *nodes.HostKeyError
+	)
+	return errors.As(err, &dead) || errors.As(err, &conn) || errors.As(err, &hk)
 }
