@@ -258,11 +258,16 @@ func (c *Context) WaitFor(ctx context.Context, what string, check func(ctx conte
 	defer cancel()
 	tick := time.NewTicker(c.Poll)
 	defer tick.Stop()
+	var last error
 	for {
 		err := check(ctx)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil && last != nil {
+			err = last // cut short by the deadline: the reading before says why
+		}
+		last = err
 		if unreachable(err) {
 			// Waiting on a node that is gone only hides it from the
 			// operator until the deadline; the gate's retry waits instead.

@@ -208,11 +208,43 @@ func first(s []string) string {
 // verifyRestored: every member healthy, one cluster ID, one leader, and a
 // revision at least snapshot + bump.
 func verifyRestored(ctx context.Context, c *Context) error {
-	got, err := statusOfAll(ctx, c)
-	if err != nil {
+	return verifyOneCluster(ctx, c, c.Values.SnapshotRevision+c.Values.Bump)
+}
+
+// verifyOneCluster waits until every member answers, then until they agree
+// on one cluster and one leader. Members are read at slightly different
+// moments, and a fresh cluster may hold an election or two in its first
+// seconds (raft term 4 on one member, 5 on another): one reading that
+// disagrees is not yet a split, many over the deadline are.
+func verifyOneCluster(ctx context.Context, c *Context, want int64) error {
+	if _, err := statusOfAll(ctx, c); err != nil {
 		return err
 	}
-	return checkOneCluster(c, got, c.Values.SnapshotRevision+c.Values.Bump)
+	return c.WaitFor(ctx, "members agree on one cluster and one leader", func(ctx context.Context) error {
+		got, err := statusOnce(ctx, c)
+		if err != nil {
+			return err
+		}
+		return checkOneCluster(c, got, want)
+	})
+}
+
+// statusOnce reads every member's status once, all at the same time.
+func statusOnce(ctx context.Context, c *Context) (map[string]endpointStatus, error) {
+	ms := c.members()
+	var mu sync.Mutex
+	got := map[string]endpointStatus{}
+	err := c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
+		st, err := c.memberStatus(ctx, memberOn(ms, node))
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		got[node] = st
+		mu.Unlock()
+		return nil
+	})
+	return got, err
 }
 
 // statusOfAll waits until every member answers and returns each status.

@@ -57,11 +57,7 @@ func RollbackRunbook() []Step {
 				})
 			},
 			Verify: func(ctx context.Context, c *Context) error {
-				got, err := statusOfAll(ctx, c)
-				if err != nil {
-					return err
-				}
-				return checkOneCluster(c, got, 0)
+				return verifyOneCluster(ctx, c, 0)
 			}},
 		{ID: RollbackEtcdServers, Title: "Put back each apiserver's original --etcd-servers",
 			Why: "Step 3 may have repointed the apiservers at the restored members' URLs.",
