@@ -239,6 +239,7 @@ func (e *Engine) saveValues(v Values) error {
 }
 
 func (e *Engine) stepState(s Step, st State, why string) error {
+	why = scrubInline(why) // a failure's reason may quote what a node printed
 	e.emit(StepEvent{At: e.now(), Step: s.ID, State: st, Why: why})
 	if st == WaitingGate || st == Pending {
 		return nil
@@ -275,7 +276,7 @@ func (e *Engine) flushLogs() {
 
 // commandStarted writes the command (redacted) to the transcript and the log.
 func (e *Engine) commandStarted(a Action) {
-	line := CommandLine(a.Cmd, true)
+	line := scrubInline(CommandLine(a.Cmd, true))
 	at := e.now()
 	if e.tr != nil {
 		_ = e.tr.Command(at, a.Node, line) // a full disk must not stop a restore midway
@@ -284,9 +285,13 @@ func (e *Engine) commandStarted(a Action) {
 }
 
 func (e *Engine) lineSink(a Action) func(nodes.Line) {
+	var sc scrubber // one per command: a PEM block or an env spans lines
+	var mu sync.Mutex
 	return func(l nodes.Line) {
 		l.Node = a.Node
-		l.Text = Redact(l.Text, a.Cmd.Redact)
+		mu.Lock()
+		l.Text = sc.line(Redact(l.Text, a.Cmd.Redact))
+		mu.Unlock()
 		if l.Time.IsZero() {
 			l.Time = e.now()
 		}
@@ -300,7 +305,7 @@ func (e *Engine) lineSink(a Action) func(nodes.Line) {
 func (e *Engine) commandEnded(step StepID, a Action, res nodes.Result, err error) {
 	note := fmt.Sprintf("exit %d after %s", res.ExitCode, res.Duration.Round(time.Millisecond))
 	if err != nil {
-		note += ": " + Redact(err.Error(), a.Cmd.Redact)
+		note += ": " + scrubInline(Redact(err.Error(), a.Cmd.Redact))
 	}
 	if e.tr != nil {
 		_ = e.tr.Note(e.now(), a.Node, note)
@@ -310,6 +315,7 @@ func (e *Engine) commandEnded(step StepID, a Action, res nodes.Result, err error
 // check reports a post-condition check and journals it, so `etcd-dr watch`
 // fills in the inventory's component columns as the console does.
 func (e *Engine) check(ev CheckEvent) {
+	ev.Detail = scrubInline(ev.Detail)
 	e.emit(ev)
 	r := journal.Record{At: ev.At, Kind: journal.KindCheck, Step: string(ev.Step), Node: ev.Node, Check: ev.Check,
 		State: "ok", Why: ev.Detail}
