@@ -114,7 +114,7 @@ func TestGateStaysShutWithoutTheTypedClusterName(t *testing.T) {
 	f.waitFor(t, "gate waiting (o)")
 	f.noDecision(t)
 	f.keys("o")
-	f.waitFor(t, "Gate · stop apiservers · destructive")
+	f.waitFor(t, "Gate · Stop every kube-apiserver · destructive")
 }
 
 func TestTypedClusterNameOpensTheGate(t *testing.T) {

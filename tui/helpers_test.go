@@ -120,7 +120,7 @@ func logEv(sec int, node string, texts ...string) steps.LogEvent {
 
 func stopGate() steps.Gate {
 	g := steps.Gate{
-		Step: steps.StopApiservers, Title: "stop apiservers", NeedsName: true, Cluster: "prod-eu1",
+		Step: steps.StopApiservers, Title: "Stop every kube-apiserver", NeedsName: true, Cluster: "prod-eu1",
 		Why:   "No apiserver may write to etcd while it is replaced: every kube-apiserver stops first.",
 		Facts: []string{"3 control-plane nodes: cp-1, cp-2, cp-3", "snapshot rev 48213, 1204 keys, sha256 ok"},
 	}

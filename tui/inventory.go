@@ -102,7 +102,7 @@ func (p inventoryPane) titleText(rs *runState) string {
 	if len(holding) == 0 {
 		return fmt.Sprintf("Nodes · %d", len(rs.nodes))
 	}
-	return fmt.Sprintf("Nodes · %d still on %s: %s", len(holding), cur.Title, strings.Join(holding, ", "))
+	return fmt.Sprintf("Nodes · %d still on %s: %s", len(holding), cur.shortTitle(), strings.Join(holding, ", "))
 }
 
 // View renders the header row and the visible node rows.

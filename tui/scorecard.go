@@ -42,7 +42,7 @@ func (m Model) scorecardView() string {
 		if !s.Started.IsZero() {
 			el = clock(s.elapsed(m.nowT))
 		}
-		out = append(out, sty.Render(fmt.Sprintf("%s %s %-20s %-16s %8s", glyph, label(i, s), truncate(s.Title, 20), s.State, el)))
+		out = append(out, sty.Render(fmt.Sprintf("%s %s %-20s %-16s %8s", glyph, label(i, s), truncate(s.shortTitle(), 20), s.State, el)))
 	}
 	if len(inv) > 0 {
 		out = append(out, "", st.dim.Render(fmt.Sprintf("  INVARIANTS  %d passed, %d failed", len(inv)-failed, failed)))
@@ -162,4 +162,13 @@ func scrolled(s string, top, h int, dim lipgloss.Style) string {
 	out = append(out, lines[start:end]...)
 	out = append(out, dim.Render(fmt.Sprintf("↓ %d more line(s) below (j/pgdn)", len(lines)-end)))
 	return strings.Join(out, "\n")
+}
+
+// shortTitle is the runbook's short name for the step ("restore etcd"):
+// the scorecard's column has no room for a gate's full title.
+func (s *stepInfo) shortTitle() string {
+	if t, ok := stepTitles[s.ID]; ok {
+		return t
+	}
+	return s.Title
 }

@@ -69,7 +69,7 @@ func (p stepsPane) View(st styles, rs *runState, now time.Time) string {
 	}
 	title := "Steps"
 	if cur := rs.current(); cur != nil {
-		title += " · at " + cur.Title
+		title += " · at " + cur.shortTitle()
 	}
 	out := []string{paneTitle(st, title, p.focused, p.width)}
 	room := p.height - 1 - len(rs.steps)
@@ -107,7 +107,7 @@ func (p stepsPane) row(st styles, i int, s *stepInfo, now time.Time) string {
 		el = clock(s.elapsed(now))
 	}
 	head := fmt.Sprintf("%s%s %s %s %s %7s ", cursor, glyph, label(i, s),
-		padRight(truncate(s.Title, titleW), titleW), padRight(state, stateW), el)
+		padRight(truncate(s.shortTitle(), titleW), titleW), padRight(state, stateW), el)
 	line := truncate(head+s.Why, p.width)
 	switch s.State {
 	case steps.Pending, steps.Skipped:
