@@ -217,8 +217,8 @@ func verifyRestored(ctx context.Context, c *Context) error {
 // seconds (raft term 4 on one member, 5 on another): one reading that
 // disagrees is not yet a split, many over the deadline are.
 func verifyOneCluster(ctx context.Context, c *Context, want int64) error {
-	if _, err := statusOfAll(ctx, c); err != nil {
-		return err
+	if got, err := statusOfAll(ctx, c); err != nil {
+		return withSplitHint(err, c.members(), got)
 	}
 	return c.WaitFor(ctx, "members agree on one cluster and one leader", func(ctx context.Context) error {
 		got, err := statusOnce(ctx, c)
@@ -227,6 +227,30 @@ func verifyOneCluster(ctx context.Context, c *Context, want int64) error {
 		}
 		return checkOneCluster(c, got, want)
 	})
+}
+
+// withSplitHint adds, when some members answered and others never did,
+// what that most often means: the silent ones are not in the answering
+// members' cluster (restored with another token or from another data dir),
+// so they wait for a quorum that never comes.
+func withSplitHint(err error, ms []Member, got map[string]endpointStatus) error {
+	if len(got) == 0 || len(got) == len(ms) {
+		return err
+	}
+	var answered, silent []string
+	ids := map[uint64]bool{}
+	for _, m := range ms {
+		if st, ok := got[m.Node]; ok {
+			answered = append(answered, m.Node)
+			ids[st.Status.Header.ClusterID] = true
+		} else {
+			silent = append(silent, m.Node)
+		}
+	}
+	return fmt.Errorf("%w; %s answered (%d cluster ID(s)) but %s never did: a member restored with another "+
+		"--initial-cluster-token or --initial-cluster waits for a quorum of its own that never comes; "+
+		"read its etcd log, then retry (the restore is idempotent) or roll back",
+		err, strings.Join(answered, ", "), len(ids), strings.Join(silent, ", "))
 }
 
 // statusOnce reads every member's status once, all at the same time.

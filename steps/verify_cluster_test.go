@@ -32,6 +32,9 @@ func (f *electionExec) Run(_ context.Context, node string, cmd nodes.Cmd, _ func
 	f.reads[node]++
 	f.mu.Unlock()
 	ls := f.leaders[node]
+	if len(ls) == 0 { // a member with no quorum: etcdctl gives up
+		return nodes.Result{}, fmt.Errorf("on %s, etcdctl exited with status 1: context deadline exceeded", node)
+	}
 	leader := ls[min(r, len(ls)-1)]
 	out := fmt.Sprintf(`[{"Endpoint":"https://%s:2379","Status":{"header":{"cluster_id":%d,"member_id":1,"revision":5000},"leader":%d}}]`,
 		node, f.clusters[node], leader)
@@ -59,6 +62,9 @@ func TestStep2WaitsOutAnElectionButNotASplitCluster(t *testing.T) {
 		{"a member in a cluster of its own fails at the deadline",
 			map[string][]uint64{"cp-1": {7}, "cp-2": {2}, "cp-3": {7}},
 			map[string]uint64{"cp-1": 1, "cp-2": 2, "cp-3": 1}, "2 cluster IDs"},
+		{"a member that never answers while the others do is named as likely split off",
+			map[string][]uint64{"cp-1": {7}, "cp-3": {7}},
+			map[string]uint64{"cp-1": 1, "cp-3": 1}, "cp-1, cp-3 answered (1 cluster ID(s)) but cp-2 never did"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Context{Cluster: &config.Cluster{}, Poll: time.Millisecond, Deadline: 200 * time.Millisecond,
