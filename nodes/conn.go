@@ -19,12 +19,13 @@ type conn struct {
 	client *ssh.Client
 	done   chan struct{}
 	once   sync.Once
-	err    error // set before done is closed
+	err    error     // set before done is closed
+	died   time.Time // set before done is closed
 }
 
 func (c *conn) fail(err error) {
 	c.once.Do(func() {
-		c.err = err
+		c.err, c.died = err, time.Now()
 		close(c.done)
 		_ = c.client.Close()
 	})
@@ -49,9 +50,9 @@ func (c *conn) deadErr() error {
 
 // dial connects to t, through jump when non-nil, and starts the watchers
 // that declare the connection dead.
-func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client) (*conn, error) {
+func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client, timeout time.Duration) (*conn, error) {
 	addr := t.Addr()
-	ctx, cancel := context.WithTimeout(ctx, r.p.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var (
 		nc  net.Conn
@@ -68,7 +69,7 @@ func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client) (*conn, e
 			"(check the node's address and that the jump host allows TCP forwarding)", t.Name, addr, r.p.Jump.Name, err)}
 	}
 	if err != nil {
-		return nil, r.dialErr(ctx, t, "connect", err)
+		return nil, r.dialErr(ctx, t, "connect", timeout, err)
 	}
 	// A server that accepts TCP but never speaks must not hang us: closing
 	// the conn ends the handshake when the connect timeout expires.
@@ -78,7 +79,7 @@ func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client) (*conn, e
 		Auth:              r.auth.methods(),
 		HostKeyCallback:   r.hk.callback(t.Name),
 		HostKeyAlgorithms: r.hk.algorithms(addr),
-		Timeout:           r.p.ConnectTimeout,
+		Timeout:           timeout,
 	}
 	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
 	if !stop() || err != nil {
@@ -86,7 +87,7 @@ func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client) (*conn, e
 		if err == nil {
 			err = context.DeadlineExceeded
 		}
-		return nil, r.dialErr(ctx, t, "handshake", err)
+		return nil, r.dialErr(ctx, t, "handshake", timeout, err)
 	}
 	c := &conn{client: ssh.NewClient(sc, chans, reqs), done: make(chan struct{})}
 	r.wg.Add(2)
@@ -111,7 +112,7 @@ func orEOF(err error) error {
 
 // dialErr turns a dial failure into a message naming the node and what to
 // check; host key errors pass through (they already say it).
-func (r *Runner) dialErr(ctx context.Context, t Target, phase string, err error) error {
+func (r *Runner) dialErr(ctx context.Context, t Target, phase string, timeout time.Duration, err error) error {
 	var hke *HostKeyError
 	if errors.As(err, &hke) {
 		return hke
@@ -120,7 +121,7 @@ func (r *Runner) dialErr(ctx context.Context, t Target, phase string, err error)
 	switch {
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		ce.Err = fmt.Errorf("connect to node %s (%s) as %s: no SSH answer within %s (%s); check the address, port, firewall and jump host",
-			t.Name, t.Addr(), t.User, r.p.ConnectTimeout, phase)
+			t.Name, t.Addr(), t.User, timeout, phase)
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		ce.Err = fmt.Errorf("connect to node %s (%s): user %s was refused with every key offered (%s); check ssh.user and the node's authorized_keys: %w",
 			t.Name, t.Addr(), t.User, r.auth.describe(), err)
@@ -166,4 +167,18 @@ func (r *Runner) keepalive(c *conn, t Target) {
 			return
 		}
 	}
+}
+
+// redialTimeout is how long to wait for node when reconnecting after c.
+// A node that just went silent is most likely still silent: waiting the
+// whole connect timeout for it again would push the step's failure past
+// the 15 s an operator is promised. One that came back answers a loopback
+// or LAN dial well within half a keepalive interval.
+func (r *Runner) redialTimeout(c *conn) time.Duration {
+	var dead *NodeDeadError
+	if c == nil || c.alive() || !errors.As(c.err, &dead) || dead.Silence == 0 ||
+		time.Since(c.died) > 2*r.p.Keepalive {
+		return r.p.ConnectTimeout
+	}
+	return min(r.p.ConnectTimeout, r.p.Keepalive/2)
 }

@@ -104,3 +104,28 @@ func TestACommandStartedAfterTheNodeDiedDialsAgain(t *testing.T) {
 		t.Fatal("the dead connection was reused")
 	}
 }
+
+// A node that just went silent is redialed with half a keepalive interval,
+// not the whole connect timeout: the step waiting on it must fail within
+// the 15 s the operator is promised, not 15 s plus a connect timeout.
+func TestANodeThatJustWentSilentIsRedialedBriefly(t *testing.T) {
+	e := newEnv(t)
+	tg, node := e.inproc(t, "cp-1", nil)
+	r := e.runner(t, []Target{tg}, func(p *Params) { p.Keepalive = 400 * time.Millisecond; p.ConnectTimeout = time.Minute })
+	if _, err := r.Run(context.Background(), "cp-1", Cmd{Args: []string{"true"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := r.conn(context.Background(), "cp-1")
+	node.Server.Pause()
+	defer node.Server.Resume()
+	select {
+	case <-first.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle connection not declared dead")
+	}
+	_, err := r.Run(context.Background(), "cp-1", Cmd{Args: []string{"true"}}, nil)
+	var ce *ConnectError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "no SSH answer within 200ms") {
+		t.Fatalf("redial of a node silent since %v: got %v, want a ConnectError after 200ms (half the keepalive)", time.Since(first.died), err)
+	}
+}

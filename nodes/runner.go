@@ -236,7 +236,7 @@ func (r *Runner) conn(ctx context.Context, node string) (*conn, error) {
 		}
 		jump = jc.client
 	}
-	c, err := r.dial(ctx, t, jump)
+	c, err := r.dial(ctx, t, jump, r.redialTimeout(s.c))
 	if err != nil {
 		return nil, err
 	}
