@@ -68,7 +68,7 @@ type SSH struct {
 	Sudo           bool          `yaml:"sudo" json:"sudo"`
 	ConnectTimeout time.Duration `yaml:"connectTimeout" json:"connectTimeout"`
 	CommandTimeout time.Duration `yaml:"commandTimeout" json:"commandTimeout"`
-	Keepalive      time.Duration `yaml:"keepalive" json:"keepalive"` // interval; dead after 3 missed
+	Keepalive      time.Duration `yaml:"keepalive" json:"keepalive"` // interval; dead after 2 without a reply
 	Concurrency    int           `yaml:"concurrency" json:"concurrency"`
 }
 

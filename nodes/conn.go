@@ -131,39 +131,43 @@ func (r *Runner) dialErr(ctx context.Context, t Target, phase string, timeout ti
 	return ce
 }
 
-// keepalive sends keepalive@openssh.com every interval; a reply (success or
-// failure, both prove the peer lives) must come within two intervals, so a
-// silent node is declared dead at most three intervals after it went quiet.
+// keepalive sends keepalive@openssh.com every interval; a node that has not
+// replied (success or failure, both prove the peer lives) for two intervals
+// is declared dead. Silence is counted from the last reply, not from the
+// last request, so a node that freezes is declared dead at most two
+// intervals after it went quiet: 10 s with the default interval.
 func (r *Runner) keepalive(c *conn, t Target) {
 	interval := r.p.Keepalive
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	silence := time.NewTimer(2 * interval)
+	defer silence.Stop()
+	replies := make(chan error, 1)
+	waiting := false // a request is out; one at a time
 	for {
 		select {
 		case <-tick.C:
-		case <-c.done:
-			return
-		}
-		reply := make(chan error, 1)
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
-			reply <- err
-		}()
-		timer := time.NewTimer(2 * interval)
-		select {
-		case err := <-reply:
-			timer.Stop()
+			if waiting {
+				continue
+			}
+			waiting = true
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+				replies <- err // never blocks: one request at a time, buffer of one
+			}()
+		case err := <-replies:
+			waiting = false
 			if err != nil {
 				c.fail(&NodeDeadError{Node: t.Name, Addr: t.Addr(), Cause: err})
 				return
 			}
-		case <-timer.C:
+			silence.Reset(2 * interval)
+		case <-silence.C:
 			c.fail(&NodeDeadError{Node: t.Name, Addr: t.Addr(), Silence: 2 * interval})
 			return
 		case <-c.done:
-			timer.Stop()
 			return
 		}
 	}

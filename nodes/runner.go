@@ -19,7 +19,7 @@ const (
 	DefaultPort           = 22
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultCommandTimeout = 5 * time.Minute
-	DefaultKeepalive      = 5 * time.Second // dead after at most 3 intervals: 15 s
+	DefaultKeepalive      = 5 * time.Second // dead after 2 intervals without a reply: 10 s
 	DefaultConcurrency    = 32
 )
 
