@@ -23,6 +23,12 @@ type endpointStatus struct {
 
 // statusAction asks m's own etcd, from its node, with its TLS files.
 func statusAction(c *Context, m Member, endpoint string) Action {
+	return statusActionWithin(c, m, endpoint, "5s")
+}
+
+// statusActionWithin is statusAction giving up after timeout (etcdctl's
+// --command-timeout, which bounds the dial too).
+func statusActionWithin(c *Context, m Member, endpoint, timeout string) Action {
 	args := []string{"etcdctl", "--endpoints=" + endpoint}
 	if m.TrustedCAFile != "" {
 		args = append(args, "--cacert="+m.TrustedCAFile)
@@ -30,7 +36,7 @@ func statusAction(c *Context, m Member, endpoint string) Action {
 	if m.CertFile != "" {
 		args = append(args, "--cert="+m.CertFile, "--key="+m.KeyFile)
 	}
-	args = append(args, "--command-timeout=5s", "endpoint", "status", "-w", "json")
+	args = append(args, "--command-timeout="+timeout, "endpoint", "status", "-w", "json")
 	return Action{Node: m.Node, What: "etcd status of " + m.Name, Cmd: sudo(c.Cluster, args...)}
 }
 

@@ -41,9 +41,15 @@ func RestoreEtcdStep() Step {
 				}
 			}
 			ms := c.members()
-			return c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
-				return c.restoreMember(ctx, memberOn(ms, node))
-			})
+			for _, wave := range c.stopWaves(ctx, ms) {
+				err := c.ForEachNode(ctx, wave, func(ctx context.Context, node string) error {
+					return c.restoreMember(ctx, memberOn(ms, node))
+				})
+				if err != nil {
+					return err
+				}
+			}
+			return c.startMembersInTurn(ctx, ms)
 		},
 		Verify: verifyRestored,
 	}
@@ -165,8 +171,9 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 	}
 }
 
-// restoreMember runs m's actions, waiting for etcd to stop before the
-// restore and editing the config file read back from the node.
+// restoreMember runs m's actions up to the start (startMembersInTurn
+// starts the members once every one is restored), waiting for etcd to stop
+// before the restore and editing the config file read back from the node.
 func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	acts := c.restoreActions(m, nil)
 	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
@@ -184,10 +191,7 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
 	}
 	acts = c.restoreActions(m, edited)
-	if _, err := c.Exec1(ctx, acts[2]); err != nil {
-		return err
-	}
-	_, err = c.Exec1(ctx, acts[3])
+	_, err = c.Exec1(ctx, acts[2])
 	return err
 }
 
@@ -280,7 +284,13 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 		m := memberOn(ms, node)
 		return c.WaitFor(ctx, "etcd healthy on "+node, func(ctx context.Context) error {
 			st, err := c.memberStatus(ctx, m)
-			c.Check(node, "etcd member "+m.Name+" answers", err == nil, "")
+			if err == nil && st.Status.Leader == 0 {
+				// Between elections (members just started, a leader that
+				// stepped down) a member answers with no leader: that is
+				// not yet a verdict on the cluster, look again.
+				err = fmt.Errorf("etcd member %s answers but knows no leader yet", m.Name)
+			}
+			c.Check(node, "etcd member "+m.Name+" answers and knows a leader", err == nil, "")
 			if err != nil {
 				return err
 			}
@@ -338,7 +348,7 @@ func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) er
 		return err
 	}
 	port := urlPort(first(m.ClientURLs), 2379)
-	return c.WaitFor(ctx, "etcd stopped on "+m.Node, func(ctx context.Context) error {
+	return c.waitEvery(ctx, memberPoll, "etcd stopped on "+m.Node, func(ctx context.Context) error {
 		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
 			return err
 		}

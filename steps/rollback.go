@@ -52,9 +52,16 @@ func RollbackRunbook() []Step {
 				return append(out, "the restored data dir "+c.val(c.Values.DataDir, PhDataDir)+" stays on disk")
 			},
 			Run: func(ctx context.Context, c *Context) error {
-				return c.ForEachNode(ctx, memberNodes(c.Values.Members), func(ctx context.Context, node string) error {
-					return c.pointBack(ctx, memberOn(c.Values.Members, node))
-				})
+				ms := c.Values.Members
+				for _, wave := range c.stopWaves(ctx, ms) {
+					err := c.ForEachNode(ctx, wave, func(ctx context.Context, node string) error {
+						return c.pointBack(ctx, memberOn(ms, node))
+					})
+					if err != nil {
+						return err
+					}
+				}
+				return c.startMembersInTurn(ctx, ms)
 			},
 			Verify: func(ctx context.Context, c *Context) error {
 				return verifyOneCluster(ctx, c, 0)
@@ -99,6 +106,8 @@ func (c *Context) pointBackActions(m Member, edited []byte) []Action {
 	return []Action{c.stopEtcd(m.Node), w, c.startEtcd(m.Node)}
 }
 
+// pointBack stops m and points it back at its old data dir; the members
+// start afterwards, in turn (startMembersInTurn), as after a restore.
 func (c *Context) pointBack(ctx context.Context, m Member) error {
 	acts := c.pointBackActions(m, nil)
 	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
@@ -113,10 +122,7 @@ func (c *Context) pointBack(ctx context.Context, m Member) error {
 		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
 	}
 	acts = c.pointBackActions(m, edited)
-	if _, err := c.Exec1(ctx, acts[1]); err != nil {
-		return err
-	}
-	_, err = c.Exec1(ctx, acts[2])
+	_, err = c.Exec1(ctx, acts[1])
 	return err
 }
 
