@@ -72,12 +72,16 @@ func (c *Context) stopWaves(ctx context.Context, ms []Member) [][]string {
 	var leader uint64
 	ids := map[uint64]string{}
 	// Plain goroutines, not ForEachNode: a look at each member is not a
-	// node's part of the step, and must not show in its node states.
+	// node's part of the step, and must not show in its node states. Still
+	// at most ssh.concurrency at once, like every fan-out.
+	sem := make(chan struct{}, max(c.Cluster.SSH.Concurrency, 1))
 	for _, m := range ms {
 		if len(m.ClientURLs) == 0 {
 			continue
 		}
 		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			res, err := c.Exec1(ctx, statusActionWithin(c, m, m.ClientURLs[0], leaderProbeTimeout))
 			if err != nil {
 				return // stopped or unhealthy: not a leader to wait for
