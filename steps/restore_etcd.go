@@ -284,13 +284,16 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 		m := memberOn(ms, node)
 		return c.WaitFor(ctx, "etcd healthy on "+node, func(ctx context.Context) error {
 			st, err := c.memberStatus(ctx, m)
+			detail := ""
 			if err == nil && st.Status.Leader == 0 {
 				// Between elections (members just started, a leader that
 				// stepped down) a member answers with no leader: that is
 				// not yet a verdict on the cluster, look again.
+				detail = "no leader yet"
 				err = fmt.Errorf("etcd member %s answers but knows no leader yet", m.Name)
 			}
-			c.Check(node, "etcd member "+m.Name+" answers and knows a leader", err == nil, "")
+			// The console reads "etcd member <name> answers" as etcd up or down.
+			c.Check(node, "etcd member "+m.Name+" answers", err == nil, detail)
 			if err != nil {
 				return err
 			}
