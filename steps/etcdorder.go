@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -60,8 +61,9 @@ const (
 // to and stops at once.
 
 // stopWaves orders the members for stopping: every follower together, then
-// the leader, when a member names it. When preflight could not reach etcd
-// (LiveRevision 0) nor can this, there is no leader to wait for: one wave.
+// the leader. One wave when there is no leader to order by: preflight could
+// not reach etcd (LiveRevision 0: it is not asked again, each try would cost
+// the probe's timeout), or no answering member names one.
 func (c *Context) stopWaves(ctx context.Context, ms []Member) [][]string {
 	all := memberNodes(ms)
 	if c.Values.LiveRevision == 0 || len(ms) < 2 {
@@ -114,15 +116,37 @@ func (c *Context) stopWaves(ctx context.Context, ms []Member) [][]string {
 }
 
 // startMembersInTurn starts the members one at a time, each once the one
-// before it listens on its peer port.
+// before it listens on its peer port. Not forEachNode: the scorecard keeps
+// one duration per node and step, and it is the member's stop and restore
+// that it should show; a start that fails is recorded, with its error.
 func (c *Context) startMembersInTurn(ctx context.Context, ms []Member) error {
-	return c.forEachNode(ctx, 1, memberNodes(ms), func(ctx context.Context, node string) error {
-		m := memberOn(ms, node)
-		if _, err := c.Exec1(ctx, c.startEtcd(node)); err != nil {
-			return err
+	var errs []error
+	for _, m := range ms {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, &NodeError{Node: m.Node, Err: err})
+			continue
 		}
-		return c.awaitPeerListener(ctx, m)
-	})
+		c.nodeState(m.Node, Running, "")
+		began := time.Now()
+		_, err := c.Exec1(ctx, c.startEtcd(m.Node))
+		if err == nil {
+			err = c.awaitPeerListener(ctx, m)
+		}
+		if err != nil {
+			var ne *NodeError
+			if !errors.As(err, &ne) {
+				err = &NodeError{Node: m.Node, Err: err}
+			}
+			errs = append(errs, err)
+			if c.eng != nil {
+				c.eng.nodeResult(c.step, m.Node, time.Since(began), err)
+			}
+			c.nodeState(m.Node, Failed, err.Error())
+			continue
+		}
+		c.nodeState(m.Node, Done, "")
+	}
+	return errors.Join(errs...)
 }
 
 // awaitPeerListener waits, at most listenWait, until m's etcd listens on
