@@ -254,31 +254,7 @@ func (c *Context) nodeState(node string, s State, why string) {
 // WaitFor calls check every c.Poll until it returns nil or c.Deadline
 // passes; the error is the last check's, so it says what never became true.
 func (c *Context) WaitFor(ctx context.Context, what string, check func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, c.Deadline)
-	defer cancel()
-	tick := time.NewTicker(c.Poll)
-	defer tick.Stop()
-	var last error
-	for {
-		err := check(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil && last != nil {
-			err = last // cut short by the deadline: the reading before says why
-		}
-		last = err
-		if unreachable(err) {
-			// Waiting on a node that is gone only hides it from the
-			// operator until the deadline; the gate's retry waits instead.
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: not true after %s: %w", what, c.Deadline, err)
-		case <-tick.C:
-		}
-	}
+	return c.waitEvery(ctx, c.Poll, what, check)
 }
 
 // unreachable reports an error that no amount of polling fixes by itself:

@@ -181,22 +181,37 @@ func (c *Context) awaitPeerListener(ctx context.Context, m Member) error {
 func (c *Context) waitEvery(ctx context.Context, every time.Duration, what string, check func(ctx context.Context) error) error {
 	wctx, cancel := context.WithTimeout(ctx, c.Deadline)
 	defer cancel()
-	if err := c.waitUntil(wctx, every, check); err != nil {
-		return fmt.Errorf("%s: not true after %s: %w", what, c.Deadline, err)
+	err := c.waitUntil(wctx, every, check)
+	var g *gone
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &g):
+		return fmt.Errorf("%s: %w", what, g.error)
 	}
-	return nil
+	return fmt.Errorf("%s: not true after %s: %w", what, c.Deadline, err)
 }
 
 // waitUntil calls check every interval until it returns nil or ctx ends;
-// the error is the last check's.
+// the error is the last meaningful check's. A node that is gone ends the
+// wait at once: polling it only hides it from the operator until the
+// deadline, and the gate's retry is the way to wait for it.
 func (c *Context) waitUntil(ctx context.Context, every time.Duration, check func(ctx context.Context) error) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var last error
 	for {
 		err := check(ctx)
 		if err == nil {
 			return nil
 		}
+		if unreachable(err) {
+			return &gone{err}
+		}
+		if ctx.Err() != nil && last != nil {
+			err = last // cut short by the deadline: the reading before says why
+		}
+		last = err
 		select {
 		case <-ctx.Done():
 			return err
@@ -204,3 +219,8 @@ func (c *Context) waitUntil(ctx context.Context, every time.Duration, check func
 		}
 	}
 }
+
+// gone is a wait ended because its node is unreachable, not by the deadline.
+type gone struct{ error }
+
+func (g *gone) Unwrap() error { return g.error }
