@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -322,12 +323,24 @@ func checkEtcdutlVersion(out string) error {
 // readLiveRevision records the highest revision a member reports now; an
 // unreachable etcd leaves 0, and the bump falls back to 1e9.
 func (c *Context) readLiveRevision(ctx context.Context) {
+	// All members at once: in a real disaster several may be down, and
+	// asking them in turn would cost a status timeout each.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(c.Cluster.SSH.Concurrency, 1))
 	for _, m := range c.members() {
-		st, err := c.memberStatus(ctx, m)
-		if err != nil {
-			continue
-		}
-		c.Values.LiveRevision = max(c.Values.LiveRevision, st.Status.Header.Revision)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			st, err := c.memberStatus(ctx, m)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			c.Values.LiveRevision = max(c.Values.LiveRevision, st.Status.Header.Revision)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	c.Check("", "live etcd revision", c.Values.LiveRevision > 0, strconv.FormatInt(c.Values.LiveRevision, 10))
 }
