@@ -112,6 +112,11 @@ func (rs *runState) commandSent(n *nodeInfo, at time.Time) {
 	if n.SSH == "" {
 		n.SSH = "connecting"
 	}
+	if !n.doneAt.IsZero() && !n.doneAt.Before(at) {
+		// A command that prints nothing (sudo -n true) proves SSH by its
+		// node's step ending after it, an event that overtook its line.
+		rs.sshAnswered(n, n.doneAt)
+	}
 }
 
 // sshAnswered marks n reachable. The first answer after the first command
@@ -119,7 +124,8 @@ func (rs *runState) commandSent(n *nodeInfo, at time.Time) {
 // included, an upper bound of the link's latency and what an operator feels.
 func (rs *runState) sshAnswered(n *nodeInfo, at time.Time) {
 	if n.sshSent.IsZero() {
-		return // no command of ours went out: nothing proves SSH works
+		n.doneAt = at // proof once its command's line arrives (commandSent)
+		return        // no command of ours seen yet: nothing proves SSH works
 	}
 	n.SSH = "ok"
 	if n.Latency == "" && !at.Before(n.sshSent) {

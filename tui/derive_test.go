@@ -105,3 +105,15 @@ func TestANodeNeverCommandedHasNoSSHState(t *testing.T) {
 func stateWord(s compState) string {
 	return compCell(&nodeInfo{Comp: [numComponents]compState{s}}, compEtcd)
 }
+
+// State events are delivered at once and log lines in batches, so a worker
+// whose only command prints nothing (sudo -n true) is reported done before
+// its command's line arrives: it must not be left "connecting".
+func TestANodeDoneBeforeItsCommandLineArrivesIsReachable(t *testing.T) {
+	rs := newRunState(testCluster())
+	rs.apply(steps.NodeEvent{At: at(0).Add(30 * time.Millisecond), Step: steps.Preflight, Node: "cp-1", State: steps.Done})
+	rs.applyLog(steps.LogEvent{Lines: []nodes.Line{{Node: "cp-1", Time: at(0), Text: "$ sudo -n -- true"}}})
+	if n := rs.byNode["cp-1"]; n.SSH != "ok" || n.Latency != "30ms" {
+		t.Fatalf("ssh = %q %q, want ok 30ms", n.SSH, n.Latency)
+	}
+}

@@ -88,6 +88,9 @@ type nodeInfo struct {
 	Since   time.Time // when Action began, for the clock on long waits
 	Err     string
 	sshSent time.Time // the node's first command went out (derive.go)
+	// doneAt is a step finishing on the node before its command lines
+	// arrived: state events are delivered at once, log lines batched.
+	doneAt time.Time
 }
 
 // runState is the console's picture of the run, folded from engine events.
