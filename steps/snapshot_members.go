@@ -20,13 +20,6 @@ func SnapshotFromCluster(file string, snap []snapshot.Member, live []Member, ren
 	if len(snap) == 0 {
 		return []string{"the snapshot records no member set (etcd before 3.4): not checked that it comes from this cluster"}, nil
 	}
-	var snapNames, liveNames []string
-	for _, m := range snap {
-		snapNames = append(snapNames, m.Name)
-	}
-	for _, m := range live {
-		liveNames = append(liveNames, m.Name)
-	}
 	var shared, moved []string
 	for _, l := range live {
 		i := slices.IndexFunc(snap, func(s snapshot.Member) bool { return s.Name == l.Name })
