@@ -78,12 +78,28 @@ func (r *Runner) run(ctx context.Context, node string, cmd Cmd, onLine func(Line
 		werr = c.deadErr()
 	}
 	res.Stdout, res.Stderr = out.finish(), errOut.finish()
+	if werr != nil && !isExit(werr) && c.alive() {
+		// A session cut without an exit status most often means the
+		// connection went with it, and the goroutine that records that may
+		// not have run yet: give it a moment, so the operator reads "the
+		// connection to cp-2 (addr) broke", not an unexplained cut.
+		t := time.NewTimer(connFateWait)
+		select {
+		case <-c.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	if dead := c.deadErr(); dead != nil && !isExit(werr) {
 		werr = dead
 	}
 	res.ExitCode, werr = r.classify(node, cmd, res.Stderr, werr)
 	return finish(werr)
 }
+
+// connFateWait bounds how long a command cut without an exit status waits
+// to learn whether its connection died.
+const connFateWait = time.Second
 
 // session opens a session on node's connection, redialing once if the
 // cached connection turns out to be dead.
