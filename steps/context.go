@@ -206,6 +206,34 @@ func (c *Context) ForEachNode(ctx context.Context, names []string, fn func(ctx c
 }
 
 func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn func(ctx context.Context, node string) error) error {
+	return c.parallel(ctx, limit, names, func(ctx context.Context, n string) error {
+		c.nodeState(n, Running, "")
+		began := time.Now()
+		err := fn(ctx, n)
+		var ne *NodeError
+		if err != nil && !errors.As(err, &ne) {
+			err = &NodeError{Node: n, Err: err}
+		}
+		if c.eng != nil {
+			c.eng.nodeResult(c.step, n, time.Since(began), err)
+		}
+		if err != nil {
+			c.nodeState(n, Failed, err.Error())
+		} else {
+			c.nodeState(n, Done, "")
+		}
+		return err
+	})
+}
+
+// parallel calls fn for every node, at most limit (ssh.concurrency when 0)
+// at once, and joins the failures. It reports no node state: for looks
+// that are not a node's part of the step (the leader probe, a verify
+// loop's readings), which would otherwise flood the inventory and journal.
+func (c *Context) parallel(ctx context.Context, limit int, names []string, fn func(ctx context.Context, node string) error) error {
+	if limit <= 0 {
+		limit = c.Cluster.SSH.Concurrency
+	}
 	if limit <= 0 {
 		limit = 32
 	}
@@ -213,9 +241,7 @@ func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -223,23 +249,8 @@ func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn
 				return
 			}
 			defer func() { <-sem }()
-			c.nodeState(n, Running, "")
-			began := time.Now()
-			err := fn(ctx, n)
-			var ne *NodeError
-			if err != nil && !errors.As(err, &ne) {
-				err = &NodeError{Node: n, Err: err}
-			}
-			errs[i] = err
-			if c.eng != nil {
-				c.eng.nodeResult(c.step, n, time.Since(began), err)
-			}
-			if err != nil {
-				c.nodeState(n, Failed, err.Error())
-			} else {
-				c.nodeState(n, Done, "")
-			}
-		}()
+			errs[i] = fn(ctx, n)
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -70,37 +70,31 @@ func (c *Context) stopWaves(ctx context.Context, ms []Member) [][]string {
 		return [][]string{all}
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
 	var leader uint64
 	ids := map[uint64]string{}
-	// Plain goroutines, not ForEachNode: a look at each member is not a
-	// node's part of the step, and must not show in its node states. Still
-	// at most ssh.concurrency at once, like every fan-out.
-	sem := make(chan struct{}, max(c.Cluster.SSH.Concurrency, 1))
-	for _, m := range ms {
+	// Not ForEachNode: a look at each member is not a node's part of the
+	// step, and must not show in its node states.
+	_ = c.parallel(ctx, 0, all, func(ctx context.Context, node string) error {
+		m := memberOn(ms, node)
 		if len(m.ClientURLs) == 0 {
-			continue
+			return nil
 		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			res, err := c.Exec1(ctx, statusActionWithin(c, m, m.ClientURLs[0], leaderProbeTimeout))
-			if err != nil {
-				return // stopped or unhealthy: not a leader to wait for
-			}
-			st, err := parseStatus(res)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			ids[st.Status.Header.MemberID] = m.Node
-			if st.Status.Leader != 0 {
-				leader = st.Status.Leader
-			}
-		})
-	}
-	wg.Wait()
+		res, err := c.Exec1(ctx, statusActionWithin(c, m, m.ClientURLs[0], leaderProbeTimeout))
+		if err != nil {
+			return nil // stopped or unhealthy: not a leader to wait for
+		}
+		st, err := parseStatus(res)
+		if err != nil {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ids[st.Status.Header.MemberID] = m.Node
+		if st.Status.Leader != 0 {
+			leader = st.Status.Leader
+		}
+		return nil
+	})
 	ln, ok := ids[leader]
 	if !ok {
 		return [][]string{all}

@@ -326,21 +326,16 @@ func (c *Context) readLiveRevision(ctx context.Context) {
 	// All members at once: in a real disaster several may be down, and
 	// asking them in turn would cost a status timeout each.
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(c.Cluster.SSH.Concurrency, 1))
-	for _, m := range c.members() {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			st, err := c.memberStatus(ctx, m)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			c.Values.LiveRevision = max(c.Values.LiveRevision, st.Status.Header.Revision)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	ms := c.members()
+	_ = c.parallel(ctx, 0, memberNodes(ms), func(ctx context.Context, node string) error {
+		st, err := c.memberStatus(ctx, memberOn(ms, node))
+		if err != nil {
+			return nil // unreachable: the revision is read from the others, or 1e9 bumps it
+		}
+		mu.Lock()
+		c.Values.LiveRevision = max(c.Values.LiveRevision, st.Status.Header.Revision)
+		mu.Unlock()
+		return nil
+	})
 	c.Check("", "live etcd revision", c.Values.LiveRevision > 0, strconv.FormatInt(c.Values.LiveRevision, 10))
 }

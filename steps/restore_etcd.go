@@ -221,8 +221,12 @@ func verifyRestored(ctx context.Context, c *Context) error {
 // seconds (raft term 4 on one member, 5 on another): one reading that
 // disagrees is not yet a split, many over the deadline are.
 func verifyOneCluster(ctx context.Context, c *Context, want int64) error {
-	if got, err := statusOfAll(ctx, c); err != nil {
+	got, err := statusOfAll(ctx, c)
+	if err != nil {
 		return withSplitHint(err, c.members(), got)
+	}
+	if checkOneCluster(c, got, want) == nil {
+		return nil // the readings just taken agree: no need to ask again
 	}
 	return c.WaitFor(ctx, "members agree on one cluster and one leader", func(ctx context.Context) error {
 		got, err := statusOnce(ctx, c)
@@ -262,10 +266,10 @@ func statusOnce(ctx context.Context, c *Context) (map[string]endpointStatus, err
 	ms := c.members()
 	var mu sync.Mutex
 	got := map[string]endpointStatus{}
-	err := c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
+	err := c.parallel(ctx, 0, memberNodes(ms), func(ctx context.Context, node string) error {
 		st, err := c.memberStatus(ctx, memberOn(ms, node))
 		if err != nil {
-			return err
+			return &NodeError{Node: node, Err: err}
 		}
 		mu.Lock()
 		got[node] = st
