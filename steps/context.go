@@ -138,10 +138,17 @@ func (c *Context) Journal(r journal.Record) error {
 // transcript, and returns the result; a non-accepted result is an error
 // naming the node and the action.
 func (c *Context) Exec1(ctx context.Context, a Action) (nodes.Result, error) {
-	var onLine func(nodes.Line)
+	return c.execTo(ctx, a, nil)
+}
+
+// execTo is Exec1 with the output going to onLine instead of the log and
+// the transcript (the command itself is still recorded); nil means Exec1's.
+func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line)) (nodes.Result, error) {
 	if c.eng != nil {
 		c.eng.commandStarted(a)
-		onLine = c.eng.lineSink(a)
+		if onLine == nil {
+			onLine = c.eng.lineSink(a)
+		}
 	}
 	res, err := c.Exec.Run(ctx, a.Node, a.Cmd, onLine)
 	if err == nil {
@@ -267,6 +274,54 @@ func (c *Context) nodeState(node string, s State, why string) {
 func (c *Context) WaitFor(ctx context.Context, what string, check func(ctx context.Context) error) error {
 	return c.waitEvery(ctx, c.Poll, what, check)
 }
+
+// waitEvery is WaitFor with its own interval, bounded by c.Deadline.
+func (c *Context) waitEvery(ctx context.Context, every time.Duration, what string, check func(ctx context.Context) error) error {
+	wctx, cancel := context.WithTimeout(ctx, c.Deadline)
+	defer cancel()
+	err := c.waitUntil(wctx, every, check)
+	var g *gone
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &g):
+		return fmt.Errorf("%s: %w", what, g.error)
+	}
+	return fmt.Errorf("%s: not true after %s: %w", what, c.Deadline, err)
+}
+
+// waitUntil calls check every interval until it returns nil or ctx ends;
+// the error is the last meaningful check's. A node that is gone ends the
+// wait at once: polling it only hides it from the operator until the
+// deadline, and the gate's retry is the way to wait for it.
+func (c *Context) waitUntil(ctx context.Context, every time.Duration, check func(ctx context.Context) error) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var last error
+	for {
+		err := check(ctx)
+		if err == nil {
+			return nil
+		}
+		if unreachable(err) {
+			return &gone{err}
+		}
+		if ctx.Err() != nil && last != nil {
+			err = last // cut short by the deadline: the reading before says why
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+// gone is a wait ended because its node is unreachable, not by the deadline.
+type gone struct{ error }
+
+func (g *gone) Unwrap() error { return g.error }
 
 // unreachable reports an error that no amount of polling fixes by itself:
 // the node's SSH went silent or broke, cannot be reached or logged into, or

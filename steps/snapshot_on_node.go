@@ -137,18 +137,8 @@ func (c *Context) streamTo(ctx context.Context, a Action, dst string) (err error
 		}
 		decodeErr = err
 	}
-	if c.eng != nil {
-		c.eng.commandStarted(a)
-	}
-	res, err := c.Exec.Run(ctx, a.Node, a.Cmd, onLine)
-	if err == nil {
-		err = res.Err
-	}
-	if c.eng != nil {
-		c.eng.commandEnded(c.step, a, res, err)
-	}
-	if err != nil {
-		return &NodeError{Node: a.Node, Err: fmt.Errorf("%s: %w%s", a.What, err, stderrTail(res))}
+	if _, err := c.execTo(ctx, a, onLine); err != nil {
+		return err
 	}
 	if decodeErr != nil {
 		return fmt.Errorf("decode what %s sent: %w", a.Node, decodeErr)
