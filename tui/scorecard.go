@@ -122,6 +122,7 @@ func (m Model) invariantLines(iv invariant) []string {
 // it is drawn (scrolled), which knows the height.
 func (m *Model) scrollScorecard(msg tea.KeyPressMsg) {
 	k, page := m.keys, max(1, m.height-4)
+	last := strings.Count(m.scorecardView(), "\n")
 	switch {
 	case key.Matches(msg, k.Down):
 		m.cardTop++
@@ -134,9 +135,9 @@ func (m *Model) scrollScorecard(msg tea.KeyPressMsg) {
 	case key.Matches(msg, k.Top):
 		m.cardTop = 0
 	case key.Matches(msg, k.Bottom):
-		m.cardTop = strings.Count(m.scorecardView(), "\n")
+		m.cardTop = last
 	}
-	m.cardTop = max(0, min(m.cardTop, strings.Count(m.scorecardView(), "\n")))
+	m.cardTop = max(0, min(m.cardTop, last))
 }
 
 // scrolled shows h lines of s from top. When s is taller, the last line
