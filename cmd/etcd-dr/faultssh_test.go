@@ -164,13 +164,14 @@ func faultWhen(t *testing.T, l *lab.Lab, node, kind, trigger string, inject func
 			evs, _ := lab.ReadTimeline(l.Dir())
 			for _, e := range evs {
 				if e.Node == node && e.Kind == kind && containsAll(e.Command, parts) {
-					now := time.Now()
+					// Recorded before the injection: a stopped sshd can fail
+					// the run before inject returns, and fired() is read then.
+					mu.Lock()
+					at = time.Now()
+					mu.Unlock()
 					if err := inject(); err != nil {
 						t.Errorf("inject the fault on %s: %v", node, err)
 					}
-					mu.Lock()
-					at = now
-					mu.Unlock()
 					return
 				}
 			}
