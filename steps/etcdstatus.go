@@ -29,6 +29,14 @@ func statusAction(c *Context, m Member, endpoint string) Action {
 // statusActionWithin is statusAction giving up after timeout (etcdctl's
 // --command-timeout, which bounds the dial too).
 func statusActionWithin(c *Context, m Member, endpoint, timeout string) Action {
+	args := append(etcdctlArgs(m, endpoint), "--command-timeout="+timeout, "endpoint", "status", "-w", "json")
+	return Action{Node: m.Node, What: "etcd status of " + m.Name, Cmd: sudo(c.Cluster, args...)}
+}
+
+// etcdctlArgs is the start of every etcdctl command line the engine runs on
+// m's node: the binary, the endpoint and m's own client TLS files. Every
+// etcdctl use goes through it, so where etcdctl comes from is decided once.
+func etcdctlArgs(m Member, endpoint string) []string {
 	args := []string{"etcdctl", "--endpoints=" + endpoint}
 	if m.TrustedCAFile != "" {
 		args = append(args, "--cacert="+m.TrustedCAFile)
@@ -36,8 +44,7 @@ func statusActionWithin(c *Context, m Member, endpoint, timeout string) Action {
 	if m.CertFile != "" {
 		args = append(args, "--cert="+m.CertFile, "--key="+m.KeyFile)
 	}
-	args = append(args, "--command-timeout="+timeout, "endpoint", "status", "-w", "json")
-	return Action{Node: m.Node, What: "etcd status of " + m.Name, Cmd: sudo(c.Cluster, args...)}
+	return args
 }
 
 // memberStatus runs statusAction and decodes its single entry.

@@ -19,14 +19,7 @@ import (
 // own node with its TLS files, as statusAction asks for its status. Keys
 // only: values (secrets) never leave the node.
 func keysAction(c *Context, m Member) Action {
-	args := []string{"etcdctl", "--endpoints=" + first(m.ClientURLs)}
-	if m.TrustedCAFile != "" {
-		args = append(args, "--cacert="+m.TrustedCAFile)
-	}
-	if m.CertFile != "" {
-		args = append(args, "--cert="+m.CertFile, "--key="+m.KeyFile)
-	}
-	args = append(args, "--command-timeout=60s", "get", "--prefix", "", "--keys-only", "-w", "json")
+	args := append(etcdctlArgs(m, first(m.ClientURLs)), "--command-timeout=60s", "get", "--prefix", "", "--keys-only", "-w", "json")
 	return Action{Node: m.Node, What: "list the live etcd keys of " + m.Name, Cmd: sudo(c.Cluster, args...)}
 }
 
