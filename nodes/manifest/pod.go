@@ -17,7 +17,7 @@ import (
 	"regexp"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // StaticPod is the part of a kubeadm static pod manifest etcd-dr reads.
