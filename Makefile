@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/etcd-dr
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/etcd-dr
 
 # The whole suite with the race detector: real SSH servers (in-process and
 # OpenSSH sshd), real etcd members, a real kube-apiserver. The lab's binaries

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"runtime"
 
 	"github.com/spf13/cobra"
 )
@@ -35,6 +33,8 @@ Exit codes: 0 success, 1 procedure failed or aborted, 2 usage or config error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = buildVersion().String()
+	root.SetVersionTemplate("etcd-dr {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
@@ -50,19 +50,4 @@ Exit codes: 0 success, 1 procedure failed or aborted, 2 usage or config error.`,
 		newSnapshotCmd(),
 	)
 	return root
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print etcd-dr's version and the etcd and Kubernetes versions it targets",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "etcd-dr    %s (%s, %s/%s)\n", toolVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			fmt.Fprintf(w, "etcd       %s\n", targetEtcd)
-			fmt.Fprintf(w, "kubernetes %s\n", targetKubernetes)
-			return nil
-		},
-	}
 }
