@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -134,7 +137,14 @@ func (v *validator) ssh() {
 		}
 	}
 	if !d.bad["ssh.knownHosts"] && v.bastionPath("ssh.knownHosts", &s.KnownHosts) {
-		if why := readableFile(s.KnownHosts); why != "" {
+		// Missing or empty is a warning, not an error: plan and
+		// check --print-config never open SSH, and --accept-new-host-keys
+		// creates or fills the file on first use. Commands that connect
+		// refuse without it (nodes.newHostKeys says how to fill it).
+		if st, err := os.Stat(s.KnownHosts); errors.Is(err, fs.ErrNotExist) || (err == nil && st.Mode().IsRegular() && st.Size() == 0) {
+			v.r.warnf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; commands that connect will refuse every node until it holds their keys (ssh-keyscan after checking fingerprints out of band, or --accept-new-host-keys on first use)",
+				readableFile(s.KnownHosts))
+		} else if why := readableFile(s.KnownHosts); why != "" {
 			v.r.errorf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; every host key is checked, so no node can be reached without it (add the nodes' keys after checking their fingerprints)", why)
 		}
 	}

@@ -93,6 +93,34 @@ func TestCheckAgainstOpenSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("without known_hosts plan and print-config work while check refuses until first use creates it", func(t *testing.T) {
+		f := newCheckFixture(t)
+		if err := os.Remove(f.knownHosts); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"plan", "-f", f.file}, {"check", "-f", f.file, "--print-config"}} {
+			var out, errb bytes.Buffer
+			if code := run(args, &out, &errb); code != exitOK {
+				t.Errorf("%v: exit %d, want 0 (it never opens SSH)\n%s%s", args, code, &out, &errb)
+			}
+		}
+		var out, errb bytes.Buffer
+		if code := run([]string{"check", "-f", f.file}, &out, &errb); code == exitOK {
+			t.Fatalf("check without known_hosts passed:\n%s", &out)
+		}
+		if all := out.String() + errb.String(); !strings.Contains(all, f.knownHosts) || !strings.Contains(all, "does not exist") {
+			t.Errorf("the refusal does not name the missing file %s:\n%s", f.knownHosts, all)
+		}
+		out.Reset()
+		errb.Reset()
+		if code := run([]string{"check", "-f", f.file, "--accept-new-host-keys"}, &out, &errb); code != exitOK {
+			t.Fatalf("check --accept-new-host-keys: exit %d\n%s%s", code, &out, &errb)
+		}
+		if b, err := os.ReadFile(f.knownHosts); err != nil || !strings.Contains(string(b), "ssh-ed25519") {
+			t.Errorf("known_hosts not created with the node's key: %v %q", err, b)
+		}
+	})
+
 	t.Run("a bad cluster file is exit 2 and touches no node", func(t *testing.T) {
 		f := newCheckFixture(t)
 		if err := os.WriteFile(f.file, []byte("cluster: x\nnodez: []\n"), 0o600); err != nil {
