@@ -15,6 +15,7 @@ build:
 # OpenSSH sshd), real etcd members, a real kube-apiserver. The lab's binaries
 # are built from the Go module proxy on first use and cached outside the clone.
 test:
+	@./.ci/deps
 	$(GO) test -race -count=1 -timeout 45m $(PKGS)
 
 # The console against a fresh embedded lab (3 control-plane nodes, 2 workers).
