@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -100,23 +101,22 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 	if keep {
 		resume = "etcd-dr console -f " + clusterFileOf(st)
 	}
+	var sc *steps.Scorecard
 	if headlessRun {
-		sc, err := headless(ctx, s, s.cluster.Name, stderr)
-		if sc != nil {
-			writeScorecard(cmd.OutOrStdout(), sc, output)
-		}
+		sc, err = headless(ctx, s, s.cluster.Name, stderr)
 		runErr = runExit(err)
 	} else {
 		runErr = consoleRun(cmd, s, true, resume)
 	}
+	out := drillOutput{w: cmd.OutOrStdout(), json: output == "json", sc: sc}
 	if inv.ran && !inv.rep.OK() {
-		fmt.Fprintln(cmd.OutOrStdout(), "\ninvariants (lab verify):")
-		writeLabReport(cmd.OutOrStdout(), inv.rep)
+		out.write(&inv.rep)
 		return failErr(fmt.Errorf("drill failed: invariants do not hold: %v", inv.rep.Failed()))
 	}
 	if runErr != nil {
 		// The procedure did not finish: lab verify would only list what a
 		// restore that never completed did not do.
+		out.write(nil)
 		if keep {
 			fmt.Fprintf(stderr, "drill: stopped before the end; the lab keeps running: resume with %s\n", resume)
 		} else {
@@ -125,12 +125,53 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 		return runErr
 	}
 	if inv.ran {
-		fmt.Fprintln(cmd.OutOrStdout(), "\ninvariants (lab verify):")
-		writeLabReport(cmd.OutOrStdout(), inv.rep)
+		out.write(&inv.rep)
 		return nil
 	}
 	// Resumed past the verify step: nothing checked them in this session.
-	return drillVerify(ctx, cmd.OutOrStdout(), lf.dir)
+	rep, err := lab.Verify(ctx, lf.dir)
+	if err != nil {
+		out.write(nil)
+		return failErr(fmt.Errorf("lab verify: %w", err))
+	}
+	out.write(&rep)
+	if !rep.OK() {
+		return failErr(fmt.Errorf("drill failed: invariants do not hold: %v", rep.Failed()))
+	}
+	return nil
+}
+
+// drillOutput is what a drill prints on stdout: the scorecard (headless) and
+// the lab's invariants. With -o json it is ONE document, the scorecard's
+// fields and "invariants", so a CI job can parse stdout whole; progress goes
+// to stderr.
+type drillOutput struct {
+	w    io.Writer
+	json bool
+	sc   *steps.Scorecard
+}
+
+func (o drillOutput) write(rep *lab.Report) {
+	if o.json {
+		if o.sc == nil && rep == nil {
+			return
+		}
+		doc := struct {
+			*steps.Scorecard
+			Invariants *lab.Report `json:"invariants,omitempty"`
+		}{o.sc, rep}
+		enc := json.NewEncoder(o.w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doc)
+		return
+	}
+	if o.sc != nil {
+		writeScorecard(o.w, o.sc, "text")
+	}
+	if rep != nil {
+		fmt.Fprintln(o.w, "\ninvariants (lab verify):")
+		writeLabReport(o.w, *rep)
+	}
 }
 
 // labInvariants runs lab verify at the end of the verify step, so the drill
@@ -192,17 +233,3 @@ func removeDrillDir(w io.Writer, dir string, drillErr error) {
 
 // clusterFileOf is the cluster.yaml `lab up` wrote.
 func clusterFileOf(st lab.Status) string { return st.Dir + "/cluster.yaml" }
-
-// drillVerify prints the lab's invariants; any that fails fails the drill.
-func drillVerify(ctx context.Context, w io.Writer, dir string) error {
-	rep, err := lab.Verify(ctx, dir)
-	if err != nil {
-		return failErr(fmt.Errorf("lab verify: %w", err))
-	}
-	fmt.Fprintln(w, "\ninvariants (lab verify):")
-	writeLabReport(w, rep)
-	if !rep.OK() {
-		return failErr(fmt.Errorf("drill failed: invariants do not hold: %v", rep.Failed()))
-	}
-	return nil
-}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,7 +27,7 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 		args  []string
 	}{
 		{"kubeadm stacked etcd as static pods", "40", nil},
-		{"external etcd nodes run by systemd", "41", []string{"--topology", "external", "--etcd-mode", "systemd"}},
+		{"external etcd nodes run by systemd, as one JSON document", "41", []string{"--topology", "external", "--etcd-mode", "systemd", "-o", "json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "lab")
@@ -39,6 +42,9 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 				t.Fatalf("drill exit %d\nstdout:\n%s\nstderr (tail):\n%s", code, &out, tail(errb.String(), 60))
 			}
 			text := out.String()
+			if slices.Contains(tc.args, "json") {
+				text = drillJSONAsText(t, out.Bytes())
+			}
 			for _, want := range []string{
 				"flush-caches         done",
 				"verify               done",
@@ -56,6 +62,39 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// drillJSONAsText parses `drill -o json` stdout as ONE document (a CI job
+// must be able to) and renders the lines the text assertions look for.
+func drillJSONAsText(t *testing.T, out []byte) string {
+	t.Helper()
+	var doc struct {
+		Steps []struct {
+			Step  string `json:"step"`
+			State string `json:"state"`
+		} `json:"steps"`
+		Invariants *lab.Report `json:"invariants"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("drill -o json stdout is not JSON: %v\n%s", err, out)
+	}
+	if dec.More() {
+		t.Fatalf("drill -o json printed more than one document:\n%s", out)
+	}
+	if doc.Invariants == nil {
+		t.Fatalf("drill -o json has no invariants:\n%s", out)
+	}
+	var b strings.Builder
+	for _, st := range doc.Steps {
+		fmt.Fprintf(&b, "%-20s %s\n", st.Step, st.State)
+	}
+	for _, ch := range doc.Invariants.Checks {
+		if ch.OK {
+			fmt.Fprintf(&b, "ok    %s\n", ch.Name)
+		}
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {
