@@ -74,6 +74,8 @@ type auth struct {
 	signers []ssh.Signer
 	agent   agent.ExtendedAgent
 	conn    net.Conn // to the agent; closed by close
+
+	warnings []string // said once to the operator, e.g. a stale agent socket
 }
 
 func newAuth(files []string, signers []ssh.Signer, agentSocket string, ask PassphraseFunc) (*auth, error) {
@@ -81,9 +83,13 @@ func newAuth(files []string, signers []ssh.Signer, agentSocket string, ask Passp
 	if agentSocket != "" {
 		conn, err := net.Dial("unix", agentSocket)
 		if err != nil {
-			return nil, fmt.Errorf("ssh-agent at %s (SSH_AUTH_SOCK): %w; start the agent or unset SSH_AUTH_SOCK", agentSocket, err)
+			// A stale socket is what tmux reattached from another SSH
+			// login leaves behind: the identity files may still do.
+			a.warnings = append(a.warnings, fmt.Sprintf("ssh-agent at %s (SSH_AUTH_SOCK) does not answer (%v): going on without it; "+
+				"after reattaching tmux, refresh it with: eval \"$(tmux show-environment -s SSH_AUTH_SOCK)\", or pass --no-agent", agentSocket, errors.Unwrap(err)))
+		} else {
+			a.conn, a.agent = conn, agent.NewClient(conn)
 		}
-		a.conn, a.agent = conn, agent.NewClient(conn)
 	}
 	for _, f := range files {
 		s, err := loadIdentity(f, ask, a.agent != nil)
@@ -96,7 +102,11 @@ func newAuth(files []string, signers []ssh.Signer, agentSocket string, ask Passp
 		}
 	}
 	if len(a.signers) == 0 && a.agent == nil {
-		return nil, errors.New("no SSH identity: set ssh.identityFiles or start ssh-agent (SSH_AUTH_SOCK)")
+		msg := "no SSH identity: set ssh.identityFiles or start ssh-agent (SSH_AUTH_SOCK)"
+		if len(a.warnings) > 0 {
+			msg += "; " + a.warnings[0]
+		}
+		return nil, errors.New(msg)
 	}
 	return a, nil
 }

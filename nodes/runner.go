@@ -178,6 +178,10 @@ func New(p Params) (*Runner, error) {
 	return r, nil
 }
 
+// Warnings are what the operator should hear about the SSH setup without it
+// stopping anything (a stale SSH_AUTH_SOCK).
+func (r *Runner) Warnings() []string { return r.auth.warnings }
+
 // Close closes every connection and waits for their watchers. Running
 // commands fail; the Runner must not be used afterwards.
 func (r *Runner) Close() error {

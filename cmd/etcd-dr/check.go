@@ -23,7 +23,8 @@ import (
 
 func newCheckCmd() *cobra.Command {
 	var file, output string
-	var printConfig, acceptNew bool
+	var printConfig bool
+	var sf sshFlags
 	c := &cobra.Command{
 		Use:   "check -f cluster.yaml",
 		Short: "Validate the cluster file and run the read-only preflight on every node",
@@ -50,7 +51,7 @@ It changes nothing on any node. Exit 0 only if every node passes.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			results, err := probeAll(ctx, cl, nodes.Options{AcceptNew: acceptNew})
+			results, err := probeAll(ctx, cl, sf, cmd.ErrOrStderr())
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -71,8 +72,7 @@ It changes nothing on any node. Exit 0 only if every node passes.`,
 	fileFlag(c, &file)
 	c.Flags().BoolVar(&printConfig, "print-config", false, "print the effective cluster file (defaults filled) and exit")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	c.Flags().BoolVar(&acceptNew, "accept-new-host-keys", false,
-		"record host keys of nodes missing from known_hosts (like StrictHostKeyChecking=accept-new); changed keys are always refused")
+	sf.register(c)
 	return c
 }
 
@@ -113,8 +113,8 @@ type nodeCheck struct {
 	Problems []string      `json:"problems,omitempty"`
 }
 
-func probeAll(ctx context.Context, cl *config.Cluster, opts nodes.Options) ([]nodeCheck, error) {
-	r, err := nodes.NewRunner(cl, opts)
+func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Writer) ([]nodeCheck, error) {
+	r, err := sf.newRunner(cl, stderr)
 	if err != nil {
 		return nil, err
 	}

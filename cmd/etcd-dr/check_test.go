@@ -121,6 +121,24 @@ func TestCheckAgainstOpenSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("a stale SSH_AUTH_SOCK is a warning and the identity files still do", func(t *testing.T) {
+		f := newCheckFixture(t)
+		stale := filepath.Join(t.TempDir(), "agent.gone") // as tmux keeps it after the SSH login that made it ended
+		t.Setenv("SSH_AUTH_SOCK", stale)
+		var out, errb bytes.Buffer
+		if code := run([]string{"check", "-f", f.file}, &out, &errb); code != exitOK {
+			t.Fatalf("exit %d with a stale agent socket, want 0\n%s%s", code, &out, &errb)
+		}
+		if !strings.Contains(errb.String(), "warning: ssh-agent at "+stale) || !strings.Contains(errb.String(), "--no-agent") {
+			t.Errorf("no warning naming the stale socket and --no-agent:\n%s", &errb)
+		}
+		out.Reset()
+		errb.Reset()
+		if code := run([]string{"check", "-f", f.file, "--no-agent"}, &out, &errb); code != exitOK || strings.Contains(errb.String(), "ssh-agent") {
+			t.Errorf("--no-agent: exit %d, stderr:\n%s", code, &errb)
+		}
+	})
+
 	t.Run("a bad cluster file is exit 2 and touches no node", func(t *testing.T) {
 		f := newCheckFixture(t)
 		if err := os.WriteFile(f.file, []byte("cluster: x\nnodez: []\n"), 0o600); err != nil {

@@ -16,7 +16,7 @@ type engineFlags struct {
 	file        string
 	newRun      bool
 	forceUnlock bool
-	acceptNew   bool
+	ssh         sshFlags
 }
 
 // session is an engine with what it owns: close it when the run ends.
@@ -46,7 +46,7 @@ func openSessionWith(f engineFlags, stderr io.Writer, adjust func(*steps.Options
 	if err != nil {
 		return nil, err
 	}
-	r, err := nodes.NewRunner(cl, nodes.Options{AcceptNew: f.acceptNew})
+	r, err := f.ssh.newRunner(cl, stderr)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}

@@ -20,7 +20,7 @@ func (f *engineFlags) register(c *cobra.Command) {
 	fileFlag(c, &f.file)
 	c.Flags().BoolVar(&f.newRun, "new-run", false, "abandon an interrupted run in the journal and start afresh (journaled)")
 	c.Flags().BoolVar(&f.forceUnlock, "force-unlock", false, "remove another operator's lock on the control-plane nodes (journaled)")
-	c.Flags().BoolVar(&f.acceptNew, "accept-new-host-keys", false, "record host keys of nodes missing from known_hosts; changed keys are always refused")
+	f.ssh.register(c)
 }
 
 func newRunCmd() *cobra.Command {

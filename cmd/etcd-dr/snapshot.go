@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )
@@ -139,7 +138,7 @@ func namespaces(m map[string]int) string {
 
 func newSnapshotDiffCmd() *cobra.Command {
 	var output, file string
-	var acceptNew bool
+	var sf sshFlags
 	c := &cobra.Command{
 		Use:   "diff FILE -f cluster.yaml",
 		Short: "What restoring FILE would drop, bring back or roll back in the live etcd",
@@ -161,7 +160,7 @@ the snapshot), bring back (deleted after it) and roll back (changed after it).`,
 				return err
 			}
 			cl.Snapshot.Path = args[0]
-			r, err := nodes.NewRunner(cl, nodes.Options{AcceptNew: acceptNew})
+			r, err := sf.newRunner(cl, cmd.ErrOrStderr())
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -178,7 +177,7 @@ the snapshot), bring back (deleted after it) and roll back (changed after it).`,
 		},
 	}
 	fileFlag(c, &file)
-	c.Flags().BoolVar(&acceptNew, "accept-new-host-keys", false, "record host keys of nodes missing from known_hosts; changed keys are always refused")
+	sf.register(c)
 	outputFlag(c, &output)
 	return c
 }
@@ -216,7 +215,7 @@ func writeDiff(w io.Writer, d snapshot.Diff) {
 // saveFlags are the flags of snapshot save.
 type saveFlags struct {
 	file, out, cacert, cert, key string
-	acceptNew                    bool
+	ssh                          sshFlags
 }
 
 func newSnapshotSaveCmd() *cobra.Command {
@@ -238,7 +237,7 @@ preflight check later. An existing FILE or sidecar is never overwritten.`,
 	c.Flags().StringVar(&f.cacert, "cacert", "", "etcd CA certificate on this machine (instead of the member's)")
 	c.Flags().StringVar(&f.cert, "cert", "", "etcd client certificate on this machine")
 	c.Flags().StringVar(&f.key, "key", "", "etcd client key on this machine")
-	c.Flags().BoolVar(&f.acceptNew, "accept-new-host-keys", false, "record host keys of nodes missing from known_hosts; changed keys are always refused")
+	f.ssh.register(c)
 	return c
 }
 
@@ -260,7 +259,7 @@ func runSave(cmd *cobra.Command, f saveFlags) error {
 			return failErr(fmt.Errorf("snapshot save: %s already exists: refusing to overwrite it; choose another --out", p))
 		}
 	}
-	r, err := nodes.NewRunner(cl, nodes.Options{AcceptNew: f.acceptNew})
+	r, err := f.ssh.newRunner(cl, cmd.ErrOrStderr())
 	if err != nil {
 		return usageErr("%v", err)
 	}

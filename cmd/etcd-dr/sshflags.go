@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
+)
+
+// sshFlags are the flags of every command that connects to nodes.
+type sshFlags struct {
+	acceptNew bool
+	noAgent   bool
+}
+
+func (f *sshFlags) register(c *cobra.Command) {
+	c.Flags().BoolVar(&f.acceptNew, "accept-new-host-keys", false, "record host keys of nodes missing from known_hosts; changed keys are always refused")
+	c.Flags().BoolVar(&f.noAgent, "no-agent", false, "ignore SSH_AUTH_SOCK: use only ssh.identityFiles")
+}
+
+func (f sshFlags) options() nodes.Options {
+	return nodes.Options{AcceptNew: f.acceptNew, NoAgent: f.noAgent}
+}
+
+// newRunner builds the SSH runner and tells the operator, on stderr, what
+// about the SSH setup is worth knowing without stopping anything.
+func (f sshFlags) newRunner(cl *config.Cluster, stderr io.Writer) (*nodes.Runner, error) {
+	r, err := nodes.NewRunner(cl, f.options())
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range r.Warnings() {
+		fmt.Fprintf(stderr, "etcd-dr: warning: %s\n", w)
+	}
+	return r, nil
+}
