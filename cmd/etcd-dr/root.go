@@ -48,6 +48,9 @@ Exit codes: 0 success, 1 procedure failed or aborted, 2 usage or config error.`,
 		newDrillCmd(),
 		newLabCmd(),
 		newSnapshotCmd(),
+		newManCmd(),
 	)
+	root.InitDefaultCompletionCmd() // now, not at Execute, so it gets its Example too
+	addCompletions(root)
 	return root
 }
