@@ -16,6 +16,9 @@ import (
 // etcdEnvFile is where systemd-mode etcd reads its configuration (kubespray).
 const etcdEnvFile = "/etc/etcd.env"
 
+// unitStopTimeout is systemd's DefaultTimeoutStopSec: SIGTERM, then SIGKILL.
+const unitStopTimeout = 90 * time.Second
+
 // unit is a systemd service the lab plays on a node: etcd in systemd mode
 // (EnvironmentFile=/etc/etcd.env, ExecStart=etcd, Restart=always). Like
 // systemd, it rereads the env file only on start/restart.
@@ -52,10 +55,11 @@ func (k *kubelet) startUnit(u *unit) error {
 	if err != nil {
 		return fmt.Errorf("%s.service: %s: %w", u.name, u.envFile, err)
 	}
-	u.p = &pod{file: u.envFile, name: u.name, hash: sha256.Sum256(data), argv: []string{u.name},
-		env: env, dataDir: m.HostDataDir, stop: make(chan struct{}), done: make(chan struct{})}
+	sum := sha256.Sum256(data)
+	u.p = &pod{file: u.envFile, name: u.name, uid: fmt.Sprintf("%x", sum[:16]), argv: []string{u.name},
+		grace: unitStopTimeout, env: env, dataDir: m.HostDataDir, stop: make(chan struct{}), done: make(chan struct{})}
 	u.since = time.Now()
-	go k.supervise(u.p)
+	go k.supervise(u.p, nil)
 	return nil
 }
 
