@@ -355,10 +355,14 @@ func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) er
 		return err
 	}
 	port := urlPort(first(m.ClientURLs), 2379)
-	return c.waitEvery(ctx, memberPoll, "etcd stopped on "+m.Node, func(ctx context.Context) error {
+	err := c.waitEvery(ctx, memberPoll, "etcd stopped on "+m.Node, func(ctx context.Context) error {
 		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
 			return err
 		}
 		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
 	})
+	if c.systemd() {
+		return err
+	}
+	return c.parkedPodGone(m.Node, "etcd", err)
 }
