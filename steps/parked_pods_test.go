@@ -3,8 +3,12 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/config"
 )
 
 func podYAML(name string) string {
@@ -64,5 +68,39 @@ func TestAParkedPodThatNeverStopsNamesTheCausesAndTheFallback(t *testing.T) {
 	}
 	if other := c.parkedPodGone("cp-2", "kube-apiserver", errors.New("something listens on :6443")); errors.As(other, &p) {
 		t.Errorf("a listener left behind is not a pod the kubelet kept: %v", other)
+	}
+}
+
+func TestTheScorecardWarnsThatKubeadmConfigStillNamesTheOldDataDir(t *testing.T) {
+	restored := time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		mode     string
+		at       time.Time
+		oldDir   string
+		wantWarn bool
+	}{
+		{"a static-pod restore into a new dir warns", config.EtcdModeStaticPod, restored, "/var/lib/etcd", true},
+		{"before step 2 restored anything there is nothing to warn of", config.EtcdModeStaticPod, time.Time{}, "/var/lib/etcd", false},
+		{"systemd clusters have no kubeadm record", config.EtcdModeSystemd, restored, "/var/lib/etcd", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Context{Cluster: testCluster(t.TempDir())}
+			c.Cluster.Etcd.Mode = tt.mode
+			c.Values.RestoredAt, c.Values.DataDir = tt.at, "/var/lib/etcd-restored-1"
+			c.Values.Members = []Member{{Node: "cp-1", DataDir: tt.oldDir}, {Node: "cp-2", DataDir: tt.oldDir}}
+			k := c.kubeadmDataDir()
+			if (k != nil) != tt.wantWarn {
+				t.Fatalf("warning %+v, want one: %v", k, tt.wantWarn)
+			}
+			if k == nil {
+				return
+			}
+			if !slices.Equal(k.Old, []string{"/var/lib/etcd"}) || k.New != "/var/lib/etcd-restored-1" ||
+				!strings.Contains(k.Fix, "etcd.local.dataDir: /var/lib/etcd-restored-1") || !strings.Contains(k.Fix, "kubeadm-config") {
+				t.Fatalf("warning %+v lacks the old dir, the new one or the exact fix", k)
+			}
+		})
 	}
 }
