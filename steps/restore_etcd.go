@@ -124,7 +124,10 @@ func (c *Context) stopEtcd(node string) Action {
 
 func (c *Context) startEtcd(node string) Action {
 	if c.systemd() {
-		return Action{Node: node, What: "start etcd on the restored data dir", Cmd: sudo(c.Cluster, "systemctl", "start", c.unit())}
+		// --no-block: a Type=notify unit's start would wait for a quorum
+		// of members not started yet (systemd_units.go).
+		return Action{Node: node, What: "start etcd on the restored data dir (without waiting on systemd's job: the members are waited for next)",
+			Cmd: sudo(c.Cluster, "systemctl", "start", "--no-block", c.unit())}
 	}
 	return unparkAction(c, node, etcdManifest)
 }
@@ -286,7 +289,7 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 	got := map[string]endpointStatus{}
 	err := c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
 		m := memberOn(ms, node)
-		return c.WaitFor(ctx, "etcd healthy on "+node, func(ctx context.Context) error {
+		err := c.WaitFor(ctx, "etcd healthy on "+node, func(ctx context.Context) error {
 			st, err := c.memberStatus(ctx, m)
 			detail := ""
 			if err == nil && st.Status.Leader == 0 {
@@ -306,6 +309,7 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 			mu.Unlock()
 			return nil
 		})
+		return c.explainUnit(ctx, node, err)
 	})
 	return got, err
 }

@@ -44,7 +44,10 @@ type kubelet struct {
 	// started while its apiserver did not answer skips every pod delete and
 	// housekeeping (kubelet.go deletePod: "sources aren't ready").
 	notReady bool
-	backoff  map[string]*backoff // crash backoff by pod UID
+	// bmu guards backoff alone: a supervisor records a crash while stopUnit
+	// may hold mu waiting for that very process to end.
+	bmu     sync.Mutex
+	backoff map[string]*backoff // crash backoff by pod UID
 	// stopping holds pods being stopped, by name: a static pod of the same
 	// name starts only once the old one has ended (pod_workers.go
 	// allowStaticPodStart).
@@ -103,8 +106,10 @@ func (k *kubelet) run(ctx context.Context) {
 func (k *kubelet) restart() {
 	k.mu.Lock()
 	k.started = time.Now()
-	k.backoff = map[string]*backoff{} // the real kubelet keeps it in memory only
 	k.mu.Unlock()
+	k.bmu.Lock()
+	k.backoff = map[string]*backoff{} // the real kubelet keeps it in memory only
+	k.bmu.Unlock()
 	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvKubeletRestart})
 	k.sync()
 }

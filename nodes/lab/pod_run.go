@@ -106,8 +106,8 @@ func (k *kubelet) forgetStopping(prev *pod) {
 // after 10 s doubling to 5 min; the record is forgotten 10 min after its
 // last use.
 func (k *kubelet) crashDelay(uid string) time.Duration {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.bmu.Lock()
+	defer k.bmu.Unlock()
 	now := time.Now()
 	b := k.backoff[uid]
 	if b == nil || now.Sub(b.last) > backoffForgotten {
