@@ -169,6 +169,7 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 	return []Action{
 		c.stopEtcd(m.Node),
 		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m)},
+		c.ownAction(m),
 		w,
 		c.startEtcd(m.Node),
 	}
@@ -185,6 +186,9 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	if res, err := c.Exec1(ctx, acts[1]); err != nil {
 		return restoreFailure(m, c.Values.DataDir, res, err)
 	}
+	if _, err := c.Exec1(ctx, acts[2]); err != nil {
+		return err
+	}
 	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
 	if err != nil {
 		return err
@@ -194,7 +198,7 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
 	}
 	acts = c.restoreActions(m, edited)
-	_, err = c.Exec1(ctx, acts[2])
+	_, err = c.Exec1(ctx, acts[3])
 	return err
 }
 
