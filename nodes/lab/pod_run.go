@@ -46,6 +46,7 @@ func (k *kubelet) supervise(p, prev *pod) {
 		select {
 		case <-prev.done:
 		case <-p.stop:
+			<-prev.done // a pod started after p must also wait for prev
 			return
 		}
 		k.forgetStopping(prev)
