@@ -49,3 +49,13 @@ func (c *Context) kubeadmDataDir() *KubeadmDataDir {
 		c.Values.DataDir)
 	return k
 }
+
+// kubeadmRecordFacts puts the warning at the verify gate too, where the
+// console's operator reads it before the run ends.
+func kubeadmRecordFacts(c *Context) []string {
+	k := c.kubeadmDataDir()
+	if k == nil {
+		return nil
+	}
+	return []string{"after this run: " + k.Why() + "; fix: " + k.Fix}
+}
