@@ -71,7 +71,8 @@ func (k *kubelet) startUnit(u *unit) error {
 		return fmt.Errorf("%s.service: %s: %w", u.name, u.envFile, err)
 	}
 	sum := sha256.Sum256(data)
-	sock := fmt.Sprintf("@etcd-dr-lab/%x/%s-notify-%d", sha256.Sum256([]byte(k.n.dir)), u.name, time.Now().UnixNano())
+	dirSum := sha256.Sum256([]byte(k.n.dir)) // a unix socket name has 107 bytes at most
+	sock := fmt.Sprintf("@etcd-dr-lab/%x/%s-notify-%d", dirSum[:6], u.name, time.Now().UnixNano())
 	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		return fmt.Errorf("%s.service: notify socket: %w", u.name, err)
