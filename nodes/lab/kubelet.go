@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,10 @@ const (
 	backoffMax       = 5 * time.Minute
 	plegRelist       = time.Second // how soon the kubelet sees a first crash
 	backoffForgotten = 2 * backoffMax
+	// teardownGrace bounds the grace when the lab itself goes down: that is
+	// no step of a procedure, and kube-apiserver would take its full 30 s
+	// in every test's cleanup.
+	teardownGrace = 2 * time.Second
 )
 
 // kubelet is the lab kubelet of one node: it runs the static pods of the
@@ -52,6 +57,7 @@ type kubelet struct {
 	// name starts only once the old one has ended (pod_workers.go
 	// allowStaticPodStart).
 	stopping map[string]*pod
+	teardown atomic.Bool // the lab is going down: see teardownGrace
 }
 
 // backoff is one UID's crash backoff (client-go flowcontrol.Backoff).
@@ -242,6 +248,7 @@ func (k *kubelet) stopPod(p *pod) {
 
 // stopAll stops every pod and unit and waits for them, for lab shutdown.
 func (k *kubelet) stopAll() {
+	k.teardown.Store(true)
 	k.mu.Lock()
 	for _, u := range k.units {
 		k.stopUnit(u)

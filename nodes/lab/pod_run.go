@@ -155,7 +155,11 @@ func (k *kubelet) runOnce(p *pod) (int, error) {
 	go func() {
 		select {
 		case <-p.stop:
-			stopProcess(p, exited)
+			grace := p.grace
+			if k.teardown.Load() {
+				grace = min(grace, teardownGrace)
+			}
+			stopProcess(p, exited, grace)
 		case <-exited:
 		}
 	}()
@@ -174,11 +178,11 @@ func (k *kubelet) runOnce(p *pod) (int, error) {
 
 // stopProcess is the kubelet's kill: SIGTERM, then SIGKILL after the pod's
 // termination grace period (30 s when the manifest sets none).
-func stopProcess(p *pod, exited <-chan struct{}) {
+func stopProcess(p *pod, exited <-chan struct{}, grace time.Duration) {
 	p.killSignal(syscall.SIGTERM)
 	select {
 	case <-exited:
-	case <-time.After(p.grace):
+	case <-time.After(grace):
 		p.killSignal(syscall.SIGKILL)
 	}
 }
