@@ -65,7 +65,8 @@ func systemdRestore(t *testing.T, l *Lab) {
 		t.Fatal(err)
 	}
 	mustSSH(t, l, "cp-1", "sudo -n -- sh -c 'mkdir -p /etc/kubernetes/parked && mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/parked/'")
-	waitSSH(t, l, "cp-1", "pgrep -f '^kube-apiserver( |$)' || echo gone", "gone", 15*time.Second)
+	// 60 s: kube-apiserver outlives the kubelet's 30 s grace and is killed.
+	waitSSH(t, l, "cp-1", "pgrep -f '^kube-apiserver( |$)' || echo gone", "gone", 60*time.Second)
 	for _, m := range members {
 		mustSSH(t, l, m.Name, "sudo -n -- systemctl stop etcd")
 		waitSSH(t, l, m.Name, "systemctl is-active etcd; pgrep -x etcd || echo gone", "inactive\ngone", 10*time.Second)
