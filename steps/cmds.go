@@ -106,9 +106,12 @@ func pgrepArgs(name string, oldest bool) []string {
 	return append(args, "--", "^([^ ]*/)?"+regexp.QuoteMeta(name)+"( |$)")
 }
 
-// processGone checks that no process named name runs on node.
+// processGone checks that no process named name runs on node. Under sudo:
+// a /proc mounted hidepid=2 hides other users' processes (etcd running as
+// User=etcd, containers' uids) from an unprivileged pgrep, which would then
+// open the gate while the process still runs.
 func (c *Context) processGone(ctx context.Context, node, name string) error {
-	res, err := c.Exec1(ctx, Action{Node: node, What: "look for " + name, Cmd: nodes.Cmd{Args: pgrepArgs(name, false)},
+	res, err := c.Exec1(ctx, Action{Node: node, What: "look for " + name, Cmd: sudo(c.Cluster, pgrepArgs(name, false)...),
 		Accept: func(r nodes.Result) error {
 			if r.ExitCode == 0 || r.ExitCode == 1 {
 				return nil
@@ -121,7 +124,7 @@ func (c *Context) processGone(ctx context.Context, node, name string) error {
 	pids := strings.Fields(res.Stdout)
 	c.Check(node, "no "+name+" process", len(pids) == 0, strings.Join(pids, " "))
 	if len(pids) > 0 {
-		return fmt.Errorf("%s still runs (pid %s)", name, strings.Join(pids, " "))
+		return &StillRunning{Node: node, Process: name, PIDs: pids}
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func flushCaches(ctx context.Context, c *Context) error {
 // process and starts a new one; the old pid is recorded for Verify.
 func (c *Context) bounce(ctx context.Context, node, comp string) error {
 	res, err := c.Exec1(ctx, Action{Node: node, What: "find " + comp,
-		Cmd: nodes.Cmd{Args: pgrepArgs(comp, true)}, Accept: func(r nodes.Result) error { return nil }})
+		Cmd: sudo(c.Cluster, pgrepArgs(comp, true)...), Accept: func(r nodes.Result) error { return nil }})
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (c *Context) bounce(ctx context.Context, node, comp string) error {
 	if err := c.WaitFor(ctx, comp+" stopped on "+node, func(ctx context.Context) error {
 		return c.processGone(ctx, node, comp)
 	}); err != nil {
-		return err
+		return c.parkedPodGone(node, comp, err)
 	}
 	_, err = c.Exec1(ctx, unparkAction(c, node, comp+".yaml"))
 	return err
@@ -157,7 +157,7 @@ func verifyFlushed(ctx context.Context, c *Context) error {
 
 func (c *Context) newProcess(ctx context.Context, node, comp string) error {
 	res, err := c.Exec1(ctx, Action{Node: node, What: "find " + comp,
-		Cmd: nodes.Cmd{Args: pgrepArgs(comp, true)}})
+		Cmd: sudo(c.Cluster, pgrepArgs(comp, true)...)})
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,9 @@ func preflightPlan(c *Context) ([]Action, error) {
 		if n.Has(config.RoleControlPlane) {
 			out = append(out, catAction(c, n.Name, path.Join(c.Cluster.Etcd.ManifestsDir, apiserverManifest)))
 		}
+		if len(c.parkedManifests(n)) > 0 {
+			out = append(out, c.manifestsDump(n.Name))
+		}
 	}
 	lock, err := lockActions(c)
 	return append(out, lock...), err
@@ -112,6 +115,9 @@ func runPreflight(ctx context.Context, c *Context) error {
 		return fmt.Errorf("passwordless sudo (sudo -n) must work on every node: %w", err)
 	}
 	if err := c.readInventory(ctx); err != nil {
+		return err
+	}
+	if err := c.checkDuplicatePods(ctx); err != nil {
 		return err
 	}
 	if err := c.verifySnapshot(ctx); err != nil {

@@ -124,7 +124,10 @@ func (c *Context) stopEtcd(node string) Action {
 
 func (c *Context) startEtcd(node string) Action {
 	if c.systemd() {
-		return Action{Node: node, What: "start etcd on the restored data dir", Cmd: sudo(c.Cluster, "systemctl", "start", c.unit())}
+		// --no-block: a Type=notify unit's start would wait for a quorum
+		// of members not started yet (systemd_units.go).
+		return Action{Node: node, What: "start etcd on the restored data dir (without waiting on systemd's job: the members are waited for next)",
+			Cmd: sudo(c.Cluster, "systemctl", "start", "--no-block", c.unit())}
 	}
 	return unparkAction(c, node, etcdManifest)
 }
@@ -166,6 +169,7 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 	return []Action{
 		c.stopEtcd(m.Node),
 		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m)},
+		c.ownAction(m),
 		w,
 		c.startEtcd(m.Node),
 	}
@@ -182,6 +186,9 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	if res, err := c.Exec1(ctx, acts[1]); err != nil {
 		return restoreFailure(m, c.Values.DataDir, res, err)
 	}
+	if _, err := c.Exec1(ctx, acts[2]); err != nil {
+		return err
+	}
 	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
 	if err != nil {
 		return err
@@ -191,7 +198,7 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
 	}
 	acts = c.restoreActions(m, edited)
-	_, err = c.Exec1(ctx, acts[2])
+	_, err = c.Exec1(ctx, acts[3])
 	return err
 }
 
@@ -286,7 +293,7 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 	got := map[string]endpointStatus{}
 	err := c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
 		m := memberOn(ms, node)
-		return c.WaitFor(ctx, "etcd healthy on "+node, func(ctx context.Context) error {
+		err := c.WaitFor(ctx, "etcd healthy on "+node, func(ctx context.Context) error {
 			st, err := c.memberStatus(ctx, m)
 			detail := ""
 			if err == nil && st.Status.Leader == 0 {
@@ -306,6 +313,7 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 			mu.Unlock()
 			return nil
 		})
+		return c.explainUnit(ctx, node, err)
 	})
 	return got, err
 }
@@ -355,10 +363,14 @@ func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) er
 		return err
 	}
 	port := urlPort(first(m.ClientURLs), 2379)
-	return c.waitEvery(ctx, memberPoll, "etcd stopped on "+m.Node, func(ctx context.Context) error {
+	err := c.waitEvery(ctx, memberPoll, "etcd stopped on "+m.Node, func(ctx context.Context) error {
 		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
 			return err
 		}
 		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
 	})
+	if c.systemd() {
+		return err
+	}
+	return c.parkedPodGone(m.Node, "etcd", err)
 }

@@ -19,8 +19,12 @@ type Scorecard struct {
 	RTO        Duration    `json:"rto"` // first destructive step started → last step verified
 	Steps      []StepScore `json:"steps"`
 	NotFlushed []string    `json:"notFlushed,omitempty"`
-	Journal    string      `json:"journal"`
-	Transcript string      `json:"transcript,omitempty"`
+	// KubeadmDataDir is set after a restore into a new data dir on a
+	// static-pod (kubeadm) cluster: kubeadm's own record still names the old
+	// one. Clients show it; they never parse the text.
+	KubeadmDataDir *KubeadmDataDir `json:"kubeadmDataDir,omitempty"`
+	Journal        string          `json:"journal"`
+	Transcript     string          `json:"transcript,omitempty"`
 }
 
 // StepScore is one step's outcome.
@@ -52,7 +56,8 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // Scorecard computes the scorecard of the current run from the journal.
 func (e *Engine) Scorecard() *Scorecard {
 	sc := &Scorecard{Cluster: e.opts.Cluster.Name, Run: e.cx.Values.Run, Who: e.cx.Values.Who,
-		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), NotFlushed: e.cx.Values.NotFlushed}
+		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), NotFlushed: e.cx.Values.NotFlushed,
+		KubeadmDataDir: e.cx.kubeadmDataDir()}
 	if e.tr != nil {
 		sc.Transcript = e.tr.Path()
 	}
@@ -136,6 +141,9 @@ func (sc *Scorecard) Text() string {
 	fmt.Fprintf(&b, "  RTO (first destructive step → end): %s\n", sc.RTO)
 	if len(sc.NotFlushed) > 0 {
 		fmt.Fprintf(&b, "  NOT FLUSHED (kubelet not restarted): %s\n", strings.Join(sc.NotFlushed, ", "))
+	}
+	if k := sc.KubeadmDataDir; k != nil {
+		fmt.Fprintf(&b, "  KUBEADM RECORD STALE: %s\n      fix: %s\n", k.Why(), k.Fix)
 	}
 	fmt.Fprintf(&b, "  journal: %s\n", sc.Journal)
 	if sc.Transcript != "" {

@@ -27,12 +27,13 @@ func StopApiserversStep() Step {
 		Verify: func(ctx context.Context, c *Context) error {
 			return c.ForEachNode(ctx, names(c.Cluster.NodesWith(config.RoleControlPlane)), func(ctx context.Context, node string) error {
 				port := c.apiserverPort(node)
-				return c.WaitFor(ctx, fmt.Sprintf("kube-apiserver stopped on %s", node), func(ctx context.Context) error {
+				err := c.WaitFor(ctx, fmt.Sprintf("kube-apiserver stopped on %s", node), func(ctx context.Context) error {
 					if err := c.processGone(ctx, node, "kube-apiserver"); err != nil {
 						return err
 					}
 					return c.noListener(ctx, node, port, []string{c.apiserverHost(node)})
 				})
+				return c.parkedPodGone(node, "kube-apiserver", err)
 			})
 		},
 		Undo: func(ctx context.Context, c *Context) error {

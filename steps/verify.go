@@ -18,6 +18,7 @@ func VerifyReportStep() Step {
 		Plan: func(c *Context) ([]Action, error) {
 			return releaseActions(c), nil
 		},
+		Facts: kubeadmRecordFacts,
 		Run: func(ctx context.Context, c *Context) error {
 			if err := verifyRestored(ctx, c); err != nil {
 				return err

@@ -25,9 +25,12 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 		name  string
 		block string
 		args  []string
+		// kubeadm says whether the scorecard must warn that kubeadm-config
+		// still names the old data dir (kubeadm clusters only).
+		kubeadm bool
 	}{
-		{"kubeadm stacked etcd as static pods", "40", nil},
-		{"external etcd nodes run by systemd, as one JSON document", "41", []string{"--topology", "external", "--etcd-mode", "systemd", "-o", "json"}},
+		{"kubeadm stacked etcd as static pods", "40", nil, true},
+		{"external etcd nodes run by systemd, as one JSON document", "41", []string{"--topology", "external", "--etcd-mode", "systemd", "-o", "json"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "lab")
@@ -56,6 +59,9 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 				if !strings.Contains(text, want) {
 					t.Errorf("scorecard lacks %q:\n%s", want, text)
 				}
+			}
+			if got := strings.Contains(text, "KUBEADM RECORD STALE"); got != tc.kubeadm {
+				t.Errorf("scorecard warns of kubeadm-config's stale dataDir: %v, want %v:\n%s", got, tc.kubeadm, text)
 			}
 			if err := lab.Leftovers(dir); err != nil {
 				t.Errorf("after the drill: %v", err)

@@ -92,6 +92,35 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 			want:  []string{"on cp-2", "etcdutl", "no space left on device", "/var/lib/etcd-full/restored-"},
 			never: string(steps.StartApiservers),
 		},
+		{
+			name: "case 12: a backup copy of etcd.yaml left in the manifests dir", block: 171,
+			injected: "`cp etcd.yaml etcd.yaml.bak` in cp-2's /etc/kubernetes/manifests (the kubelet runs every non-dot file)",
+			sawMark:  "etcd.yaml.bak",
+			inject: func(t *testing.T, l *lab.Lab) string {
+				must(t, l.CopyNodeFile(context.Background(), "cp-2",
+					"/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/manifests/etcd.yaml.bak"))
+				return l.ClusterFile()
+			},
+			// Short: on an engine without the preflight check, step 2
+			// would wait this long for an etcd that never stops.
+			deadline: 20 * time.Second,
+			want:     []string{"cp-2", "/etc/kubernetes/manifests/etcd.yaml.bak", "cp etcd.yaml etcd.yaml.bak"},
+			never:    string(steps.StopApiservers),
+		},
+		{
+			name: "case 13: a kubelet whose config sources never synced", block: 172,
+			injected: "cp-2's kubelet skips pod deletes (started while no apiserver answered)",
+			sawMark:  "kube-apiserver stopped on cp-2",
+			inject: func(t *testing.T, l *lab.Lab) string {
+				must(t, l.KubeletSourcesNotReady("cp-2", true))
+				return l.ClusterFile()
+			},
+			// Short: the apiserver never stops, and the test is about the
+			// message at the deadline, not the deadline's length.
+			deadline: 20 * time.Second,
+			want:     []string{"cp-2", "kube-apiserver still runs", "sources aren't ready", "crictl stop"},
+			never:    string(steps.RestoreEtcd),
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			row := &faultRow{Case: strings.Replace(strings.TrimPrefix(tc.name, "case "), ":", "", 1), Injected: tc.injected}

@@ -124,7 +124,11 @@ func backendsListed(facts []string) []string {
 func driveEngine(t *testing.T, cluster string, onGate func(steps.Gate)) (string, error) {
 	t.Helper()
 	var saw bytes.Buffer
-	s, err := openSessionWith(engineFlags{file: cluster}, &saw, func(o *steps.Options) { o.Deadline = 30 * time.Second })
+	s, err := openSessionWith(engineFlags{file: cluster}, &saw, func(o *steps.Options) {
+		// Over a minute: step 1 waits out kube-apiserver's 30 s grace (it
+		// does not exit sooner, as on a kubeadm node) before step 3's check.
+		o.Deadline = 70 * time.Second
+	})
 	if err != nil {
 		return saw.String(), err
 	}

@@ -109,12 +109,14 @@ func serveCtl(ctx context.Context, labDir string, k *kubelet) (func(), error) {
 func (k *kubelet) systemctl(args []string) (int, string) {
 	var verb, unit string
 	var props []string
-	valueOnly := false
+	valueOnly, noBlock := false, false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--value":
 			valueOnly = true
+		case a == "--no-block":
+			noBlock = true
 		case a == "-p" && i+1 < len(args):
 			i++
 			props = append(props, strings.Split(args[i], ",")...)
@@ -138,7 +140,7 @@ func (k *kubelet) systemctl(args []string) (int, string) {
 		if u == nil {
 			return 4, fmt.Sprintf("Unit %s.service could not be found.\n", unit)
 		}
-		return k.unitctl(u, verb)
+		return k.unitctl(u, verb, noBlock)
 	}
 	since := k.startedAt()
 	stamp := since.UTC().Format("Mon 2006-01-02 15:04:05 MST")

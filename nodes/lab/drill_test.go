@@ -122,7 +122,9 @@ func handRestore(t *testing.T, l *Lab, seed Seed) {
 			mustSSH(t, l, n, "sudo -n -- sh -c 'mkdir -p /etc/kubernetes/parked && mv /etc/kubernetes/manifests/"+pod+".yaml /etc/kubernetes/parked/'")
 		}
 		for _, n := range cps {
-			waitSSH(t, l, n, "pgrep -f '^"+pod+"( |$)' || echo gone", "gone", 15*time.Second)
+			// 60 s: kube-apiserver does not exit within the kubelet's 30 s
+			// grace and is killed then, as on a kubeadm node.
+			waitSSH(t, l, n, "pgrep -f '^"+pod+"( |$)' || echo gone", "gone", 60*time.Second)
 		}
 	}
 	unpark := func(pod string) {

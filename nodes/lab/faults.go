@@ -78,6 +78,19 @@ func (l *Lab) IgnoreManifestRemoval(name, pod string, on bool) error {
 	return nil
 }
 
+// KubeletSourcesNotReady makes the node's kubelet behave as one started
+// while no apiserver answered, whose config sources never synced (on=true):
+// it skips every pod delete and housekeeping, so a parked manifest's pod
+// keeps running (kubelet.go deletePod "sources aren't ready").
+func (l *Lab) KubeletSourcesNotReady(name string, on bool) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	n.kubelet.setSourcesNotReady(on)
+	return nil
+}
+
 // FillDisk mounts a tmpfs of sizeBytes at dir inside the node (creating
 // dir), so writes there fail with a real ENOSPC once it is full. Pods started
 // afterwards see it; running pods keep their view.

@@ -41,6 +41,19 @@ func (l *Lab) EditNodeFile(ctx context.Context, name, file string, edit func(old
 	return nil
 }
 
+// CopyNodeFile copies the node's file src to dst (node paths), keeping its
+// mode, as an operator's `cp etcd.yaml etcd.yaml.bak` does.
+func (l *Lab) CopyNodeFile(ctx context.Context, name, src, dst string) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	if out, err := n.command(ctx, "cp", "-p", "--", src, dst).CombinedOutput(); err != nil {
+		return fmt.Errorf("lab: copy %s to %s on %s: %w: %s", src, dst, name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // WaitEtcdHealthy waits until the lab's etcd is one healthy cluster with
 // one leader again (after a test restarted its members by editing their
 // manifests), or ctx ends.

@@ -5,21 +5,33 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/nodes/manifest"
 )
 
-// Kubelet timing: fast enough for drills, slow enough not to spin.
+// Kubelet timing, as the real kubelet's (pkg/kubelet: inotify on the
+// manifests dir, housekeeping every 2 s, crash backoff 10 s doubling to
+// 5 min, 30 s grace when a pod sets none). The poll stands in for inotify.
 const (
-	manifestPoll = 300 * time.Millisecond
-	stopGrace    = 5 * time.Second // SIGTERM, then SIGKILL (kubeadm pods: 30 s)
-	backoffMax   = 10 * time.Second
+	manifestPoll     = 300 * time.Millisecond
+	housekeeping     = 2 * time.Second
+	defaultGrace     = 30 * time.Second
+	backoffInitial   = 10 * time.Second
+	backoffMax       = 5 * time.Minute
+	plegRelist       = time.Second // how soon the kubelet sees a first crash
+	backoffForgotten = 2 * backoffMax
+	// teardownGrace bounds the grace when the lab itself goes down: that is
+	// no step of a procedure, and kube-apiserver would take its full 30 s
+	// in every test's cleanup.
+	teardownGrace = 2 * time.Second
 )
 
 // kubelet is the lab kubelet of one node: it runs the static pods of the
@@ -29,16 +41,36 @@ type kubelet struct {
 	tl *timeline
 
 	mu       sync.Mutex
-	pods     map[string]*pod  // by manifest file name
+	pods     map[string]*pod  // by pod name, as the real kubelet keys static pods
 	started  time.Time        // last (re)start, what `systemctl show kubelet` reports
 	ignoreRm map[string]bool  // fault knob: pod names whose manifest removal is ignored
 	units    map[string]*unit // systemd services the lab plays (etcd in systemd mode)
+	// notReady is the fault knob "config sources never synced": a kubelet
+	// started while its apiserver did not answer skips every pod delete and
+	// housekeeping (kubelet.go deletePod: "sources aren't ready").
+	notReady bool
+	// bmu guards backoff alone: a supervisor records a crash while stopUnit
+	// may hold mu waiting for that very process to end.
+	bmu     sync.Mutex
+	backoff map[string]*backoff // crash backoff by pod UID
+	// stopping holds pods being stopped, by name: a static pod of the same
+	// name starts only once the old one has ended (pod_workers.go
+	// allowStaticPodStart).
+	stopping map[string]*pod
+	teardown atomic.Bool // the lab is going down: see teardownGrace
+}
+
+// backoff is one UID's crash backoff (client-go flowcontrol.Backoff).
+type backoff struct {
+	next time.Duration
+	last time.Time
 }
 
 // pod is one supervised static pod.
 type pod struct {
 	file, name string
-	hash       [32]byte
+	uid        string // hashed from content, node and path (config/common.go)
+	grace      time.Duration
 	argv       []string
 	env        []string
 	mounts     []string // triples: hostPath type, hostPath, mountPath
@@ -54,7 +86,8 @@ type pod struct {
 
 func newKubelet(n *node, tl *timeline) *kubelet {
 	return &kubelet{n: n, tl: tl, pods: map[string]*pod{}, ignoreRm: map[string]bool{},
-		started: time.Now(), units: map[string]*unit{}}
+		started: time.Now(), units: map[string]*unit{}, backoff: map[string]*backoff{},
+		stopping: map[string]*pod{}}
 }
 
 // run syncs the manifests dir until ctx ends, then stops every pod.
@@ -80,6 +113,9 @@ func (k *kubelet) restart() {
 	k.mu.Lock()
 	k.started = time.Now()
 	k.mu.Unlock()
+	k.bmu.Lock()
+	k.backoff = map[string]*backoff{} // the real kubelet keeps it in memory only
+	k.bmu.Unlock()
 	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvKubeletRestart})
 	k.sync()
 }
@@ -90,41 +126,49 @@ func (k *kubelet) startedAt() time.Time {
 	return k.started
 }
 
-// sync compares the manifests on disk with the running pods.
+// sync compares the manifests on disk with the running pods. A pod whose
+// manifest is gone, or whose UID changed, is deleted — unless the config
+// sources never synced, when the real kubelet skips every delete.
 func (k *kubelet) sync() {
 	want := k.readManifests()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for file, p := range k.pods {
-		w, ok := want[file]
-		if !ok && k.ignoreRm[p.name] {
+	for name, p := range k.pods {
+		w, ok := want[name]
+		if ok && w.uid == p.uid {
 			continue
 		}
-		if !ok || w.hash != p.hash {
-			k.stopPod(p)
-			delete(k.pods, file)
+		if k.notReady || (!ok && k.ignoreRm[name]) {
+			delete(want, name) // the old one keeps running; the new waits for it
+			continue
 		}
+		k.stopPod(p)
+		k.stopping[name] = p
+		delete(k.pods, name)
 	}
-	for file, w := range want {
-		if _, ok := k.pods[file]; !ok {
-			k.pods[file] = w
-			go k.supervise(w)
+	for name, w := range want {
+		if _, ok := k.pods[name]; !ok {
+			k.pods[name] = w
+			go k.supervise(w, k.stopping[name])
 		}
 	}
 }
 
-// readManifests parses every manifest the real kubelet would read (all
-// non-hidden files). A manifest that does not parse is skipped, as the real
-// kubelet does, and noted in the timeline.
+// readManifests parses every manifest the real kubelet would read: every
+// non-dot file (config/file.go globs "[^.]*"), in name order; of two files
+// declaring one pod name the first wins and the other is ignored
+// (config.go filterInvalidPods), so a stray etcd.yaml.bak runs etcd as soon
+// as etcd.yaml is moved away. A manifest that does not parse is skipped, as
+// the real kubelet does, and noted in the timeline.
 func (k *kubelet) readManifests() map[string]*pod {
-	dir := filepath.Join(k.n.root(), "etc/kubernetes/manifests")
-	entries, _ := os.ReadDir(dir)
+	const dir = "/etc/kubernetes/manifests"
+	entries, _ := os.ReadDir(filepath.Join(k.n.root(), dir)) // sorted by name
 	out := map[string]*pod{}
 	for _, e := range entries {
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		data, err := os.ReadFile(filepath.Join(k.n.root(), dir, e.Name()))
 		if err != nil {
 			continue
 		}
@@ -133,9 +177,25 @@ func (k *kubelet) readManifests() map[string]*pod {
 			k.noteBad(e.Name(), err)
 			continue
 		}
-		out[e.Name()] = p
+		if first, dup := out[p.name]; dup {
+			k.noteBad(e.Name(), fmt.Errorf("duplicate pod name %q (also in %s): ignored", p.name, first.file))
+			continue
+		}
+		p.uid = podUID(data, k.n.spec.Name, path.Join(dir, e.Name()))
+		out[p.name] = p
 	}
 	return out
+}
+
+// podUID is the static pod's UID: a hash of its manifest, node and file
+// path (config/common.go applyDefaults), so the same content moved back
+// into place is the same pod, and the same content in another file is not.
+func podUID(data []byte, node, file string) string {
+	h := sha256.New()
+	h.Write(data)
+	fmt.Fprintf(h, "host:%s", node)
+	fmt.Fprintf(h, "file:%s", file)
+	return fmt.Sprintf("%x", h.Sum(nil)[:16])
 }
 
 func (k *kubelet) noteBad(file string, err error) {
@@ -155,8 +215,11 @@ func podFrom(file string, data []byte) (*pod, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("line %d: container %q has no command", c.Line, c.Name)
 	}
-	p := &pod{file: file, name: sp.Name, hash: sha256.Sum256(data), argv: argv,
+	p := &pod{file: file, name: sp.Name, argv: argv, grace: defaultGrace,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	if g := sp.TerminationGracePeriodSeconds; g != nil && *g >= 0 {
+		p.grace = time.Duration(*g) * time.Second
+	}
 	for _, e := range c.Env {
 		p.env = append(p.env, e.Name+"="+e.Value)
 	}
@@ -185,14 +248,18 @@ func (k *kubelet) stopPod(p *pod) {
 
 // stopAll stops every pod and unit and waits for them, for lab shutdown.
 func (k *kubelet) stopAll() {
+	k.teardown.Store(true)
 	k.mu.Lock()
 	for _, u := range k.units {
 		k.stopUnit(u)
 	}
-	pods := make([]*pod, 0, len(k.pods))
+	pods := make([]*pod, 0, len(k.pods)+len(k.stopping))
 	for _, p := range k.pods {
 		pods = append(pods, p)
 		k.stopPod(p)
+	}
+	for _, p := range k.stopping {
+		pods = append(pods, p)
 	}
 	k.pods = map[string]*pod{}
 	k.mu.Unlock()
@@ -210,7 +277,7 @@ func (k *kubelet) running() []podStatus {
 		p.mu.Lock()
 		if p.pid != 0 {
 			out = append(out, podStatus{Name: p.name, PID: p.pid, Started: p.started, Attempt: p.tries - 1,
-				ID: fmt.Sprintf("%x", p.hash[:6])})
+				ID: p.uid[:12]})
 		}
 		p.mu.Unlock()
 	}
@@ -232,6 +299,15 @@ func (k *kubelet) setIgnoreRemoval(podName string, on bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.ignoreRm[podName] = on
+}
+
+// setSourcesNotReady is the fault knob "the kubelet started while no
+// apiserver answered and its config sources never synced": deletes and
+// housekeeping are skipped, so a parked manifest's pod keeps running.
+func (k *kubelet) setSourcesNotReady(on bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.notReady = on
 }
 
 // killSignal sends sig to the pod's process if it runs.

@@ -50,8 +50,13 @@ type Options struct {
 	SkipSeed bool
 	// EtcdLB puts a load balancer (lb.go) at 127.B.40.1:2379 in front of
 	// the members and points every apiserver's --etcd-servers at it.
-	EtcdLB   bool
-	Progress func(string)
+	EtcdLB bool
+	// UnitStartTimeout is the systemd-mode etcd unit's TimeoutStartSec
+	// (Type=notify: the start job fails, and the process is killed, when
+	// etcd has not reported ready by then). Default 90 s, systemd's; tests
+	// shorten it.
+	UnitStartTimeout time.Duration
+	Progress         func(string)
 }
 
 func (o *Options) defaults() error {

@@ -35,34 +35,89 @@ shift
 exec "$@"
 `
 
-// supervise runs p until it is stopped, restarting it with backoff when it
-// exits on its own, as the kubelet restarts a crashed static pod.
-func (k *kubelet) supervise(p *pod) {
+// supervise runs p until it is stopped, restarting it with the kubelet's
+// crash backoff when it exits on its own. A pod of the same name still
+// being stopped (prev) ends first; the same pod re-added (same UID) comes
+// back only through housekeeping, which a kubelet whose sources never
+// synced does not run.
+func (k *kubelet) supervise(p, prev *pod) {
 	defer close(p.done)
-	backoff := time.Second
+	if prev != nil {
+		select {
+		case <-prev.done:
+		case <-p.stop:
+			<-prev.done // a pod started after p must also wait for prev
+			return
+		}
+		k.forgetStopping(prev)
+		if prev.uid == p.uid && !k.waitHousekeeping(p) {
+			return
+		}
+	}
 	for {
-		started := time.Now()
 		exit, err := k.runOnce(p)
 		select {
 		case <-p.stop:
 			return
 		default:
 		}
-		if time.Since(started) > 2*backoffMax {
-			backoff = time.Second // it ran fine for a while: a fresh crash
-		}
-		detail := fmt.Sprintf("exited on its own (code %d); restarting in %s", exit, backoff)
+		delay := k.crashDelay(p.uid)
+		detail := fmt.Sprintf("exited on its own (code %d); restarting in %s", exit, delay)
 		if err != nil {
-			detail = fmt.Sprintf("%v; restarting in %s", err, backoff)
+			detail = fmt.Sprintf("%v; restarting in %s", err, delay)
 		}
 		k.tl.add(Event{Node: k.n.spec.Name, Kind: "pod-crash", Pod: p.name, Detail: detail})
 		select {
 		case <-p.stop:
 			return
-		case <-time.After(backoff):
+		case <-time.After(delay):
 		}
-		backoff = min(2*backoff, backoffMax)
 	}
+}
+
+// waitHousekeeping waits for the next housekeeping pass that runs (none
+// while the sources are not ready); false when p was stopped meanwhile.
+func (k *kubelet) waitHousekeeping(p *pod) bool {
+	for {
+		select {
+		case <-p.stop:
+			return false
+		case <-time.After(housekeeping):
+		}
+		k.mu.Lock()
+		ready := !k.notReady
+		k.mu.Unlock()
+		if ready {
+			return true
+		}
+	}
+}
+
+func (k *kubelet) forgetStopping(prev *pod) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopping[prev.name] == prev {
+		delete(k.stopping, prev.name)
+	}
+}
+
+// crashDelay is how long the kubelet waits before restarting a crashed
+// container of pod uid (kuberuntime doBackOff over flowcontrol.Backoff):
+// the first crash restarts as soon as the kubelet notices it, later ones
+// after 10 s doubling to 5 min; the record is forgotten 10 min after its
+// last use.
+func (k *kubelet) crashDelay(uid string) time.Duration {
+	k.bmu.Lock()
+	defer k.bmu.Unlock()
+	now := time.Now()
+	b := k.backoff[uid]
+	if b == nil || now.Sub(b.last) > backoffForgotten {
+		k.backoff[uid] = &backoff{next: backoffInitial, last: now}
+		return plegRelist
+	}
+	d := b.next
+	b.next, b.last = min(2*b.next, backoffMax), now
+	return d
 }
 
 // runOnce starts the pod's process and waits for it to exit or be stopped.
@@ -100,7 +155,11 @@ func (k *kubelet) runOnce(p *pod) (int, error) {
 	go func() {
 		select {
 		case <-p.stop:
-			stopProcess(p, exited)
+			grace := p.grace
+			if k.teardown.Load() {
+				grace = min(grace, teardownGrace)
+			}
+			stopProcess(p, exited, grace)
 		case <-exited:
 		}
 	}()
@@ -117,12 +176,13 @@ func (k *kubelet) runOnce(p *pod) (int, error) {
 	return code, nil
 }
 
-// stopProcess is the kubelet's kill: SIGTERM, then SIGKILL after the grace.
-func stopProcess(p *pod, exited <-chan struct{}) {
+// stopProcess is the kubelet's kill: SIGTERM, then SIGKILL after the pod's
+// termination grace period (30 s when the manifest sets none).
+func stopProcess(p *pod, exited <-chan struct{}, grace time.Duration) {
 	p.killSignal(syscall.SIGTERM)
 	select {
 	case <-exited:
-	case <-time.After(stopGrace):
+	case <-time.After(grace):
 		p.killSignal(syscall.SIGKILL)
 	}
 }

@@ -12,7 +12,11 @@ import (
 )
 
 func TestExternalSystemdEtcdLabRestoresThroughSystemctl(t *testing.T) {
-	l := upLabWith(t, Options{ControlPlanes: 1, Topology: TopologyExternal, EtcdMode: EtcdModeSystemd, Block: 3})
+	// A start timeout shorter than systemd's 90 s keeps the lone-start
+	// case below short; 20 s still leaves a loaded CI machine room to
+	// boot three members together.
+	l := upLabWith(t, Options{ControlPlanes: 1, Topology: TopologyExternal, EtcdMode: EtcdModeSystemd, Block: 3,
+		UnitStartTimeout: 20 * time.Second})
 	ctx := context.Background()
 	members := l.opts.members()
 	if len(members) != 3 || members[0].Name != "etcd-1" {
@@ -61,7 +65,8 @@ func systemdRestore(t *testing.T, l *Lab) {
 		t.Fatal(err)
 	}
 	mustSSH(t, l, "cp-1", "sudo -n -- sh -c 'mkdir -p /etc/kubernetes/parked && mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/parked/'")
-	waitSSH(t, l, "cp-1", "pgrep -f '^kube-apiserver( |$)' || echo gone", "gone", 15*time.Second)
+	// 60 s: kube-apiserver outlives the kubelet's 30 s grace and is killed.
+	waitSSH(t, l, "cp-1", "pgrep -f '^kube-apiserver( |$)' || echo gone", "gone", 60*time.Second)
 	for _, m := range members {
 		mustSSH(t, l, m.Name, "sudo -n -- systemctl stop etcd")
 		waitSSH(t, l, m.Name, "systemctl is-active etcd; pgrep -x etcd || echo gone", "inactive\ngone", 10*time.Second)
@@ -78,8 +83,14 @@ func systemdRestore(t *testing.T, l *Lab) {
 		}
 		sshWrite(t, l, m.Name, "/etc/etcd.env", env)
 	}
+	lonelyStartTimesOut(t, l, members[0].Name)
+	// Type=notify: each start would block until its member has a quorum,
+	// so the runbook starts them all without waiting on the job.
 	for _, m := range members {
-		mustSSH(t, l, m.Name, "sudo -n -- systemctl start etcd")
+		mustSSH(t, l, m.Name, "sudo -n -- systemctl start --no-block etcd")
+	}
+	for _, m := range members {
+		waitSSH(t, l, m.Name, "systemctl is-active etcd", "active", 60*time.Second)
 	}
 	mustSSH(t, l, "cp-1", "sudo -n -- mv /etc/kubernetes/parked/kube-apiserver.yaml /etc/kubernetes/manifests/")
 	waitSSH(t, l, "cp-1", "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/kubernetes/pki/ca.crt "+
@@ -95,4 +106,20 @@ func systemdRestore(t *testing.T, l *Lab) {
 	for _, pod := range []string{"kube-scheduler", "kube-controller-manager"} {
 		waitSSH(t, l, "cp-1", "pgrep -c -f '^"+pod+"( |$)'", "1", 15*time.Second)
 	}
+}
+
+// lonelyStartTimesOut: kubespray's etcd.service is Type=notify and etcd
+// notifies only once it serves, which needs a quorum; a lone blocking
+// start fails after the start timeout and systemd kills the process.
+func lonelyStartTimesOut(t *testing.T, l *Lab, node string) {
+	t.Helper()
+	began := time.Now()
+	out, err := sshRun(t, l, node, "sudo -n -- systemctl start etcd")
+	if err == nil {
+		t.Fatalf("a lone start of a Type=notify etcd without quorum succeeded after %s: %s", time.Since(began), out)
+	}
+	if took := time.Since(began); took < 15*time.Second || !strings.Contains(out, "timeout was exceeded") {
+		t.Fatalf("a lone start failed after %s (want the 20 s start timeout) with %q", took, out)
+	}
+	waitSSH(t, l, node, "systemctl is-active etcd; pgrep -x etcd || echo gone", "failed\ngone", 30*time.Second)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,26 +17,43 @@ import (
 // etcdEnvFile is where systemd-mode etcd reads its configuration (kubespray).
 const etcdEnvFile = "/etc/etcd.env"
 
-// unit is a systemd service the lab plays on a node: etcd in systemd mode
-// (EnvironmentFile=/etc/etcd.env, ExecStart=etcd, Restart=always). Like
-// systemd, it rereads the env file only on start/restart.
+// unitStopTimeout is systemd's DefaultTimeoutStopSec: SIGTERM, then SIGKILL.
+const unitStopTimeout = 90 * time.Second
+
+// defaultUnitStartTimeout is systemd's DefaultTimeoutStartSec.
+const defaultUnitStartTimeout = 90 * time.Second
+
+// unit is a systemd service the lab plays on a node: etcd in systemd mode as
+// kubespray installs it (EnvironmentFile=/etc/etcd.env, ExecStart=etcd,
+// Type=notify, Restart=always). Like systemd, it rereads the env file only
+// on start/restart. Type=notify: the start job ends when the process sends
+// READY=1 on $NOTIFY_SOCKET — etcd does so only once it serves clients,
+// which needs a quorum — or fails after the start timeout, killing it.
 type unit struct {
-	name    string
-	envFile string
-	p       *pod // nil when inactive
-	since   time.Time
+	name         string
+	envFile      string
+	startTimeout time.Duration
+	p            *pod // nil when inactive or failed
+	since        time.Time
+	state        string        // active, activating, inactive, failed
+	result       string        // success, timeout, exit-code
+	job          chan struct{} // closed when the running start job ends
 }
 
-// addUnit registers an enabled unit and starts it, as at boot.
-func (k *kubelet) addUnit(name, envFile string) error {
+// addUnit registers an enabled unit and starts it, as at boot: systemd
+// starts every enabled unit at once, waiting on none.
+func (k *kubelet) addUnit(name, envFile string, startTimeout time.Duration) error {
+	if startTimeout <= 0 {
+		startTimeout = defaultUnitStartTimeout
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	u := &unit{name: name, envFile: envFile}
+	u := &unit{name: name, envFile: envFile, startTimeout: startTimeout, state: "inactive"}
 	k.units[name] = u
 	return k.startUnit(u)
 }
 
-// startUnit starts u's process; k.mu is held.
+// startUnit starts u's process and its start job; k.mu is held.
 func (k *kubelet) startUnit(u *unit) error {
 	if u.p != nil {
 		return nil
@@ -52,11 +70,65 @@ func (k *kubelet) startUnit(u *unit) error {
 	if err != nil {
 		return fmt.Errorf("%s.service: %s: %w", u.name, u.envFile, err)
 	}
-	u.p = &pod{file: u.envFile, name: u.name, hash: sha256.Sum256(data), argv: []string{u.name},
-		env: env, dataDir: m.HostDataDir, stop: make(chan struct{}), done: make(chan struct{})}
-	u.since = time.Now()
-	go k.supervise(u.p)
+	sum := sha256.Sum256(data)
+	dirSum := sha256.Sum256([]byte(k.n.dir)) // a unix socket name has 107 bytes at most
+	sock := fmt.Sprintf("@etcd-dr-lab/%x/%s-notify-%d", dirSum[:6], u.name, time.Now().UnixNano())
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return fmt.Errorf("%s.service: notify socket: %w", u.name, err)
+	}
+	p := &pod{file: u.envFile, name: u.name, uid: fmt.Sprintf("%x", sum[:16]), argv: []string{u.name},
+		grace: unitStopTimeout, env: append(env, "NOTIFY_SOCKET="+sock), dataDir: m.HostDataDir,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	u.p, u.since, u.state, u.result, u.job = p, time.Now(), "activating", "", make(chan struct{})
+	go k.supervise(p, nil)
+	go k.startJob(u, p, ln, u.job)
 	return nil
+}
+
+// startJob waits for READY=1 from p, or the start timeout, when it stops
+// p and leaves u failed, as systemd does with a Type=notify unit.
+func (k *kubelet) startJob(u *unit, p *pod, ln *net.UnixConn, job chan struct{}) {
+	defer close(job)
+	ready := make(chan struct{})
+	go func() {
+		defer ln.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				return
+			}
+			if strings.Contains("\n"+string(buf[:n])+"\n", "\nREADY=1\n") {
+				close(ready)
+				<-p.done
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(u.startTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		k.mu.Lock()
+		if u.p == p {
+			u.state, u.result, u.since = "active", "success", time.Now()
+		}
+		k.mu.Unlock()
+	case <-p.stop: // stopped before it was ready
+		_ = ln.Close()
+	case <-timer.C:
+		_ = ln.Close()
+		k.tl.add(Event{Node: k.n.spec.Name, Kind: "unit-timeout", Pod: u.name,
+			Detail: fmt.Sprintf("%s.service: start operation timed out after %s; terminating", u.name, u.startTimeout)})
+		k.mu.Lock()
+		if u.p == p {
+			k.stopPod(p)
+			u.p, u.state, u.result = nil, "failed", "timeout"
+		}
+		k.mu.Unlock()
+		<-p.done
+	}
 }
 
 // stopUnit stops u and waits for its process to exit; k.mu is held.
@@ -66,44 +138,83 @@ func (k *kubelet) stopUnit(u *unit) {
 	}
 	k.stopPod(u.p)
 	<-u.p.done
-	u.p = nil
+	u.p, u.state = nil, "inactive"
 }
 
-// unitctl answers systemctl for a lab unit.
-func (k *kubelet) unitctl(u *unit, verb string) (int, string) {
+// unitctl answers systemctl for a lab unit. A start without --no-block
+// waits for the start job, as systemctl does.
+func (k *kubelet) unitctl(u *unit, verb string, noBlock bool) (int, string) {
+	k.mu.Lock()
+	var job chan struct{}
+	switch verb {
+	case "start", "restart", "reload-or-restart", "try-restart":
+		if verb != "start" {
+			k.stopUnit(u)
+		}
+		if err := k.startUnit(u); err != nil {
+			k.mu.Unlock()
+			return 1, fmt.Sprintf("Job for %s.service failed: %v\n", u.name, err)
+		}
+		job = u.job
+	}
+	k.mu.Unlock()
+	if job != nil {
+		if noBlock {
+			return 0, ""
+		}
+		<-job
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if u.state == "failed" {
+			return 1, fmt.Sprintf("Job for %[1]s.service failed because a timeout was exceeded.\n"+
+				"See \"systemctl status %[1]s.service\" and \"journalctl -xeu %[1]s.service\" for details.\n", u.name)
+		}
+		return 0, ""
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.unitQuery(u, verb)
+}
+
+// unitQuery answers the read-only verbs and stop; k.mu is held.
+func (k *kubelet) unitQuery(u *unit, verb string) (int, string) {
 	switch verb {
-	case "start":
-		if err := k.startUnit(u); err != nil {
-			return 1, fmt.Sprintf("Job for %s.service failed: %v\n", u.name, err)
-		}
 	case "stop":
 		k.stopUnit(u)
-	case "restart", "reload-or-restart", "try-restart":
-		k.stopUnit(u)
-		if err := k.startUnit(u); err != nil {
-			return 1, fmt.Sprintf("Job for %s.service failed: %v\n", u.name, err)
-		}
 	case "is-active":
-		if u.p == nil {
-			return 3, "inactive\n"
+		if u.state == "active" {
+			return 0, "active\n"
 		}
-		return 0, "active\n"
+		return 3, u.state + "\n"
+	case "is-failed":
+		if u.state == "failed" {
+			return 0, "failed\n"
+		}
+		return 1, u.state + "\n"
 	case "status", "show":
-		state, code := "inactive (dead)", 3
-		if u.p != nil {
-			state, code = "active (running) since "+u.since.UTC().Format("Mon 2006-01-02 15:04:05 MST"), 0
-		}
-		if verb == "show" {
-			return 0, fmt.Sprintf("Id=%s.service\nActiveState=%s\n", u.name, strings.Fields(state)[0])
-		}
-		return code, fmt.Sprintf("● %s.service - %s (drill lab)\n     Active: %s\n", u.name, u.name, state)
+		return k.unitStatus(u, verb)
 	case "enable", "disable", "daemon-reload":
 	default:
 		return 1, fmt.Sprintf("systemctl (lab): %q on %s is not supported in the drill lab\n", verb, u.name)
 	}
 	return 0, ""
+}
+
+func (k *kubelet) unitStatus(u *unit, verb string) (int, string) {
+	stamp := u.since.UTC().Format("Mon 2006-01-02 15:04:05 MST")
+	state, code := u.state+" (dead)", 3
+	switch u.state {
+	case "active":
+		state, code = "active (running) since "+stamp, 0
+	case "activating":
+		state, code = "activating (start) since "+stamp, 3
+	case "failed":
+		state = "failed (Result: " + u.result + ") since " + stamp
+	}
+	if verb == "show" {
+		return 0, fmt.Sprintf("Id=%s.service\nType=notify\nActiveState=%s\nResult=%s\n", u.name, u.state, u.result)
+	}
+	return code, fmt.Sprintf("● %s.service - %s (drill lab, Type=notify)\n     Active: %s\n", u.name, u.name, state)
 }
 
 // envFileVars turns the env file into NAME=value pairs for the process.

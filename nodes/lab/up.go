@@ -155,7 +155,7 @@ func (l *Lab) startOne(ctx, runCtx context.Context, s nodeSpec, user ssh.PublicK
 	l.wg.Add(1)
 	go func() { defer l.wg.Done(); n.kubelet.run(runCtx) }()
 	if l.opts.EtcdMode == EtcdModeSystemd && slices.Contains(s.Roles, "etcd") {
-		if err := n.kubelet.addUnit("etcd", etcdEnvFile); err != nil {
+		if err := n.kubelet.addUnit("etcd", etcdEnvFile, l.opts.UnitStartTimeout); err != nil {
 			return nil, fmt.Errorf("node %s: %w", s.Name, err)
 		}
 	}

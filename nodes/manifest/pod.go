@@ -33,6 +33,10 @@ type StaticPod struct {
 	Volumes           []Volume
 	HostNetwork       bool
 	PriorityClassName string
+	// TerminationGracePeriodSeconds is spec.terminationGracePeriodSeconds;
+	// nil when the manifest sets none (kubeadm's do not): the kubelet then
+	// waits 30 s between SIGTERM and SIGKILL.
+	TerminationGracePeriodSeconds *int64
 	// Main is the index in Containers of the component's container: the one
 	// named like the pod (kubeadm names both "etcd", "kube-apiserver", ...),
 	// else the first.
@@ -122,6 +126,7 @@ type rawPod struct {
 		Volumes           []Volume    `yaml:"volumes"`
 		HostNetwork       bool        `yaml:"hostNetwork"`
 		PriorityClassName string      `yaml:"priorityClassName"`
+		Grace             *int64      `yaml:"terminationGracePeriodSeconds"`
 	} `yaml:"spec"`
 }
 
@@ -145,6 +150,7 @@ func Parse(data []byte) (*StaticPod, error) {
 		Labels: raw.Metadata.Labels, Annotations: raw.Metadata.Annotations,
 		Containers: raw.Spec.Containers, Volumes: raw.Spec.Volumes,
 		HostNetwork: raw.Spec.HostNetwork, PriorityClassName: raw.Spec.PriorityClassName,
+		TerminationGracePeriodSeconds: raw.Spec.Grace,
 	}
 	seq := lookup(root, "spec", "containers")
 	if seq == nil || seq.Kind != yaml.SequenceNode || len(p.Containers) == 0 {

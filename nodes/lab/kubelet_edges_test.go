@@ -1,0 +1,139 @@
+package lab
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stubbornManifest is a static pod whose process ignores SIGTERM (an
+// ignored disposition survives exec), so only the kubelet's SIGKILL after
+// the grace period ends it. grace "" leaves terminationGracePeriodSeconds
+// unset, as kubeadm's manifests do.
+func stubbornManifest(name, grace string) string {
+	spec := ""
+	if grace != "" {
+		spec = "  terminationGracePeriodSeconds: " + grace + "\n"
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[1]s
+  namespace: kube-system
+spec:
+%[2]s  containers:
+  - command:
+    - sh
+    - -c
+    - trap '' TERM; exec sleep 1001
+    image: stubborn
+    name: %[1]s
+  hostNetwork: true
+`, name, spec)
+}
+
+func TestLabKubeletGracePeriodIsTheManifestsOr30Seconds(t *testing.T) {
+	tests := []struct {
+		name, grace string
+		want        time.Duration
+	}{
+		{"a manifest without terminationGracePeriodSeconds gets 30 s", "", 30 * time.Second},
+		{"a manifest's own grace period is used", "3", 3 * time.Second},
+		{"a zero grace period kills at once", "0", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := podFrom("x.yaml", []byte(stubbornManifest("x", tt.grace)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.grace != tt.want {
+				t.Fatalf("grace %s, want %s", p.grace, tt.want)
+			}
+		})
+	}
+}
+
+func TestLabKubeletStopsAPodThatIgnoresSIGTERMOnlyAfterItsGracePeriod(t *testing.T) {
+	n, k := kubeletNode(t)
+	mustShell(t, n, "mkdir -p /etc/kubernetes/manifests && cat > /etc/kubernetes/manifests/stubborn.yaml <<'EOF'\n"+
+		stubbornManifest("stubborn", "8")+"EOF")
+	pid := podPID(t, k, "stubborn", 0, 10*time.Second)
+	parked := time.Now()
+	mustShell(t, n, "mv /etc/kubernetes/manifests/stubborn.yaml /tmp/")
+	// Within the 8 s grace the SIGTERM-ignoring process must still run: the
+	// old lab killed at 5 s whatever the manifest said; 6 s is past that
+	// and leaves 2 s for the poll on a slow CI machine.
+	time.Sleep(6 * time.Second)
+	if !pidAlive(pid) {
+		t.Fatalf("pid %d ended %s after its manifest was parked, within its 8 s grace period", pid, time.Since(parked))
+	}
+	deadline := parked.Add(25 * time.Second) // 8 s grace plus a loaded CI machine's slack
+	for pidAlive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still runs %s after its manifest was parked; grace is 8 s", pid, time.Since(parked))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestLabKubeletTreatsEveryNonDotFileAsAPodKeyedByName(t *testing.T) {
+	n, k := kubeletNode(t)
+	mustShell(t, n, "mkdir -p /etc/kubernetes/manifests /var/lib/d && echo d > /var/lib/d/marker")
+	write := func(file string) {
+		t.Helper()
+		mustShell(t, n, "cat > /etc/kubernetes/manifests/"+file+" <<'EOF'\n"+sleeperManifest("sleeper", "/var/lib/d", "")+"EOF")
+	}
+	write("sleeper.yaml")
+	write("sleeper.yaml.bak") // what `cp sleeper.yaml sleeper.yaml.bak` leaves in the dir
+	first := podPID(t, k, "sleeper", 0, 10*time.Second)
+
+	t.Run("two files declaring one pod name run one pod", func(t *testing.T) {
+		time.Sleep(4 * manifestPoll)
+		out := mustShell(t, n, "pgrep -f '^sleep 1000$' | wc -l")
+		if strings.TrimSpace(out) != "1" {
+			t.Fatalf("%s sleep processes run; want 1", strings.TrimSpace(out))
+		}
+	})
+	t.Run("parking the first file starts the pod from the other one", func(t *testing.T) {
+		mustShell(t, n, "mv /etc/kubernetes/manifests/sleeper.yaml /tmp/")
+		podPID(t, k, "sleeper", first, 10*time.Second)
+		if pidAlive(first) {
+			t.Fatalf("the first file's pid %d still runs", first)
+		}
+	})
+	t.Run("a dot file is not a pod", func(t *testing.T) {
+		mustShell(t, n, "mv /etc/kubernetes/manifests/sleeper.yaml.bak /etc/kubernetes/manifests/.sleeper.yaml.bak")
+		waitShell(t, n, "pgrep -f '^sleep 1000$' || echo gone", "gone")
+	})
+}
+
+func TestLabKubeletWhoseSourcesNeverSyncedKeepsARemovedPodRunning(t *testing.T) {
+	n, k := kubeletNode(t)
+	mustShell(t, n, "mkdir -p /etc/kubernetes/manifests /var/lib/d && cat > /etc/kubernetes/manifests/sleeper.yaml <<'EOF'\n"+
+		sleeperManifest("sleeper", "/var/lib/d", "")+"EOF")
+	pid := podPID(t, k, "sleeper", 0, 10*time.Second)
+	k.setSourcesNotReady(true)
+	mustShell(t, n, "mv /etc/kubernetes/manifests/sleeper.yaml /tmp/")
+	time.Sleep(3 * time.Second) // several polls: a delete would have been sent by now
+	if !pidAlive(pid) {
+		t.Fatal("the pod stopped although the kubelet's sources never synced")
+	}
+	k.setSourcesNotReady(false)
+	waitShell(t, n, "pgrep -f '^sleep 1000$' || echo gone", "gone")
+}
+
+func TestLabKubeletCrashBackoffGrowsFrom10SecondsTo5Minutes(t *testing.T) {
+	k := &kubelet{backoff: map[string]*backoff{}}
+	want := []time.Duration{plegRelist, 10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second,
+		160 * time.Second, 5 * time.Minute, 5 * time.Minute}
+	for i, w := range want {
+		if got := k.crashDelay("uid-a"); got != w {
+			t.Fatalf("crash %d: delay %s, want %s", i+1, got, w)
+		}
+	}
+	if got := k.crashDelay("uid-b"); got != plegRelist {
+		t.Fatalf("another UID's first crash: delay %s, want %s (backoff is per UID)", got, plegRelist)
+	}
+}
