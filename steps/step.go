@@ -29,6 +29,11 @@ type Step struct {
 	// node: `etcd-dr plan` and every gate call it. Values known only after
 	// preflight render as placeholders (see Values.placeholder).
 	Plan func(c *Context) ([]Action, error)
+	// BeforeGate decides values that must be read as late as possible but
+	// before the operator is asked (step 2's revision bump, read once the
+	// previous step proved every apiserver stopped). It runs each time the
+	// step's gate is offered, never before a retry; nil: none.
+	BeforeGate func(ctx context.Context, c *Context) error
 	// Facts are what the operator must know at the gate (snapshot card, bump, diff).
 	Facts func(c *Context) []string
 	// Run performs the step. nil: run Plan's actions, nodes in parallel and
