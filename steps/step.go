@@ -56,6 +56,10 @@ type Action struct {
 	// What says it in the operator's words: "park kube-apiserver.yaml".
 	What string
 	Cmd  nodes.Cmd
+	// Quiet output is data for the engine (a page of key names), not for the
+	// operator: the transcript and the log record the command, its exit and
+	// its stderr, never its stdout; the caller records a summary instead.
+	Quiet bool
 	// Accept decides whether a finished command succeeded. nil: exit 0.
 	// It lets an idempotent action treat "already done" as success.
 	Accept func(nodes.Result) error
