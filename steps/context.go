@@ -33,7 +33,12 @@ type Values struct {
 	// SnapshotMembers says how the snapshot's member set compares with the
 	// cluster's, for the step-2 gate.
 	SnapshotMembers []string `json:"snapshotMembers,omitempty"`
-	LiveRevision    int64    `json:"liveRevision,omitempty"` // 0: etcd was unreachable
+	LiveRevision    int64    `json:"liveRevision,omitempty"` // preflight's estimate; 0: etcd was unreachable
+	// RevisionAtStop is the highest revision a member reported once every
+	// apiserver was proven stopped, read before step 2's gate (0: none
+	// answered); BumpAtStop says Bump was decided from it (bump_at_stop.go).
+	RevisionAtStop int64 `json:"revisionAtStop,omitempty"`
+	BumpAtStop     bool  `json:"bumpAtStop,omitempty"`
 	// SnapshotDiff says what the restore throws away, computed in preflight
 	// while etcd still serves, and shown at the step-2 gate.
 	SnapshotDiff []string `json:"snapshotDiff,omitempty"`

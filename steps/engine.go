@@ -288,6 +288,9 @@ func (e *Engine) lineSink(a Action) func(nodes.Line) {
 	var sc scrubber // one per command: a PEM block or an env spans lines
 	var mu sync.Mutex
 	return func(l nodes.Line) {
+		if a.Quiet && l.Stream == nodes.Stdout {
+			return
+		}
 		l.Node = a.Node
 		mu.Lock()
 		l.Text = sc.line(Redact(l.Text, a.Cmd.Redact))

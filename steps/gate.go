@@ -31,6 +31,11 @@ func (e *Engine) runStep(ctx context.Context, s Step, verifyFirst bool) error {
 		var err error
 		switch ph {
 		case phaseGate:
+			if s.BeforeGate != nil {
+				if err := s.BeforeGate(ctx, e.cx); err != nil {
+					return fmt.Errorf("%s: before its gate: %w", s.ID, err)
+				}
+			}
 			if err := e.offerGate(ctx, s); err != nil {
 				return err
 			}

@@ -18,7 +18,7 @@ import (
 const (
 	PhDataDir   = "<NEW_DATA_DIR: decided in preflight>"
 	PhToken     = "<NEW_CLUSTER_TOKEN: decided in preflight>"
-	PhBump      = "<BUMP: live revision - snapshot revision + margin, decided in preflight>"
+	PhBump      = "<BUMP: live revision - snapshot revision + margin, decided once every apiserver is stopped>"
 	PhRun       = "<RUN_ID>"
 	PhSnapOnNod = "<SNAPSHOT_ON_NODE: copied and checked in preflight>"
 )

@@ -32,7 +32,8 @@ func RestoreEtcdStep() Step {
 			}
 			return out, nil
 		},
-		Facts: restoreFacts,
+		BeforeGate: decideBumpAtStop, // bump_at_stop.go
+		Facts:      restoreFacts,
 		Run: func(ctx context.Context, c *Context) error {
 			if c.Values.RestoredAt.IsZero() {
 				c.Values.RestoredAt = c.now()
@@ -341,18 +342,6 @@ func checkOneCluster(c *Context, got map[string]endpointStatus, want int64) erro
 		errs = append(errs, fmt.Errorf("members do not agree on one leader"))
 	}
 	return errors.Join(errs...)
-}
-
-// bumpFact says where the revision bump comes from, in the operator's words.
-func (c *Context) bumpFact() string {
-	switch {
-	case c.Values.Bump == 0:
-		return "revision bump decided in preflight: live revision - snapshot revision + margin, or 1e9 if etcd is unreachable"
-	case c.Values.LiveRevision == 0:
-		return fmt.Sprintf("live revision unknown (etcd unreachable in preflight): revisions bumped by %s, the safe fallback", c.bumpArg())
-	}
-	return fmt.Sprintf("live revision %d, snapshot revision %d: revisions bumped by %s so watchers never see them go backwards",
-		c.Values.LiveRevision, c.Values.SnapshotRevision, c.bumpArg())
 }
 
 // stopEtcdAndWait runs m's stop action and waits until no etcd process and

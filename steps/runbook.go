@@ -5,7 +5,7 @@ package steps
 func Runbook() []Step {
 	return []Step{
 		PreflightStep(),         // preflight.go: read-only, decides values, takes the lock
-		StopApiserversStep(),    // stop_apiservers.go
+		stopWithEstimate(),      // stop_apiservers.go, with preflight's revision estimate (bump_at_stop.go)
 		RestoreEtcdStep(),       // restore_etcd.go
 		RepointApiserversStep(), // repoint_apiservers.go
 		StartApiserversStep(),   // start_apiservers.go

@@ -15,55 +15,35 @@ import (
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )
 
-// keysAction lists every live key of m's etcd with its revisions, from m's
-// own node with its TLS files, as statusAction asks for its status. Keys
-// only: values (secrets) never leave the node.
-func keysAction(c *Context, m Member) Action {
-	args := append(etcdctlArgs(m, first(m.ClientURLs)), "--command-timeout=60s", "get", "--prefix", "", "--keys-only", "-w", "json")
-	return Action{Node: m.Node, What: "list the live etcd keys of " + m.Name, Cmd: sudo(c.Cluster, args...)}
-}
-
-// liveKeys reads the live keyspace from the first member that answers; all
-// members hold the same keyspace, so one is enough.
-func (c *Context) liveKeys(ctx context.Context) (snapshot.Keyspace, error) {
-	var errs []error
-	for _, m := range c.members() {
-		if len(m.ClientURLs) == 0 {
-			continue
-		}
-		res, err := c.Exec1(ctx, keysAction(c, m))
-		if err == nil {
-			var ks snapshot.Keyspace
-			if ks, err = snapshot.ParseEtcdctlKeys([]byte(res.Stdout)); err == nil {
-				return ks, nil
-			}
-			err = fmt.Errorf("%s: %w", m.Node, err)
-		}
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 {
-		return snapshot.Keyspace{}, errors.New("no etcd member with a client URL in the inventory")
-	}
-	return snapshot.Keyspace{}, fmt.Errorf("no member listed its keys: %w", errors.Join(errs...))
-}
-
-// diffSnapshot compares the cluster's snapshot file with the live etcd. It
-// reads the inventory first when preflight has not.
+// diffSnapshot compares the cluster's snapshot file with the live etcd of
+// the first member that answers (all hold the same keyspace), reading the
+// live keys in pages (snapshot_keys.go). It reads the inventory first when
+// preflight has not.
 func (c *Context) diffSnapshot(ctx context.Context) (snapshot.Diff, error) {
 	if len(c.Values.Members) == 0 {
 		if err := c.readInventory(ctx); err != nil {
 			return snapshot.Diff{}, err
 		}
 	}
-	live, err := c.liveKeys(ctx)
-	if err != nil {
-		return snapshot.Diff{}, err
-	}
 	snap, err := snapshot.SnapshotKeys(c.localSnapshot())
 	if err != nil {
 		return snapshot.Diff{}, err
 	}
-	return snapshot.Compare(snap, live), nil
+	var errs []error
+	for _, m := range c.members() {
+		if len(m.ClientURLs) == 0 {
+			continue
+		}
+		d, err := c.diffWith(ctx, m, snap)
+		if err == nil {
+			return d, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", m.Node, err))
+	}
+	if len(errs) == 0 {
+		return snapshot.Diff{}, errors.New("no etcd member with a client URL in the inventory")
+	}
+	return snapshot.Diff{}, fmt.Errorf("no member listed its keys: %w", errors.Join(errs...))
 }
 
 // SnapshotDiff is `etcd-dr snapshot diff`: read-only, it changes nothing on

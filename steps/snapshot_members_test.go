@@ -2,16 +2,12 @@ package steps
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
@@ -21,35 +17,12 @@ import (
 // as etcd-dr does, stops it, and returns the snapshot's path.
 func realSnapshot(t *testing.T, name string) string {
 	t.Helper()
-	free := func() url.URL {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return url.URL{Scheme: "http", Host: l.Addr().String()}
-	}
-	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = name, filepath.Join(t.TempDir(), "etcd")
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	client, peer := free(), free()
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = fmt.Sprintf("%s=%s", name, peer.String())
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not become ready in 30s")
-	}
+	client, stop := startEtcdMember(t, name)
+	defer stop()
 	out := filepath.Join(t.TempDir(), "snap.db")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := snapshot.Save(ctx, clientv3.Config{Logger: zap.NewNop()}, client.String(), out); err != nil {
+	if _, err := snapshot.Save(ctx, clientv3.Config{Logger: zap.NewNop()}, client, out); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -29,6 +29,11 @@ type Step struct {
 	// node: `etcd-dr plan` and every gate call it. Values known only after
 	// preflight render as placeholders (see Values.placeholder).
 	Plan func(c *Context) ([]Action, error)
+	// BeforeGate decides values that must be read as late as possible but
+	// before the operator is asked (step 2's revision bump, read once the
+	// previous step proved every apiserver stopped). It runs each time the
+	// step's gate is offered, never before a retry; nil: none.
+	BeforeGate func(ctx context.Context, c *Context) error
 	// Facts are what the operator must know at the gate (snapshot card, bump, diff).
 	Facts func(c *Context) []string
 	// Run performs the step. nil: run Plan's actions, nodes in parallel and
@@ -51,6 +56,10 @@ type Action struct {
 	// What says it in the operator's words: "park kube-apiserver.yaml".
 	What string
 	Cmd  nodes.Cmd
+	// Quiet output is data for the engine (a page of key names), not for the
+	// operator: the transcript and the log record the command, its exit and
+	// its stderr, never its stdout; the caller records a summary instead.
+	Quiet bool
 	// Accept decides whether a finished command succeeded. nil: exit 0.
 	// It lets an idempotent action treat "already done" as success.
 	Accept func(nodes.Result) error

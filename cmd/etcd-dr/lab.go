@@ -27,6 +27,7 @@ type labFlags struct {
 	topology, etcdMode string
 	block              int
 	etcdLB             bool
+	keys               int
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -38,17 +39,18 @@ func (f *labFlags) register(c *cobra.Command) {
 	c.Flags().IntVar(&f.etcd, "etcd-nodes", 3, "etcd nodes in the external topology")
 	c.Flags().IntVar(&f.block, "block", 0, "second octet of the lab's 127.x addresses, to run two labs at once")
 	c.Flags().BoolVar(&f.etcdLB, "etcd-lb", false, "put a load balancer (127.B.40.1:2379) in front of etcd and point --etcd-servers at it")
+	c.Flags().IntVar(&f.keys, "keys", 0, "also seed at least this many raw etcd keys before the snapshot (real clusters hold 10k-1M)")
 }
 
 func (f *labFlags) args() []string {
 	return []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
 		"--topology", f.topology, "--etcd-mode", f.etcdMode, "--etcd-nodes", strconv.Itoa(f.etcd),
-		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB)}
+		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys)}
 }
 
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
-		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Progress: progress}
+		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

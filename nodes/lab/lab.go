@@ -56,7 +56,10 @@ type Options struct {
 	// etcd has not reported ready by then). Default 90 s, systemd's; tests
 	// shorten it.
 	UnitStartTimeout time.Duration
-	Progress         func(string)
+	// Keys seeds that many raw keys (KeysPrefix) before the snapshot, and a
+	// few changes to them after it (keyseed.go): real clusters hold 10k–1M.
+	Keys     int
+	Progress func(string)
 }
 
 func (o *Options) defaults() error {
@@ -90,7 +93,7 @@ func (o *Options) defaults() error {
 	// manifest poll each): 127.B.20.1–254 holds them, capped lower so a lab
 	// stays within what one machine runs. Members are real etcds.
 	if o.ControlPlanes < 1 || o.ControlPlanes > 9 || o.Workers < 0 || o.Workers > MaxWorkers || o.EtcdNodes < 0 ||
-		o.EtcdNodes > 9 || o.Block < 0 || o.Block > 254 {
+		o.EtcdNodes > 9 || o.Block < 0 || o.Block > 254 || o.Keys < 0 {
 		return fmt.Errorf("lab: want 1–9 control-plane nodes, 0–%d workers, 0–9 etcd nodes and block 0–254; got %d, %d, %d, %d",
 			MaxWorkers, o.ControlPlanes, o.Workers, o.EtcdNodes, o.Block)
 	}

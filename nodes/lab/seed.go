@@ -28,6 +28,9 @@ type Seed struct {
 	PostSnapshot []string  `json:"postSnapshot"` // API paths that must be gone after a restore
 	RawSeed      string    `json:"rawSeed"`      // raw etcd key written before the snapshot
 	RawPost      string    `json:"rawPost"`      // raw etcd key written after it
+	// Keys is how many raw keys under KeysPrefix the snapshot holds, and so
+	// a restored cluster (Options.Keys).
+	Keys int `json:"keys,omitempty"`
 }
 
 const seedFile = "seed.json"
@@ -75,6 +78,10 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	if err := l.etcdPut(ctx, s.RawSeed, "before the snapshot"); err != nil {
 		return s, err
 	}
+	if err := l.seedKeys(ctx, seedKeysBefore); err != nil {
+		return s, err
+	}
+	s.Keys = l.opts.Keys
 	member := l.opts.members()[0].Addr
 	cfg, err := etcdClientConfig(l.opts.Dir, []string{"https://" + member + ":2379"})
 	if err != nil {
@@ -91,6 +98,9 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 		s.PostSnapshot = append(s.PostSnapshot, o.collection+"/"+o.name)
 	}
 	if err := l.etcdPut(ctx, s.RawPost, "after the snapshot"); err != nil {
+		return s, err
+	}
+	if err := l.seedKeys(ctx, seedKeysAfter); err != nil {
 		return s, err
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
@@ -119,19 +129,35 @@ func create(ctx context.Context, c *http.Client, addr, token string, o object) e
 
 // etcdPut writes a raw key (not an API object) through the first member.
 func (l *Lab) etcdPut(ctx context.Context, key, value string) error {
+	return l.withEtcd(ctx, func(cli *clientv3.Client) error {
+		if _, err := cli.Put(ctx, key, value); err != nil {
+			return fmt.Errorf("lab seed: put %s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// seedKeys runs one of keyseed.go's writers when Options.Keys asks for keys.
+func (l *Lab) seedKeys(ctx context.Context, write func(context.Context, *clientv3.Client, int) error) error {
+	if l.opts.Keys == 0 {
+		return nil
+	}
+	return l.withEtcd(ctx, func(cli *clientv3.Client) error { return write(ctx, cli, l.opts.Keys) })
+}
+
+// withEtcd calls fn with a client of the first member.
+func (l *Lab) withEtcd(ctx context.Context, fn func(*clientv3.Client) error) error {
 	cfg, err := etcdClientConfig(l.opts.Dir, []string{"https://" + l.opts.members()[0].Addr + ":2379"})
 	if err != nil {
 		return err
 	}
+	cfg.Context = ctx
 	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return fmt.Errorf("lab seed: etcd client: %w", err)
 	}
 	defer cli.Close()
-	if _, err := cli.Put(ctx, key, value); err != nil {
-		return fmt.Errorf("lab seed: put %s: %w", key, err)
-	}
-	return nil
+	return fn(cli)
 }
 
 // etcdClientConfig is an etcd v3 client with the bastion's client cert.

@@ -356,9 +356,17 @@ func checkRawKeys(ctx context.Context, dir string, st Status, seed Seed) []strin
 	}
 	defer cli.Close()
 	var bad []string
-	for key, want := range map[string]int64{seed.RawSeed: 1, seed.RawPost: 0} {
+	want := map[string]int64{seed.RawSeed: 1, seed.RawPost: 0}
+	if seed.Keys > 0 {
+		want[KeysPrefix] = int64(seed.Keys) // counted as a prefix, below
+	}
+	for key, want := range want {
+		opts := []clientv3.OpOption{clientv3.WithCountOnly()}
+		if key == KeysPrefix {
+			opts = append(opts, clientv3.WithPrefix())
+		}
 		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		resp, err := cli.Get(gctx, key, clientv3.WithCountOnly())
+		resp, err := cli.Get(gctx, key, opts...)
 		cancel()
 		switch {
 		case err != nil:

@@ -1,10 +1,9 @@
 package snapshot
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -57,58 +56,28 @@ func SnapshotKeys(path string) (Keyspace, error) {
 	return res.Keyspace, nil
 }
 
-// ParseEtcdctlKeys decodes `etcdctl get --prefix "" --keys-only -w json`.
+// ParseEtcdctlKeys decodes one `etcdctl get --keys-only -w json` answer
+// whole (see ParseEtcdctlPage for a page of a longer listing).
 func ParseEtcdctlKeys(out []byte) (Keyspace, error) {
-	var resp struct {
-		Header struct {
-			Revision int64 `json:"revision"`
-		} `json:"header"`
-		Kvs []struct {
-			Key    string `json:"key"` // base64, as etcdctl's json prints bytes
-			Create int64  `json:"create_revision"`
-			Mod    int64  `json:"mod_revision"`
-		} `json:"kvs"`
-	}
-	if err := json.Unmarshal(out, &resp); err != nil {
-		return Keyspace{}, fmt.Errorf("etcdctl get printed no key list: %w", err)
-	}
-	ks := Keyspace{Revision: resp.Header.Revision}
-	for _, kv := range resp.Kvs {
-		k, err := base64.StdEncoding.DecodeString(kv.Key)
-		if err != nil {
-			return Keyspace{}, fmt.Errorf("etcdctl get: key %q is not base64: %w", kv.Key, err)
-		}
-		ks.Keys = append(ks.Keys, KeyRev{Key: string(k), Create: kv.Create, Mod: kv.Mod})
-	}
-	return ks, nil
+	p, err := ParseEtcdctlPage(out)
+	return Keyspace{Revision: p.Revision, Keys: p.Keys}, err
 }
 
 // Compare says what restoring snap over live does. Keys are matched by name;
 // a key with another mod revision was written after the snapshot (deleted
 // and recreated counts too: the new write has a new mod revision), and the
-// restore rolls it back.
+// restore rolls it back. It is Merger over two whole lists.
 func Compare(snap, live Keyspace) Diff {
-	d := Diff{SnapshotRevision: snap.Revision, LiveRevision: live.Revision, Gap: max(0, live.Revision-snap.Revision)}
-	inSnap := make(map[string]KeyRev, len(snap.Keys))
-	for _, k := range snap.Keys {
-		inSnap[k.Key] = k
+	byKey := func(ks []KeyRev) []KeyRev {
+		out := slices.Clone(ks)
+		slices.SortFunc(out, func(a, b KeyRev) int { return strings.Compare(a.Key, b.Key) })
+		return out
 	}
-	var dropped, back, rolled []string
-	for _, l := range live.Keys {
-		s, ok := inSnap[l.Key]
-		delete(inSnap, l.Key)
-		switch {
-		case !ok:
-			dropped = append(dropped, l.Key)
-		case s.Mod != l.Mod:
-			rolled = append(rolled, l.Key)
-		}
+	m := NewMerger(byKey(snap.Keys))
+	for _, l := range byKey(live.Keys) {
+		_ = m.Live(l) // sorted here; a repeated key is the only error, and is then counted once
 	}
-	for k := range inSnap {
-		back = append(back, k)
-	}
-	d.Dropped, d.BroughtBack, d.RolledBack = group(dropped), group(back), group(rolled)
-	return d
+	return m.Diff(snap.Revision, live.Revision)
 }
 
 // group sorts keys into resource/namespace groups, in a stable order.
