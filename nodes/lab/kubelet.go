@@ -38,6 +38,7 @@ type kubelet struct {
 // pod is one supervised static pod.
 type pod struct {
 	file, name string
+	image      string // the main container's image: which binaries it runs (imagePath)
 	hash       [32]byte
 	argv       []string
 	env        []string
@@ -155,7 +156,7 @@ func podFrom(file string, data []byte) (*pod, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("line %d: container %q has no command", c.Line, c.Name)
 	}
-	p := &pod{file: file, name: sp.Name, hash: sha256.Sum256(data), argv: argv,
+	p := &pod{file: file, name: sp.Name, image: c.Image, hash: sha256.Sum256(data), argv: argv,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for _, e := range c.Env {
 		p.env = append(p.env, e.Name+"="+e.Value)

@@ -50,8 +50,15 @@ type Options struct {
 	SkipSeed bool
 	// EtcdLB puts a load balancer (lb.go) at 127.B.40.1:2379 in front of
 	// the members and points every apiserver's --etcd-servers at it.
-	EtcdLB   bool
-	Progress func(string)
+	EtcdLB bool
+	// EtcdVersion is the etcd the members run: "3.6.6" (the default, what
+	// kubeadm v1.35.4 ships) or "3.7.3"; etcd.yaml's image tag says it.
+	EtcdVersion string
+	// HostEtcdTools installs etcdutl and etcdctl in every etcd node's
+	// /usr/local/bin, as kubespray does. Without it a node has none, as a
+	// kubeadm host (they live only inside the etcd image).
+	HostEtcdTools bool
+	Progress      func(string)
 }
 
 func (o *Options) defaults() error {
@@ -92,7 +99,8 @@ func (o *Options) defaults() error {
 	if o.Progress == nil {
 		o.Progress = func(string) {}
 	}
-	return nil
+	o.EtcdVersion, err = NormalizeEtcdVersion(o.EtcdVersion)
+	return err
 }
 
 // Lab is a running drill lab.
@@ -197,7 +205,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := addressesFree(opts.specs()); err != nil {
 		return nil, err
 	}
-	bins, err := EnsureBinaries(ctx, opts.Progress)
+	bins, err := EnsureBinaries(ctx, opts.EtcdVersion, opts.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (k *kubelet) startUnit(u *unit) error {
 	if err != nil {
 		return fmt.Errorf("%s.service: %s: %w", u.name, u.envFile, err)
 	}
-	u.p = &pod{file: u.envFile, name: u.name, hash: sha256.Sum256(data), argv: []string{u.name},
+	u.p = &pod{file: u.envFile, name: u.name, hash: sha256.Sum256(data), argv: []string{u.execStart()},
 		env: env, dataDir: m.HostDataDir, stop: make(chan struct{}), done: make(chan struct{})}
 	u.since = time.Now()
 	go k.supervise(u.p)
@@ -70,7 +70,7 @@ func (k *kubelet) stopUnit(u *unit) {
 }
 
 // unitctl answers systemctl for a lab unit.
-func (k *kubelet) unitctl(u *unit, verb string) (int, string) {
+func (k *kubelet) unitctl(u *unit, verb string, props []string, valueOnly bool) (int, string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch verb {
@@ -96,7 +96,7 @@ func (k *kubelet) unitctl(u *unit, verb string) (int, string) {
 			state, code = "active (running) since "+u.since.UTC().Format("Mon 2006-01-02 15:04:05 MST"), 0
 		}
 		if verb == "show" {
-			return 0, fmt.Sprintf("Id=%s.service\nActiveState=%s\n", u.name, strings.Fields(state)[0])
+			return 0, u.show(strings.Fields(state)[0], props, valueOnly)
 		}
 		return code, fmt.Sprintf("● %s.service - %s (drill lab)\n     Active: %s\n", u.name, u.name, state)
 	case "enable", "disable", "daemon-reload":
@@ -129,4 +129,26 @@ func envFileVars(data []byte) ([]string, error) {
 		out = append(out, strings.TrimSpace(k)+"="+v)
 	}
 	return out, sc.Err()
+}
+
+// execStart is the binary the unit starts (kubespray: ExecStart=/usr/local/bin/etcd).
+func (u *unit) execStart() string { return "/usr/local/bin/" + u.name }
+
+// show answers `systemctl show [-p P] [--value]` as systemd prints them.
+func (u *unit) show(active string, props []string, valueOnly bool) string {
+	exec := fmt.Sprintf("{ path=%s ; argv[]=%s ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
+		u.execStart(), u.execStart())
+	all := map[string]string{"Id": u.name + ".service", "ActiveState": active, "ExecStart": exec}
+	if len(props) == 0 {
+		props = []string{"Id", "ActiveState"}
+	}
+	var b strings.Builder
+	for _, p := range props {
+		if valueOnly {
+			fmt.Fprintln(&b, all[p])
+		} else {
+			fmt.Fprintf(&b, "%s=%s\n", p, all[p])
+		}
+	}
+	return b.String()
 }
