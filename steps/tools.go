@@ -292,3 +292,16 @@ func CheckEtcdTools(ctx context.Context, cl *config.Cluster, exec Executor) ([]M
 	})
 	return out, nil
 }
+
+// toolsRunSnapshotDiff names the tools dir `etcd-dr snapshot diff` brings
+// etcdctl into on a node without a usable one (it has no run of its own).
+const toolsRunSnapshotDiff = "snapshot-diff"
+
+// bringTools reads the members' etcd versions and chooses, brings and
+// proves their tools, as preflight does.
+func (c *Context) bringTools(ctx context.Context) error {
+	if err := c.readEtcdVersions(ctx); err != nil {
+		return err
+	}
+	return c.decideTools(ctx, true)
+}
