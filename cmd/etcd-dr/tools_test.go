@@ -78,6 +78,17 @@ func TestStockNodesGetTheirEtcdToolsBroughtAndProvenAndANewerSnapshotIsRefused(t
 		requireNoCommand(t, l, start, "/var/lib/etcd-dr/tools")
 	})
 
+	t.Run("a bastion without the members' tools is refused in preflight naming node, tool and fix", func(t *testing.T) {
+		cluster := clusterWith(t, l, "notools", filepath.Join(l.Dir(), "snapshot.db"), config.SnapshotOnBastion)
+		empty := t.TempDir()
+		cluster = editCluster(t, cluster, "etcd:\n", "    toolsDir: "+empty+"\n")
+		start := time.Now()
+		saw, err := runEngine(t, cluster, 0)
+		requireRefusedInPreflight(t, l, saw, err, start, "cp-1 runs etcd 3.6.6 and its own etcdutl is not on sudo's PATH",
+			"no etcdutl 3.6.x in "+empty, "etcd-dr tools build --etcd-version 3.6.6")
+		requireNoCommand(t, l, start, "/var/lib/etcd-dr/tools")
+	})
+
 	t.Run("preflight brings both tools where sudo hides the node's own, proves them and reads the live revision", func(t *testing.T) {
 		start := time.Now()
 		cluster := clusterWith(t, l, "preflight", filepath.Join(l.Dir(), "snapshot.db"), config.SnapshotOnBastion)
