@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -70,6 +71,11 @@ func (v *validator) etcd() {
 	}
 	if d.ok("etcd.markCompacted") && !e.MarkCompacted {
 		v.r.warnf(d.where("etcd.markCompacted"), "etcd.markCompacted: false: watchers resuming at revisions the restore bumped past are not told to relist, so controllers may act on a stale cache")
+	}
+	if d.set("etcd.toolsDir") && !d.bad["etcd.toolsDir"] && v.bastionPath("etcd.toolsDir", &e.ToolsDir) {
+		if st, err := os.Stat(e.ToolsDir); err != nil || !st.IsDir() {
+			v.r.errorf(d.where("etcd.toolsDir"), "etcd.toolsDir: %s is not a directory on this bastion; it must hold etcdutl-vX.Y.Z and etcdctl-vX.Y.Z (see `etcd-dr tools`)", e.ToolsDir)
+		}
 	}
 	v.etcdMode()
 }

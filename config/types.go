@@ -86,6 +86,10 @@ type Etcd struct {
 	// EnvFile is the etcd environment file in systemd mode (kubespray:
 	// /etc/etcd.env; empty in static-pod mode).
 	EnvFile string `yaml:"envFile,omitempty" json:"envFile,omitempty"`
+	// ToolsDir is a bastion directory holding static etcdutl-vX.Y.Z and
+	// etcdctl-vX.Y.Z binaries to bring to the nodes (an air-gapped bastion
+	// given a prepared directory). Empty: the cache `etcd-dr tools build` fills.
+	ToolsDir string `yaml:"toolsDir,omitempty" json:"toolsDir,omitempty"`
 }
 
 // Apiserver holds apiserver settings the procedure may change.

@@ -73,6 +73,18 @@ type Member struct {
 	CertFile       string `json:"certFile,omitempty"`
 	KeyFile        string `json:"keyFile,omitempty"`
 	TrustedCAFile  string `json:"trustedCAFile,omitempty"`
+	// Image is the static pod's etcd image ("" in systemd mode): its tag
+	// says which etcd the member runs.
+	Image string `json:"image,omitempty"`
+	// EtcdVersion is the etcd the member runs, read in preflight (from
+	// EtcdVersionFrom); Etcdutl and Etcdctl are the argv[0] preflight
+	// chose and proved on its node under sudo (see decideTools), Tools
+	// how. Every later etcdutl and etcdctl command uses them.
+	EtcdVersion     string    `json:"etcdVersion,omitempty"`
+	EtcdVersionFrom string    `json:"etcdVersionFrom,omitempty"`
+	Etcdutl         string    `json:"etcdutl,omitempty"`
+	Etcdctl         string    `json:"etcdctl,omitempty"`
+	Tools           []ToolUse `json:"tools,omitempty"`
 }
 
 // Apiserver is one kube-apiserver as its manifest says.

@@ -34,10 +34,11 @@ func statusActionWithin(c *Context, m Member, endpoint, timeout string) Action {
 }
 
 // etcdctlArgs is the start of every etcdctl command line the engine runs on
-// m's node: the binary, the endpoint and m's own client TLS files. Every
-// etcdctl use goes through it, so where etcdctl comes from is decided once.
+// m's node: the binary preflight chose and proved there (m.Etcdctl, see
+// decideTools), the endpoint and m's own client TLS files. Every etcdctl use
+// goes through it, so where etcdctl comes from is decided once.
 func etcdctlArgs(m Member, endpoint string) []string {
-	args := []string{"etcdctl", "--endpoints=" + endpoint}
+	args := []string{m.etcdctl(), "--endpoints=" + endpoint}
 	if m.TrustedCAFile != "" {
 		args = append(args, "--cacert="+m.TrustedCAFile)
 	}

@@ -27,6 +27,7 @@ const (
 // mode) or env file (systemd mode).
 func MemberFromManifest(node, mode string, data []byte) (Member, error) {
 	var em manifest.EtcdMember
+	image := ""
 	if mode == config.EtcdModeSystemd {
 		m, err := manifest.ParseEtcdEnv(data)
 		if err != nil {
@@ -41,11 +42,12 @@ func MemberFromManifest(node, mode string, data []byte) (Member, error) {
 		if em, err = manifest.EtcdMemberFrom(p); err != nil {
 			return Member{}, err
 		}
+		image = p.MainContainer().Image
 	}
 	return Member{Node: node, Name: em.Name, PeerURLs: em.PeerURLs, ClientURLs: em.ClientURLs,
 		ListenClientURLs: em.ListenClientURLs, DataDir: em.HostDataDir, DataVolume: em.DataVolume,
 		InitialCluster: em.InitialCluster, Token: em.InitialClusterToken,
-		CertFile: em.CertFile, KeyFile: em.KeyFile, TrustedCAFile: em.TrustedCAFile}, nil
+		CertFile: em.CertFile, KeyFile: em.KeyFile, TrustedCAFile: em.TrustedCAFile, Image: image}, nil
 }
 
 // ApiserverFromManifest reads --etcd-servers and the secure port.

@@ -64,6 +64,7 @@ func restoreFacts(c *Context) []string {
 		"new cluster token " + c.val(c.Values.Token, PhToken),
 		"initial cluster " + c.initialCluster(),
 	}
+	facts = append(facts, c.toolFacts()...)
 	facts = append(facts, c.Values.SnapshotMembers...)
 	return append(facts, c.Values.SnapshotDiff...)
 }
@@ -84,7 +85,8 @@ func (c *Context) members() []Member {
 	var out []Member
 	for _, n := range c.Cluster.NodesWith(config.RoleEtcd) {
 		out = append(out, Member{Node: n.Name, Name: "<member name: read from " + n.Name + " in preflight>",
-			PeerURLs: []string{"<peer URL of " + n.Name + ">"}, DataDir: "<data dir of " + n.Name + ">"})
+			PeerURLs: []string{"<peer URL of " + n.Name + ">"}, DataDir: "<data dir of " + n.Name + ">",
+			Etcdutl: PhEtcdutl, Etcdctl: PhEtcdctl})
 	}
 	return out
 }
@@ -152,7 +154,7 @@ func (c *Context) etcdConfigFile() string {
 func (c *Context) restoreCmd(m Member) nodes.Cmd {
 	snap := c.snapshotPathFor(m.Node)
 	newDir := c.val(c.Values.DataDir, PhDataDir)
-	args := []string{"etcdutl", "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
+	args := []string{m.etcdutl(), "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
 		"--initial-cluster", c.initialCluster(), "--initial-cluster-token", c.val(c.Values.Token, PhToken),
 		"--initial-advertise-peer-urls", strings.Join(m.PeerURLs, ","), "--bump-revision", c.bumpArg()}
 	if c.Cluster.Etcd.MarkCompacted || c.Cluster.Etcd.BumpRevision == "" || c.Cluster.Etcd.BumpRevision == "auto" {

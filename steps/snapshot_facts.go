@@ -51,7 +51,13 @@ func (c *Context) diffSnapshot(ctx context.Context) (snapshot.Diff, error) {
 func SnapshotDiff(ctx context.Context, cl *config.Cluster, exec Executor) (snapshot.Diff, error) {
 	on := *cl // the file compared is the command's argument, on the bastion
 	on.Snapshot.On = config.SnapshotOnBastion
-	c := &Context{Cluster: &on, Exec: exec}
+	c := &Context{Cluster: &on, Exec: exec, Values: Values{Run: toolsRunSnapshotDiff}}
+	if err := c.readInventory(ctx); err != nil {
+		return snapshot.Diff{}, err
+	}
+	if err := c.bringTools(ctx); err != nil { // etcdctl, as preflight finds or brings it
+		return snapshot.Diff{}, err
+	}
 	return c.diffSnapshot(ctx)
 }
 

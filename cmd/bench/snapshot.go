@@ -30,7 +30,7 @@ const valueSize = 512 << 10 // under etcd's 1.5 MiB request limit
 // path and the etcdutl binary on the same file, alternating, best of
 // snapshotRounds.
 func snapshotBench(ctx context.Context, c options) ([]Row, error) {
-	bins, err := lab.EnsureBinaries(ctx, func(s string) { fmt.Fprintln(c.Progress, s) })
+	bins, err := lab.EnsureBinaries(ctx, "v3.7.3", func(s string) { fmt.Fprintln(c.Progress, s) })
 	if err != nil {
 		return nil, err
 	}

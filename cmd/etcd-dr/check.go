@@ -19,6 +19,7 @@ import (
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps"
 )
 
 func newCheckCmd() *cobra.Command {
@@ -31,6 +32,9 @@ func newCheckCmd() *cobra.Command {
 		Long: `check validates the cluster file (every problem at once, as file:line:col), then
 reaches every node over SSH with strict host-key checking and reports, per node:
 SSH reachability and latency, passwordless sudo, OS, and free disk on etcd nodes.
+On etcd members it also says which etcd runs there and which etcdutl and
+etcdctl the restore would use: the node's own under sudo when its minor version
+matches, else the bastion's static binary it would bring (see etcd-dr tools).
 It changes nothing on any node. Exit 0 only if every node passes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -111,6 +115,9 @@ type nodeCheck struct {
 	Disk     string        `json:"disk"`
 	OK       bool          `json:"ok"`
 	Problems []string      `json:"problems,omitempty"`
+	// EtcdTools is, on an etcd member, which etcd it runs and which
+	// etcdutl/etcdctl the restore would use there (or why none).
+	EtcdTools *steps.MemberTools `json:"etcdTools,omitempty"`
 }
 
 func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Writer) ([]nodeCheck, error) {
@@ -136,6 +143,7 @@ func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Wr
 		}()
 	}
 	wg.Wait()
+	addEtcdTools(ctx, cl, r, out)
 	return out, nil
 }
 
@@ -203,6 +211,7 @@ func writeProbeTable(w io.Writer, rs []nodeCheck) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, joinRoles(r.Roles), r.SSH, lat, r.Sudo, r.OS, r.Disk)
 	}
 	tw.Flush()
+	writeEtcdTools(w, rs)
 	for _, r := range rs {
 		for _, p := range r.Problems {
 			if !strings.Contains(p, r.Node) {

@@ -16,10 +16,13 @@ import (
 // packages in parallel, and nodes/lab's tests use blocks 0–3.
 
 // The whole procedure, headless, on a fresh lab of real etcd members and
-// kube-apiservers, in both ways clusters run etcd in the field: every step
-// verified by the engine, then every safety invariant confirmed
-// independently by lab verify (which fails before any restore: nodes/lab
-// tests prove that).
+// kube-apiservers, in both ways clusters run etcd in the field and on both
+// etcd minor versions: kubeadm's (etcd 3.6.6 in its image, no etcd tools on
+// the host) and kubespray-like hosts running 3.7.3 whose /usr/local/bin tools
+// the RHEL-like sudo does not find. Every step verified by the engine, every
+// restore run with the etcdutl the bastion brought, then every safety
+// invariant confirmed independently by lab verify (which fails before any
+// restore: nodes/lab tests prove that).
 func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -29,8 +32,9 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 		// still names the old data dir (kubeadm clusters only).
 		kubeadm bool
 	}{
-		{"kubeadm stacked etcd as static pods", "40", nil, true},
-		{"external etcd nodes run by systemd, as one JSON document", "41", []string{"--topology", "external", "--etcd-mode", "systemd", "-o", "json"}, false},
+		{"kubeadm stacked etcd 3.6.6 as static pods", "40", nil, true},
+		{"external etcd 3.7.3 nodes run by systemd, as one JSON document", "41", []string{"--topology", "external", "--etcd-mode", "systemd",
+			"--etcd-version", "3.7.3", "--host-etcd-tools", "-o", "json"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "lab")
@@ -66,6 +70,7 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 			if err := lab.Leftovers(dir); err != nil {
 				t.Errorf("after the drill: %v", err)
 			}
+			requireRestoredWithBroughtEtcdutl(t, dir)
 		})
 	}
 }
@@ -109,4 +114,27 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// requireRestoredWithBroughtEtcdutl: every member was restored, each by the
+// etcdutl preflight brought into the run's tools dir (no node of the lab
+// has one sudo finds).
+func requireRestoredWithBroughtEtcdutl(t *testing.T, dir string) {
+	t.Helper()
+	evs, err := lab.ReadTimeline(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := 0
+	for _, e := range evs {
+		if e.Kind == lab.EvSSHExec && strings.Contains(e.Command, "snapshot restore") {
+			restored++
+			if !strings.Contains(e.Command, " /var/lib/etcd-dr/tools/") || !strings.Contains(e.Command, "/etcdutl snapshot restore") {
+				t.Errorf("%s restored without the brought etcdutl: %s", e.Node, e.Command)
+			}
+		}
+	}
+	if restored != 3 {
+		t.Errorf("%d restore commands, want 3 (one per member)", restored)
+	}
 }

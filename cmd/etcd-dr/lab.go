@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -28,6 +29,8 @@ type labFlags struct {
 	block              int
 	etcdLB             bool
 	keys               int
+	etcdVersion        string
+	hostEtcdTools      bool
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -40,17 +43,23 @@ func (f *labFlags) register(c *cobra.Command) {
 	c.Flags().IntVar(&f.block, "block", 0, "second octet of the lab's 127.x addresses, to run two labs at once")
 	c.Flags().BoolVar(&f.etcdLB, "etcd-lb", false, "put a load balancer (127.B.40.1:2379) in front of etcd and point --etcd-servers at it")
 	c.Flags().IntVar(&f.keys, "keys", 0, "also seed at least this many raw etcd keys before the snapshot (real clusters hold 10k-1M)")
+	c.Flags().StringVar(&f.etcdVersion, "etcd-version", strings.TrimPrefix(lab.EtcdVersion, "v"),
+		"etcd the members run: 3.6.6 (what kubeadm v1.35.4 ships) or 3.7.3; etcd.yaml's image tag says it")
+	c.Flags().BoolVar(&f.hostEtcdTools, "host-etcd-tools", false,
+		"install etcdutl and etcdctl in etcd nodes' /usr/local/bin (kubespray-like); by default nodes have none, as kubeadm hosts")
 }
 
 func (f *labFlags) args() []string {
 	return []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
 		"--topology", f.topology, "--etcd-mode", f.etcdMode, "--etcd-nodes", strconv.Itoa(f.etcd),
-		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys)}
+		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys),
+		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools)}
 }
 
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
-		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, Progress: progress}
+		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, EtcdVersion: f.etcdVersion,
+		HostEtcdTools: f.hostEtcdTools, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}
@@ -64,7 +73,8 @@ func newLabCmd() *cobra.Command {
 		Long: `The drill lab is a throwaway control plane on this machine that looks like real
 nodes to etcd-dr: each node owns a 127.x address, its own namespaces with real
 /etc/kubernetes and /var/lib/etcd, an SSH server, and a lab kubelet running real
-etcd 3.7 and kube-apiserver v1.35 processes from kubeadm-format static pod
+etcd (3.6.6 by default, as kubeadm v1.35 ships; --etcd-version 3.7.3) and
+kube-apiserver v1.35 processes from kubeadm-format static pod
 manifests. Its binaries are built from the Go module proxy on first use and
 cached under the user cache dir.`,
 	}

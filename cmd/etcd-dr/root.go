@@ -9,7 +9,7 @@ import (
 // Versions this build targets; printed by `etcd-dr version`.
 const (
 	toolVersion      = "0.1.0-dev"
-	targetEtcd       = "3.7.3 (etcdutl >= 3.5.10 needed on members for --bump-revision)"
+	targetEtcd       = "3.6 and 3.7 (etcdutl/etcdctl of each member's minor version: the node's own or brought, see etcd-dr tools)"
 	targetKubernetes = "v1.35"
 )
 
@@ -49,6 +49,7 @@ Exit codes: 0 success, 1 procedure failed or aborted, 2 usage or config error.`,
 		newLabCmd(),
 		newSnapshotCmd(),
 		newManCmd(),
+		newToolsCmd(),
 	)
 	root.InitDefaultCompletionCmd() // now, not at Execute, so it gets its Example too
 	addCompletions(root)

@@ -144,7 +144,9 @@ func newSnapshotDiffCmd() *cobra.Command {
 		Short: "What restoring FILE would drop, bring back or roll back in the live etcd",
 		Long: `diff compares a snapshot with the live etcd, read-only: it verifies FILE as
 'snapshot status' does, lists the live keys (names and revisions, never values)
-with etcdctl on an etcd member over SSH, with the member's own TLS files, and
+with etcdctl on an etcd member over SSH, with the member's own TLS files (the
+node's own etcdctl when sudo finds one of its etcd's minor version, else the
+bastion's, brought to /var/lib/etcd-dr/tools/snapshot-diff/ as preflight does), and
 groups by resource and namespace the keys a restore would drop (created after
 the snapshot), bring back (deleted after it) and roll back (changed after it).`,
 		Args: cobra.ExactArgs(1),

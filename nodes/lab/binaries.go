@@ -9,28 +9,45 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/etcd-dr/etcd-dr/nodes/etcdtools"
 )
 
 // Pinned versions of the lab's binaries. They must match the requires in
-// testdata/labbin/{etcd,kube}/go.mod; the cache key is name-version.
+// testdata/labbin/{etcd36,etcd,kube}/go.mod; the cache key is name-version.
+// EtcdVersion is the default: what kubeadm v1.35.4 ships
+// (DefaultEtcdVersion = "3.6.6-0").
 const (
-	EtcdVersion = "v3.7.3"
+	EtcdVersion = "v3.6.6"
 	KubeVersion = "v1.35.4"
 )
 
+// etcdModules maps every etcd version the lab runs (and the bastion brings
+// tools of) to the labbin module pinning it.
+var etcdModules = map[string]string{"v3.6.6": "etcd36", "v3.7.3": "etcd"}
+
+// EtcdVersions lists the etcd versions the lab supports, oldest first.
+func EtcdVersions() []string { return []string{"v3.6.6", "v3.7.3"} }
+
 // Binaries are the absolute paths of the lab's cached executables.
 type Binaries struct {
+	EtcdVersion                                         string // v3.6.6
 	Etcd, Etcdutl, Etcdctl                              string
 	KubeApiserver, KubeScheduler, KubeControllerManager string
 }
 
-// All lists the binaries by the command name a node's PATH must resolve.
-func (b Binaries) All() map[string]string {
+// Kube lists the Kubernetes binaries by the command name a node's PATH
+// resolves (the etcd ones live in the node's etcd image dir only).
+func (b Binaries) Kube() map[string]string {
 	return map[string]string{
-		"etcd": b.Etcd, "etcdutl": b.Etcdutl, "etcdctl": b.Etcdctl,
 		"kube-apiserver": b.KubeApiserver, "kube-scheduler": b.KubeScheduler,
 		"kube-controller-manager": b.KubeControllerManager,
 	}
+}
+
+// EtcdBins lists the etcd binaries by command name.
+func (b Binaries) EtcdBins() map[string]string {
+	return map[string]string{"etcd": b.Etcd, "etcdutl": b.Etcdutl, "etcdctl": b.Etcdctl}
 }
 
 // binarySpec says how one binary is built: from which labbin submodule and
@@ -40,13 +57,38 @@ type binarySpec struct {
 	set                        func(*Binaries, string)
 }
 
-var binarySpecs = []binarySpec{
-	{"etcd", EtcdVersion, "etcd", "./cmd/etcd", func(b *Binaries, p string) { b.Etcd = p }},
-	{"etcdutl", EtcdVersion, "etcd", "go.etcd.io/etcd/etcdutl/v3", func(b *Binaries, p string) { b.Etcdutl = p }},
-	{"etcdctl", EtcdVersion, "etcd", "go.etcd.io/etcd/etcdctl/v3", func(b *Binaries, p string) { b.Etcdctl = p }},
+// etcdSpecs are the etcd binaries of one version; tools only etcdutl and
+// etcdctl (what the bastion brings to nodes).
+func etcdSpecs(version string, tools bool) []binarySpec {
+	mod := etcdModules[version]
+	out := []binarySpec{
+		{"etcdutl", version, mod, "go.etcd.io/etcd/etcdutl/v3", func(b *Binaries, p string) { b.Etcdutl = p }},
+		{"etcdctl", version, mod, "go.etcd.io/etcd/etcdctl/v3", func(b *Binaries, p string) { b.Etcdctl = p }},
+	}
+	if tools {
+		return out
+	}
+	return append(out, binarySpec{"etcd", version, mod, "./cmd/etcd", func(b *Binaries, p string) { b.Etcd = p }})
+}
+
+var kubeSpecs = []binarySpec{
 	{"kube-apiserver", KubeVersion, "kube", "k8s.io/kubernetes/cmd/kube-apiserver", func(b *Binaries, p string) { b.KubeApiserver = p }},
 	{"kube-scheduler", KubeVersion, "kube", "k8s.io/kubernetes/cmd/kube-scheduler", func(b *Binaries, p string) { b.KubeScheduler = p }},
 	{"kube-controller-manager", KubeVersion, "kube", "k8s.io/kubernetes/cmd/kube-controller-manager", func(b *Binaries, p string) { b.KubeControllerManager = p }},
+}
+
+// NormalizeEtcdVersion turns "3.6.6" or "v3.6.6" into a supported "v3.6.6".
+func NormalizeEtcdVersion(v string) (string, error) {
+	if v == "" {
+		return EtcdVersion, nil
+	}
+	if !strings.HasPrefix(v, "v") {
+		v = "v" + v
+	}
+	if _, ok := etcdModules[v]; !ok {
+		return "", fmt.Errorf("lab: etcd version %s is not built by the lab; use one of %s", v, strings.Join(EtcdVersions(), ", "))
+	}
+	return v, nil
 }
 
 // LabbinEnv names the environment variable that points at testdata/labbin
@@ -55,21 +97,39 @@ const LabbinEnv = "ETCD_DR_LABBIN"
 
 // BinDir is where the lab's binaries are cached: outside the clone, so a
 // fresh clone, CI and the next drill reuse them.
-func BinDir() (string, error) {
-	dir, err := os.UserCacheDir()
+// It is also where the engine looks for the etcd tools it brings to nodes
+// (etcdtools.CacheDir).
+func BinDir() (string, error) { return etcdtools.CacheDir() }
+
+// EnsureBinaries returns the lab's binaries for etcd etcdVersion ("" is
+// EtcdVersion), building the missing ones from the Go module proxy with the
+// pinned versions. progress receives one line per step so a cold build
+// (minutes on a small machine) is visibly alive. Two processes calling it at
+// once serialise on a lock file; each binary is built under a temporary name
+// and renamed, so a killed build never leaves a truncated binary behind.
+func EnsureBinaries(ctx context.Context, etcdVersion string, progress func(string)) (Binaries, error) {
+	v, err := NormalizeEtcdVersion(etcdVersion)
 	if err != nil {
-		return "", fmt.Errorf("lab binaries: no user cache dir (set XDG_CACHE_HOME or HOME): %w", err)
+		return Binaries{}, err
 	}
-	return filepath.Join(dir, "etcd-dr", "bin"), nil
+	b, err := ensure(ctx, append(etcdSpecs(v, false), kubeSpecs...), progress)
+	b.EtcdVersion = v
+	return b, err
 }
 
-// EnsureBinaries returns the lab's binaries, building the missing ones from
-// the Go module proxy with the pinned versions. progress receives one line per
-// step so a cold build (minutes on a small machine) is visibly alive. Two
-// processes calling it at once serialise on a lock file; each binary is built
-// under a temporary name and renamed, so a killed build never leaves a
-// truncated binary behind.
-func EnsureBinaries(ctx context.Context, progress func(string)) (Binaries, error) {
+// EnsureEtcdTools builds (or finds cached) the static etcdutl and etcdctl
+// of etcdVersion the bastion brings to nodes running that etcd.
+func EnsureEtcdTools(ctx context.Context, etcdVersion string, progress func(string)) (Binaries, error) {
+	v, err := NormalizeEtcdVersion(etcdVersion)
+	if err != nil {
+		return Binaries{}, err
+	}
+	b, err := ensure(ctx, etcdSpecs(v, true), progress)
+	b.EtcdVersion = v
+	return b, err
+}
+
+func ensure(ctx context.Context, specs []binarySpec, progress func(string)) (Binaries, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -79,10 +139,14 @@ func EnsureBinaries(ctx context.Context, progress func(string)) (Binaries, error
 	}
 	var out Binaries
 	missing := map[string][]binarySpec{}
-	for _, s := range binarySpecs {
+	var modules []string
+	for _, s := range specs {
 		p := filepath.Join(dir, s.name+"-"+s.version)
 		s.set(&out, p)
 		if !isExecutable(p) {
+			if len(missing[s.module]) == 0 {
+				modules = append(modules, s.module)
+			}
 			missing[s.module] = append(missing[s.module], s)
 		}
 	}
@@ -101,7 +165,7 @@ func EnsureBinaries(ctx context.Context, progress func(string)) (Binaries, error
 	if err != nil {
 		return Binaries{}, err
 	}
-	for _, module := range []string{"etcd", "kube"} {
+	for _, module := range modules {
 		for _, s := range missing[module] {
 			if err := buildOne(ctx, dir, filepath.Join(src, module), s, progress); err != nil {
 				return Binaries{}, err

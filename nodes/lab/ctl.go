@@ -22,12 +22,28 @@ func ctlSocketName(labDir, nodeName string) string {
 	return fmt.Sprintf("etcd-dr-lab/%x/%s", sum[:6], nodeName)
 }
 
-// shims are the node's stand-ins for tools a real node has; they live in the
-// node's /usr/local/bin, first on PATH.
-var shims = map[string]string{
-	"sudo": `#!/bin/sh
-# sudo for a drill lab node: commands already run as root in the node's user
-# namespace; the engine always sends "sudo -n --", which must work.
+// Where a node's shims live. sudo is in the node's /usr/local/bin, first
+// on the login PATH; systemctl and crictl stand in for /usr/bin's, so they
+// live in /run/lab/sbin, which comes first on the login PATH and on sudo's
+// secure_path alike (a real node finds both there).
+const sysShimDir = "/run/lab/sbin"
+
+// RHEL's sudoers: "Defaults secure_path = /sbin:/bin:/usr/sbin:/usr/bin"
+// and env_reset. Debian's secure_path keeps /usr/local/sbin:/usr/local/bin.
+const (
+	secureRHEL   = sysShimDir + ":/sbin:/bin:/usr/sbin:/usr/bin"
+	secureDebian = sysShimDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+
+// sudoShim is sudo for a lab node: commands already run as root in the
+// node's user namespace; the engine always sends "sudo -n --", which must
+// work. Like real sudo it looks the command up on secure_path only (a tool
+// in /usr/local/bin is "command not found" on RHEL) and runs it with the
+// environment reset.
+func sudoShim(securePath string) string {
+	return `#!/bin/sh
+# sudo for a drill lab node, as sudo with secure_path and env_reset.
+secure_path=` + securePath + `
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|-E|-H) shift ;;
@@ -37,8 +53,23 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -gt 0 ] || { echo "usage: sudo -n -- command" >&2; exit 1; }
-exec "$@"
-`,
+case "$1" in
+  */*) ;;
+  *) found=; IFS=:
+     for d in $secure_path; do
+       if [ -f "$d/$1" ] && [ -x "$d/$1" ]; then found="$d/$1"; break; fi
+     done
+     unset IFS
+     [ -n "$found" ] || { echo "sudo: $1: command not found" >&2; exit 1; }
+     shift; set -- "$found" "$@" ;;
+esac
+exec env -i PATH="$secure_path" HOME=/root USER=root LOGNAME=root SHELL=/bin/sh SUDO_USER=root SUDO_UID=0 SUDO_GID=0 "$@"
+`
+}
+
+// shims are the node's stand-ins for tools a real node has.
+var shims = map[string]string{
+	"sudo":      sudoShim(secureRHEL),
 	"systemctl": ctlShim("systemctl"),
 	"crictl":    ctlShim("crictl"),
 }
@@ -56,23 +87,62 @@ exit "$code"
 `
 }
 
-// writeNodeBin fills the node's /usr/local/bin: shims and the lab binaries.
-func writeNodeBin(binDir string, bins Binaries) error {
+// writeNodeBin fills the node's /usr/local/bin (binDir) and /run/lab/sbin
+// (sbinDir): shims, the Kubernetes binaries, and the etcd image dir
+// (imageDir), where only the lab kubelet looks, as a real node's etcd,
+// etcdctl and etcdutl live only inside the etcd image. hostTools adds
+// etcdutl and etcdctl to /usr/local/bin (kubespray installs them there),
+// systemdEtcd the etcd binary its unit starts (/usr/local/bin/etcd).
+func writeNodeBin(binDir, sbinDir string, bins Binaries, hostTools, systemdEtcd bool) error {
+	if err := os.MkdirAll(sbinDir, 0o755); err != nil {
+		return err
+	}
 	for name, body := range shims {
-		if err := os.WriteFile(filepath.Join(binDir, name), []byte(body), 0o755); err != nil {
+		dir := sbinDir
+		if name == "sudo" {
+			dir = binDir
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
 			return fmt.Errorf("lab shim %s: %w", name, err)
 		}
 	}
+	links := map[string]string{} // name in binDir → path of the cached binary
+	for name, p := range bins.Kube() {
+		links[name] = p
+	}
+	img := filepath.Join(binDir, imageDir(bins.EtcdVersion))
+	if err := os.MkdirAll(img, 0o755); err != nil {
+		return err
+	}
+	for name, p := range bins.EtcdBins() {
+		links[filepath.Join(imageDir(bins.EtcdVersion), name)] = p
+		if (hostTools && name != "etcd") || (systemdEtcd && name == "etcd") {
+			links[name] = p
+		}
+	}
 	// Relative links into .labbin, where the node mounts the binary cache.
-	for name, path := range bins.All() {
+	for name, p := range links {
 		dst := filepath.Join(binDir, name)
+		rel, err := filepath.Rel(filepath.Dir(dst), filepath.Join(binDir, ".labbin", filepath.Base(p)))
+		if err != nil {
+			return err
+		}
 		_ = os.Remove(dst)
-		if err := os.Symlink(filepath.Join(".labbin", filepath.Base(path)), dst); err != nil {
+		if err := os.Symlink(rel, dst); err != nil {
 			return fmt.Errorf("lab binary %s: %w", name, err)
 		}
 	}
 	return nil
 }
+
+// imageDir is where, under the node's /usr/local/bin, the lab keeps the
+// binaries of the etcd image of version v ("v3.6.6"): .images/etcd-3.6.6-0,
+// named after the kubeadm image tag registry.k8s.io/etcd:3.6.6-0. A
+// dot-dir is on no PATH: only the lab kubelet runs what is in it.
+func imageDir(v string) string { return filepath.Join(".images", "etcd-"+etcdImageTag(v)) }
+
+// etcdImageTag is kubeadm's tag for etcd v ("v3.6.6" → "3.6.6-0").
+func etcdImageTag(v string) string { return strings.TrimPrefix(v, "v") + "-0" }
 
 // serveCtl serves the node's shims until ctx ends.
 func serveCtl(ctx context.Context, labDir string, k *kubelet) (func(), error) {
@@ -140,7 +210,7 @@ func (k *kubelet) systemctl(args []string) (int, string) {
 		if u == nil {
 			return 4, fmt.Sprintf("Unit %s.service could not be found.\n", unit)
 		}
-		return k.unitctl(u, verb, noBlock)
+		return k.unitctl(u, verb, noBlock, props, valueOnly)
 	}
 	since := k.startedAt()
 	stamp := since.UTC().Format("Mon 2006-01-02 15:04:05 MST")

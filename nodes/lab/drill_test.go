@@ -138,7 +138,8 @@ func handRestore(t *testing.T, l *Lab, seed Seed) {
 	for _, n := range cps {
 		a := l.nodes[n].spec.Addr
 		sshWrite(t, l, n, "/var/lib/snapshot.db", snap)
-		mustSSH(t, l, n, fmt.Sprintf("sudo -n -- etcdutl snapshot restore /var/lib/snapshot.db --name %s "+
+		etcdutl := bringEtcdutl(t, l, n)
+		mustSSH(t, l, n, fmt.Sprintf("sudo -n -- "+etcdutl+" snapshot restore /var/lib/snapshot.db --name %s "+
 			"--initial-cluster %s --initial-cluster-token drill-restored --initial-advertise-peer-urls https://%s:2380 "+
 			"--data-dir /var/lib/etcd-restored --bump-revision 1000000000 --mark-compacted", n, initialCluster(members), a))
 		old := mustSSH(t, l, n, "cat /etc/kubernetes/parked/etcd.yaml")
@@ -150,9 +151,9 @@ func handRestore(t *testing.T, l *Lab, seed Seed) {
 	}
 	unpark("etcd")
 	for _, n := range cps {
-		waitSSH(t, l, n, "ETCDCTL_API=3 etcdctl --endpoints=https://"+l.nodes[n].spec.Addr+":2379 "+
-			"--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt "+
-			"--key=/etc/kubernetes/pki/etcd/healthcheck-client.key endpoint health >/dev/null 2>&1 && echo healthy",
+		// A kubeadm node has no etcdctl: ask etcd's metrics listener, as
+		// the pod's own probes do.
+		waitSSH(t, l, n, "curl -s http://"+l.nodes[n].spec.Addr+":2381/health | grep -q '\"health\":\"true\"' && echo healthy",
 			"healthy", 30*time.Second)
 	}
 	unpark("kube-apiserver")
@@ -172,6 +173,18 @@ func handRestore(t *testing.T, l *Lab, seed Seed) {
 			waitSSH(t, l, n, "pgrep -c -f '^"+pod+"( |$)'", "1", 15*time.Second)
 		}
 	}
+}
+
+// bringEtcdutl copies the lab's etcdutl (of the members' etcd version) to
+// node, as an operator brings one to a kubeadm node that has none, and
+// returns its path there: sudo's secure_path would not find it by name.
+func bringEtcdutl(t *testing.T, l *Lab, node string) string {
+	t.Helper()
+	const p = "/var/lib/hand-tools/etcdutl"
+	mustSSH(t, l, node, "sudo -n -- mkdir -p -m 0700 /var/lib/hand-tools")
+	sshWrite(t, l, node, p, mustReadFile(t, l.bins.Etcdutl))
+	mustSSH(t, l, node, "sudo -n -- chmod 0700 "+p)
+	return p
 }
 
 func mustReadFile(t *testing.T, path string) []byte {

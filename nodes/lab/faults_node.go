@@ -88,23 +88,27 @@ func (l *Lab) RequireSudoPassword(name string, on bool) error {
 // use token as its --initial-cluster-token, whatever the caller passed: the
 // member is restored into a cluster of its own (an operator who restored
 // one member by hand, with another token). This fault cannot be produced
-// through etcd-dr itself, so the node's etcdutl is wrapped to inject it.
+// through etcd-dr itself, so the node gets a host etcdutl of its etcd's
+// version that injects it, in /usr/local/bin with a Debian-like sudo whose
+// secure_path finds it there: etcd-dr then uses the host's tool.
 func (l *Lab) RestoreWithClusterToken(name, token string) error {
 	n, err := l.node(name)
 	if err != nil {
 		return err
 	}
 	p := filepath.Join(n.dir, "bin", "etcdutl")
-	target, err := os.Readlink(p)
-	if err != nil {
-		return fmt.Errorf("lab: etcdutl on %s is not the lab's link (already wrapped?): %w", name, err)
+	if _, err := os.Lstat(p); err == nil {
+		return fmt.Errorf("lab: %s already has an etcdutl in /usr/local/bin (already wrapped?)", name)
 	}
 	if strings.ContainsAny(token, "'\n") {
 		return fmt.Errorf("lab: token %q: no quotes or newlines", token)
 	}
+	if err := writeFileAtomic(filepath.Join(n.dir, "bin", "sudo"), []byte(sudoShim(secureDebian)), 0o755); err != nil {
+		return fmt.Errorf("lab: sudo on %s: %w", name, err)
+	}
 	wrapper := `#!/bin/sh
 # etcdutl wrapped by the lab's RestoreWithClusterToken fault knob.
-real=/usr/local/bin/` + target + `
+real=/usr/local/bin/.labbin/` + filepath.Base(l.bins.Etcdutl) + `
 tok='` + token + `'
 n=$#; skip=
 for a in "$@"; do

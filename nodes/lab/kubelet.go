@@ -71,6 +71,7 @@ type pod struct {
 	file, name string
 	uid        string // hashed from content, node and path (config/common.go)
 	grace      time.Duration
+	image      string // the main container's image: which binaries it runs (imagePath)
 	argv       []string
 	env        []string
 	mounts     []string // triples: hostPath type, hostPath, mountPath
@@ -215,7 +216,7 @@ func podFrom(file string, data []byte) (*pod, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("line %d: container %q has no command", c.Line, c.Name)
 	}
-	p := &pod{file: file, name: sp.Name, argv: argv, grace: defaultGrace,
+	p := &pod{file: file, name: sp.Name, image: c.Image, argv: argv, grace: defaultGrace,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if g := sp.TerminationGracePeriodSeconds; g != nil && *g >= 0 {
 		p.grace = time.Duration(*g) * time.Second

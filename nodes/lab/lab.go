@@ -58,8 +58,15 @@ type Options struct {
 	UnitStartTimeout time.Duration
 	// Keys seeds that many raw keys (KeysPrefix) before the snapshot, and a
 	// few changes to them after it (keyseed.go): real clusters hold 10k–1M.
-	Keys     int
-	Progress func(string)
+	Keys int
+	// EtcdVersion is the etcd the members run: "3.6.6" (the default, what
+	// kubeadm v1.35.4 ships) or "3.7.3"; etcd.yaml's image tag says it.
+	EtcdVersion string
+	// HostEtcdTools installs etcdutl and etcdctl in every etcd node's
+	// /usr/local/bin, as kubespray does. Without it a node has none, as a
+	// kubeadm host (they live only inside the etcd image).
+	HostEtcdTools bool
+	Progress      func(string)
 }
 
 func (o *Options) defaults() error {
@@ -100,7 +107,8 @@ func (o *Options) defaults() error {
 	if o.Progress == nil {
 		o.Progress = func(string) {}
 	}
-	return nil
+	o.EtcdVersion, err = NormalizeEtcdVersion(o.EtcdVersion)
+	return err
 }
 
 // Lab is a running drill lab.
@@ -205,7 +213,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := addressesFree(opts.specs()); err != nil {
 		return nil, err
 	}
-	bins, err := EnsureBinaries(ctx, opts.Progress)
+	bins, err := EnsureBinaries(ctx, opts.EtcdVersion, opts.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -180,10 +180,12 @@ func TestLabNodesLookLikeRealKubeadmNodesOverSSH(t *testing.T) {
 		{"sudo -n -- works as on a prepared node", "cp-2", "sudo -n -- id -u", "0\n"},
 		{"the apiserver answers /readyz when curled from cp-2", "cp-2",
 			"curl -sS --cacert /etc/kubernetes/pki/ca.crt -H 'Authorization: Bearer " + tok + "' https://127.0.10.2:6443/readyz", "ok"},
-		{"etcdctl on cp-3 sees three started members", "cp-3",
-			"etcdctl --endpoints=https://127.0.10.3:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
-				"--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key " +
-				"member list | grep -c started", "3\n"},
+		{"cp-3 has no etcd, etcdctl or etcdutl on its PATH, as a kubeadm host", "cp-3",
+			"for t in etcd etcdctl etcdutl; do command -v $t || echo no $t; done", "no etcd\nno etcdctl\nno etcdutl\n"},
+		{"nor under sudo", "cp-3", "sudo -n -- etcdutl version 2>&1; echo exit $?", "sudo: etcdutl: command not found\nexit 1\n"},
+		{"sudo resets the environment", "cp-3", "FOO=bar sudo -n -- sh -c 'echo ${FOO:-unset} $PATH'", "unset /run/lab/sbin:/sbin:/bin:/usr/sbin:/usr/bin\n"},
+		{"cp-3's etcd runs the image's binary, the version kubeadm v1.35 ships", "cp-3",
+			"grep -o 'image: .*' /etc/kubernetes/manifests/etcd.yaml; pgrep -c -f '^etcd '", "image: registry.k8s.io/etcd:3.6.6-0\n1\n"},
 		{"crictl ps on cp-1 lists its etcd", "cp-1", "crictl ps --name etcd -q | wc -l", "1\n"},
 		{"systemctl restart kubelet succeeds on a worker", "w-2", "sudo -n -- systemctl restart kubelet && systemctl is-active kubelet", "active\n"},
 	}

@@ -19,11 +19,11 @@ var templateFS embed.FS
 
 // manifestData fills the templates for one node.
 type manifestData struct {
-	Name, Addr               string
-	InitialCluster           string // name=https://addr:2380,...
-	EtcdServers              string // https://addr:2379 (the node's own member, as kubeadm stacked)
-	EtcdVersion, KubeVersion string
-	User, Token              string // kubeconfig only
+	Name, Addr                string
+	InitialCluster            string // name=https://addr:2380,...
+	EtcdServers               string // https://addr:2379 (the node's own member, as kubeadm stacked)
+	EtcdImageTag, KubeVersion string // "3.6.6-0" (kubeadm's tag), "v1.35.4"
+	User, Token               string // kubeconfig only
 }
 
 // Tokens are the lab's static bearer tokens (--token-auth-file). Admin is in

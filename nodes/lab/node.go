@@ -30,9 +30,11 @@ type node struct {
 	done chan struct{}
 }
 
-// nodePath is the PATH of every command on a node: the sandbox's
-// /usr/local/bin (shims and lab binaries) first, as on a real node.
-const nodePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+// nodePath is the PATH of every command on a node, as a login shell's on a
+// real node: /run/lab/sbin (the systemctl and crictl shims, standing in for
+// /usr/bin's) first, then the sandbox's /usr/local/bin (sudo's shim, the
+// Kubernetes binaries; etcd tools only with Options.HostEtcdTools).
+const nodePath = sysShimDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // initScript runs as pid 1 of the node's pid namespace. It makes every mount
 // private (nothing leaks to the host), mounts the node's own /proc (so pgrep

@@ -125,6 +125,12 @@ func (k *kubelet) runOnce(p *pod) (int, error) {
 	args := []string{"unshare", "--mount", "--propagation", "private", "--", "sh", "-c", podScript, "lab-pod"}
 	args = append(append(append(args, p.mounts...), "--"), p.argv...)
 	cmd := k.n.command(context.Background(), args...)
+	if dir := imagePath(p.image); dir != "" {
+		if _, err := os.Stat(filepath.Join(k.n.root(), dir)); err == nil {
+			// The image's binaries first, as a container sees its own.
+			cmd.Env = append(cmd.Env, "PATH="+dir+":"+nodePath)
+		}
+	}
 	cmd.Env = append(cmd.Env, p.env...)
 	logPath := filepath.Join(k.n.dir, "logs", p.name+".log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
@@ -185,4 +191,17 @@ func stopProcess(p *pod, exited <-chan struct{}, grace time.Duration) {
 	case <-time.After(grace):
 		p.killSignal(syscall.SIGKILL)
 	}
+}
+
+// imagePath is the node dir holding an image's binaries, if the lab has
+// them: registry.k8s.io/etcd:3.6.6-0 is /usr/local/bin/.images/etcd-3.6.6-0
+// (see imageDir). An image without one runs from the node's PATH.
+func imagePath(image string) string {
+	image, _, _ = strings.Cut(image, "@")
+	i := strings.LastIndex(image, ":")
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return ""
+	}
+	repo := image[:i]
+	return "/usr/local/bin/.images/" + repo[strings.LastIndex(repo, "/")+1:] + "-" + image[i+1:]
 }

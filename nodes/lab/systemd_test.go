@@ -16,7 +16,7 @@ func TestExternalSystemdEtcdLabRestoresThroughSystemctl(t *testing.T) {
 	// case below short; 20 s still leaves a loaded CI machine room to
 	// boot three members together.
 	l := upLabWith(t, Options{ControlPlanes: 1, Topology: TopologyExternal, EtcdMode: EtcdModeSystemd, Block: 3,
-		UnitStartTimeout: 20 * time.Second})
+		UnitStartTimeout: 20 * time.Second, HostEtcdTools: true})
 	ctx := context.Background()
 	members := l.opts.members()
 	if len(members) != 3 || members[0].Name != "etcd-1" {
@@ -30,6 +30,11 @@ func TestExternalSystemdEtcdLabRestoresThroughSystemctl(t *testing.T) {
 			"etcd-servers=https://127.3.30.1:2379,https://127.3.30.2:2379,https://127.3.30.3:2379"},
 		{"etcd runs as an active unit on etcd-2", "etcd-2", "systemctl is-active etcd", "active"},
 		{"etcd-2's data dir comes from /etc/etcd.env", "etcd-2", "grep ETCD_DATA_DIR /etc/etcd.env", "ETCD_DATA_DIR=/var/lib/etcd"},
+		{"the unit starts kubespray's /usr/local/bin/etcd", "etcd-2", "systemctl show -p ExecStart --value etcd | grep -o 'path=[^ ]*'",
+			"path=/usr/local/bin/etcd"},
+		{"kubespray's etcdutl is in /usr/local/bin", "etcd-2", "command -v etcdutl", "/usr/local/bin/etcdutl"},
+		{"which RHEL's sudo does not search (secure_path)", "etcd-2", "sudo -n -- etcdutl version 2>&1; echo exit $?",
+			"sudo: etcdutl: command not found\nexit 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +79,7 @@ func systemdRestore(t *testing.T, l *Lab) {
 	snap := mustReadFile(t, seed.Snapshot)
 	for _, m := range members {
 		sshWrite(t, l, m.Name, "/var/lib/snapshot.db", snap)
-		mustSSH(t, l, m.Name, fmt.Sprintf("sudo -n -- etcdutl snapshot restore /var/lib/snapshot.db --name %s "+
+		mustSSH(t, l, m.Name, fmt.Sprintf("sudo -n -- /usr/local/bin/etcdutl snapshot restore /var/lib/snapshot.db --name %s "+
 			"--initial-cluster %s --initial-cluster-token drill-restored --initial-advertise-peer-urls https://%s:2380 "+
 			"--data-dir /var/lib/etcd-restored --bump-revision 1000000000 --mark-compacted", m.Name, initialCluster(members), m.Addr))
 		env, err := manifest.EditEtcdEnv([]byte(mustSSH(t, l, m.Name, "cat /etc/etcd.env")), "ETCD_DATA_DIR", "/var/lib/etcd-restored")

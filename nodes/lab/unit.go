@@ -77,7 +77,7 @@ func (k *kubelet) startUnit(u *unit) error {
 	if err != nil {
 		return fmt.Errorf("%s.service: notify socket: %w", u.name, err)
 	}
-	p := &pod{file: u.envFile, name: u.name, uid: fmt.Sprintf("%x", sum[:16]), argv: []string{u.name},
+	p := &pod{file: u.envFile, name: u.name, uid: fmt.Sprintf("%x", sum[:16]), argv: []string{u.execStart()},
 		grace: unitStopTimeout, env: append(env, "NOTIFY_SOCKET="+sock), dataDir: m.HostDataDir,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	u.p, u.since, u.state, u.result, u.job = p, time.Now(), "activating", "", make(chan struct{})
@@ -143,7 +143,7 @@ func (k *kubelet) stopUnit(u *unit) {
 
 // unitctl answers systemctl for a lab unit. A start without --no-block
 // waits for the start job, as systemctl does.
-func (k *kubelet) unitctl(u *unit, verb string, noBlock bool) (int, string) {
+func (k *kubelet) unitctl(u *unit, verb string, noBlock bool, props []string, valueOnly bool) (int, string) {
 	k.mu.Lock()
 	var job chan struct{}
 	switch verb {
@@ -173,11 +173,11 @@ func (k *kubelet) unitctl(u *unit, verb string, noBlock bool) (int, string) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.unitQuery(u, verb)
+	return k.unitQuery(u, verb, props, valueOnly)
 }
 
 // unitQuery answers the read-only verbs and stop; k.mu is held.
-func (k *kubelet) unitQuery(u *unit, verb string) (int, string) {
+func (k *kubelet) unitQuery(u *unit, verb string, props []string, valueOnly bool) (int, string) {
 	switch verb {
 	case "stop":
 		k.stopUnit(u)
@@ -192,7 +192,7 @@ func (k *kubelet) unitQuery(u *unit, verb string) (int, string) {
 		}
 		return 1, u.state + "\n"
 	case "status", "show":
-		return k.unitStatus(u, verb)
+		return k.unitStatus(u, verb, props, valueOnly)
 	case "enable", "disable", "daemon-reload":
 	default:
 		return 1, fmt.Sprintf("systemctl (lab): %q on %s is not supported in the drill lab\n", verb, u.name)
@@ -200,7 +200,7 @@ func (k *kubelet) unitQuery(u *unit, verb string) (int, string) {
 	return 0, ""
 }
 
-func (k *kubelet) unitStatus(u *unit, verb string) (int, string) {
+func (k *kubelet) unitStatus(u *unit, verb string, props []string, valueOnly bool) (int, string) {
 	stamp := u.since.UTC().Format("Mon 2006-01-02 15:04:05 MST")
 	state, code := u.state+" (dead)", 3
 	switch u.state {
@@ -212,7 +212,7 @@ func (k *kubelet) unitStatus(u *unit, verb string) (int, string) {
 		state = "failed (Result: " + u.result + ") since " + stamp
 	}
 	if verb == "show" {
-		return 0, fmt.Sprintf("Id=%s.service\nType=notify\nActiveState=%s\nResult=%s\n", u.name, u.state, u.result)
+		return 0, u.show(props, valueOnly)
 	}
 	return code, fmt.Sprintf("● %s.service - %s (drill lab, Type=notify)\n     Active: %s\n", u.name, u.name, state)
 }
@@ -240,4 +240,26 @@ func envFileVars(data []byte) ([]string, error) {
 		out = append(out, strings.TrimSpace(k)+"="+v)
 	}
 	return out, sc.Err()
+}
+
+// execStart is the binary the unit starts (kubespray: ExecStart=/usr/local/bin/etcd).
+func (u *unit) execStart() string { return "/usr/local/bin/" + u.name }
+
+// show answers `systemctl show [-p P] [--value]` as systemd prints them.
+func (u *unit) show(props []string, valueOnly bool) string {
+	exec := fmt.Sprintf("{ path=%s ; argv[]=%s ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
+		u.execStart(), u.execStart())
+	all := map[string]string{"Id": u.name + ".service", "Type": "notify", "ActiveState": u.state, "Result": u.result, "ExecStart": exec}
+	if len(props) == 0 {
+		props = []string{"Id", "Type", "ActiveState", "Result"}
+	}
+	var b strings.Builder
+	for _, p := range props {
+		if valueOnly {
+			fmt.Fprintln(&b, all[p])
+		} else {
+			fmt.Fprintf(&b, "%s=%s\n", p, all[p])
+		}
+	}
+	return b.String()
 }

@@ -58,10 +58,11 @@ func (l *Lab) prepareNode(s nodeSpec, members []nodeSpec, bins Binaries) error {
 			return fmt.Errorf("node %s: %w", s.Name, err)
 		}
 	}
-	if err := writeNodeBin(filepath.Join(dir, "bin"), bins); err != nil {
+	member, cp := slices.Contains(s.Roles, "etcd"), slices.Contains(s.Roles, "control-plane")
+	if err := writeNodeBin(filepath.Join(dir, "bin"), filepath.Join(dir, "ctl", "sbin"), bins,
+		member && l.opts.HostEtcdTools, member && l.opts.EtcdMode == EtcdModeSystemd); err != nil {
 		return fmt.Errorf("node %s: %w", s.Name, err)
 	}
-	member, cp := slices.Contains(s.Roles, "etcd"), slices.Contains(s.Roles, "control-plane")
 	if !member && !cp {
 		_, ca := l.pki.CAPEM()
 		return os.WriteFile(filepath.Join(pkiDir, "ca.crt"), ca, 0o644)
@@ -70,7 +71,7 @@ func (l *Lab) prepareNode(s nodeSpec, members []nodeSpec, bins Binaries) error {
 		return err
 	}
 	d := manifestData{Name: s.Name, Addr: s.Addr, InitialCluster: initialCluster(members),
-		EtcdServers: clientURLs(members), EtcdVersion: EtcdVersion, KubeVersion: KubeVersion}
+		EtcdServers: clientURLs(members), EtcdImageTag: etcdImageTag(bins.EtcdVersion), KubeVersion: KubeVersion}
 	if l.opts.Topology == TopologyStacked {
 		d.EtcdServers = clientURLs([]nodeSpec{s})
 	}

@@ -37,6 +37,7 @@ const (
 	modeInspect = "inspect" // the Kubernetes keyspace
 	modeKeys    = "keys"    // every live key and its revisions
 	modeMembers = "members" // the member set the snapshot records
+	modeStorage = "storage" // the storage schema version (etcd 3.6+)
 )
 
 func init() {
@@ -51,9 +52,11 @@ type childResult struct {
 	Summary  Summary        `json:"summary"`
 	Keyspace Keyspace       `json:"keyspace"`
 	Members  []Member       `json:"members,omitempty"`
-	NotEtc   string         `json:"notEtcd,omitempty"` // why it is not an etcd database
-	Locked   bool           `json:"locked,omitempty"`  // another process holds the file's lock
-	Err      string         `json:"err,omitempty"`     // bbolt or etcdutl error
+	// StorageVersion is meta/storageVersion ("" before etcd 3.6).
+	StorageVersion string `json:"storageVersion,omitempty"`
+	NotEtc         string `json:"notEtcd,omitempty"` // why it is not an etcd database
+	Locked         bool   `json:"locked,omitempty"`  // another process holds the file's lock
+	Err            string `json:"err,omitempty"`     // bbolt or etcdutl error
 }
 
 func runChild(mode, path string) int {
@@ -86,6 +89,10 @@ func runChild(mode, path string) int {
 		}
 	case mode == modeMembers:
 		if res.Members, err = childMembers(path); err != nil {
+			res.Err = err.Error()
+		}
+	case mode == modeStorage:
+		if res.StorageVersion, err = childStorageVersion(path); err != nil {
 			res.Err = err.Error()
 		}
 	}
