@@ -28,6 +28,9 @@ func RestoreEtcdStep() Step {
 		Plan: func(c *Context) ([]Action, error) {
 			var out []Action
 			for _, m := range c.members() {
+				out = append(out, c.recheckAction(m.Node))
+			}
+			for _, m := range c.members() {
 				out = append(out, c.restoreActions(m, nil)...)
 			}
 			return out, nil

@@ -24,8 +24,8 @@ func (e *restoreError) Unwrap() error { return e.err }
 // restoreFailure turns the restore action's failure on m into a
 // restoreError naming the node, the cause and the new data dir.
 func restoreFailure(m Member, newDir string, res nodes.Result, err error) error {
-	msg := fmt.Sprintf("on %s, etcdutl snapshot restore of member %s failed: %s; the new data dir %s is kept for inspection until a retry "+
-		"and is not used: etcd still points at %s (a retry removes it, as this run's marker proves it is this run's, and nothing else); the full command and output are in the transcript",
+	msg := fmt.Sprintf("on %s, etcdutl snapshot restore of member %s failed: %s; the new data dir %s is kept for inspection "+
+		"and is not used: etcd still points at %s (a retry removes it, being this run's by its marker, and nothing else); the full command and output are in the transcript",
 		m.Node, m.Name, restoreCause(res, err), newDir, m.DataDir)
 	return &NodeError{Node: m.Node, Err: &restoreError{msg: msg, err: err}}
 }

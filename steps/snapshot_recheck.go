@@ -50,9 +50,7 @@ func (e *SnapshotChangedError) Error() string {
 func (c *Context) recheckSnapshots(ctx context.Context, ms []Member) error {
 	return c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
 		file := c.snapshotPathFor(node)
-		cmd := sudo(c.Cluster, "sha256sum", "--", file)
-		cmd.Timeout = c.sizedTimeout(1)
-		res, err := c.Exec1(ctx, Action{Node: node, What: "re-check the sha256 of the snapshot this member restores from, before any member is restored", Cmd: cmd})
+		res, err := c.Exec1(ctx, c.recheckAction(node))
 		got := ""
 		if f := strings.Fields(res.Stdout); err == nil && len(f) > 0 {
 			got = f[0]
@@ -68,6 +66,13 @@ func (c *Context) recheckSnapshots(ctx context.Context, ms []Member) error {
 		}
 		return &SnapshotChangedError{Node: node, File: file, Want: c.Values.SnapshotSHA256, Got: got}
 	})
+}
+
+// recheckAction reads the sha256 of the file node restores from.
+func (c *Context) recheckAction(node string) Action {
+	cmd := sudo(c.Cluster, "sha256sum", "--", c.snapshotPathFor(node))
+	cmd.Timeout = c.sizedTimeout(copyPasses)
+	return Action{Node: node, What: "re-check the sha256 of the snapshot this member restores from, before any member is stopped or restored", Cmd: cmd}
 }
 
 var changedRe = regexp.MustCompile(`etcd-dr: snapshot changed: .* has sha256 ([0-9a-f]+), expected`)
