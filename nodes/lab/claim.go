@@ -15,8 +15,9 @@ import (
 const markerFile = ".etcd-dr-lab"
 
 // claimDir makes dir the lab's: a missing or empty directory is created
-// and marked; a marked one is already the lab's; any other is refused, and
-// nothing in it is touched.
+// and marked; a marked one is already the lab's, and so is one an older lab
+// (before the marker) left, recognised by its state file naming this very
+// directory; any other is refused, and nothing in it is touched.
 func claimDir(dir string) error {
 	if dir == "" {
 		return errors.New("lab up: no lab directory given")
@@ -33,7 +34,7 @@ func claimDir(dir string) error {
 		}
 	case err != nil:
 		return fmt.Errorf("lab up: %s: %w", dir, err)
-	case len(entries) > 0:
+	case len(entries) > 0 && !olderLabDir(dir):
 		return fmt.Errorf("lab up: refusing %s: it is not empty and the lab did not create it (no %s in it); "+
 			"the lab empties its nodes/, pki/, state/ and timeline/ and would delete what is there: "+
 			"give --dir a new or empty directory", dir, markerFile)
@@ -44,4 +45,19 @@ func claimDir(dir string) error {
 		return fmt.Errorf("lab up: mark %s as the lab's: %w", dir, err)
 	}
 	return nil
+}
+
+// olderLabDir: dir holds the state file a lab writes (lab.json), and that
+// file names dir itself as the lab's directory: only a lab writes that.
+func olderLabDir(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return false
+	}
+	var st State
+	if jsonUnmarshal(b, &st) != nil {
+		return false
+	}
+	abs, err := filepath.Abs(dir)
+	return err == nil && st.Dir != "" && filepath.Clean(st.Dir) == abs
 }

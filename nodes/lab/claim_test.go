@@ -20,6 +20,9 @@ func operatorDir(t *testing.T) (dir string, files map[string]string) {
 		"nodes/cp-1/notes":         "x\n",
 		"timeline/keep":            "y\n",
 		"daemon.log":               "not the lab's\n",
+		// A lab's state file, but of a lab elsewhere: not proof this
+		// directory is a lab's.
+		"lab.json": `{"dir":"/somewhere/else"}`,
 	}
 	for name, body := range files {
 		p := filepath.Join(dir, name)
@@ -61,8 +64,8 @@ func TestLabUpRefusesADirectoryItDidNotCreateAndDeletesNothing(t *testing.T) {
 					t.Errorf("%s changed or gone: %q %v", name, b, err)
 				}
 			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 6 {
-				t.Errorf("the directory now holds %d entries, want the operator's 6", len(entries))
+			if entries, _ := os.ReadDir(dir); len(entries) != 7 {
+				t.Errorf("the directory now holds %d entries, want the operator's 7", len(entries))
 			}
 		})
 	}
@@ -77,6 +80,13 @@ func TestTheLabClaimsOnlyNewEmptyOrItsOwnDirectories(t *testing.T) {
 			return filepath.Join(t.TempDir(), "new", "lab")
 		}},
 		{name: "an empty directory is marked", prepare: func(t *testing.T) string { return t.TempDir() }},
+		{name: "a directory an older lab left (its lab.json names it) is the lab's", prepare: func(t *testing.T) string {
+			d := t.TempDir()
+			if err := os.WriteFile(filepath.Join(d, stateFile), []byte(`{"dir":"`+d+`"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}},
 		{name: "a directory the lab marked is the lab's again", prepare: func(t *testing.T) string {
 			d := t.TempDir()
 			if err := claimDir(d); err != nil {
