@@ -78,13 +78,6 @@ func checkItem(t *testing.T, item string, checked bool, err error, want string) 
 	}
 }
 
-func abs(x int64) int64 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
