@@ -138,21 +138,24 @@ func (r *Runner) session(ctx context.Context, node string) (*conn, *ssh.Session,
 func (r *Runner) stopRemote(c *conn, sess *ssh.Session, sudo bool, pid *lineWriter, waited <-chan error) {
 	for _, sig := range []ssh.Signal{ssh.SIGTERM, ssh.SIGKILL} {
 		_ = sess.Signal(sig)
-		round := time.NewTimer(killGrace)
+		// A context's Done stays closed once the round is over, so both
+		// waits below see the end of the round (a timer's channel fires once).
+		round, cancel := context.WithTimeout(context.Background(), killGrace)
 		select {
 		case <-waited:
-			round.Stop()
+			cancel()
 			return
 		case <-pid.pidSeen:
 			killGroup(c, pid.remotePID(), string(sig), sudo)
-		case <-round.C:
+		case <-round.Done():
 		}
 		select {
 		case <-waited:
-			round.Stop()
+			cancel()
 			return
-		case <-round.C:
+		case <-round.Done():
 		}
+		cancel()
 	}
 	_ = sess.Close()
 	select {

@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -46,5 +47,35 @@ func TestTheRemoteKillReachesTheCommandWhenSudoWarnsFirst(t *testing.T) {
 			backstop := s.timeout + 2*killGrace + 5*time.Second
 			waitGoneBefore(t, s.pid, s.start.Add(backstop), "etcd-dr's kill missed it")
 		})
+	}
+}
+
+// stuckSudo is a FAKE sudo that never runs its command (stuck on a PAM
+// module or a dead LDAP server, say): no pid line ever comes.
+const stuckSudo = "#!/bin/sh\ntrap '' TERM\nexec sleep 120\n"
+
+func TestACommandThatNeverNamesItsPidIsGivenUpAfterTheStopRounds(t *testing.T) {
+	e := newEnv(t)
+	bin := fakeSudoDir(t, stuckSudo)
+	// OpenSSH here refuses "signal" requests (no privilege separation as a
+	// non-root sshd), so only the Runner's own rounds end the wait.
+	b, _ := e.sshd(t, "openssh-1", "SetEnv PATH="+bin+":/usr/local/bin:/usr/bin:/bin")
+	r := e.runner(t, []Target{b}, nil)
+	done := make(chan Result, 1)
+	go func() {
+		res, _ := r.Run(context.Background(), b.Name, Cmd{Args: []string{"true"}, Sudo: true, Timeout: 500 * time.Millisecond}, nil)
+		done <- res
+	}()
+	// The stop rounds take at most 3*killGrace after the timeout; the stuck
+	// sudo would hold Run for its 120s. A minute tells the two apart
+	// however slow the machine.
+	select {
+	case res := <-done:
+		var te *TimeoutError
+		if !errors.As(res.Err, &te) {
+			t.Fatalf("want TimeoutError, got %v", res.Err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run still waits a minute after the timeout: a stop round waited for a pid line that never came")
 	}
 }
