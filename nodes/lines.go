@@ -11,8 +11,9 @@ import (
 // it still streams and memory stays bounded.
 const maxLine = 64 << 10
 
-// pidMarker starts the first stderr line of every wrapped command: the
-// remote process group to signal when the command must end (see wrap).
+// pidMarker and the command's nonce start the stderr line of every wrapped
+// command that names the remote process group to signal when the command
+// must end (see wrap).
 const pidMarker = "etcd-dr-pid "
 
 // lineWriter cuts one stream of a command's output into Lines for the
@@ -27,12 +28,20 @@ type lineWriter struct {
 	mu      sync.Mutex // Write runs on the SSH library's goroutine
 	partial []byte
 	collect bytes.Buffer
-	wantPID bool // stderr of a wrapped command: first line is the pid
-	pid     int
+	pidLine []byte        // stderr of a wrapped command: the pid line's start, until seen
+	pid     int           // set once, before pidSeen is closed
+	pidSeen chan struct{} // closed when the pid line has been read
 }
 
-func newLineWriter(node string, s Stream, emit func(Line), emitMu *sync.Mutex, wantPID bool) *lineWriter {
-	return &lineWriter{node: node, stream: s, emit: emit, emitMu: emitMu, wantPID: wantPID}
+// newLineWriter cuts one stream; pidNonce, when set, is the wrapped
+// command's nonce, and the first line starting with the marker and it is
+// the pid line (taken out of the output).
+func newLineWriter(node string, s Stream, emit func(Line), emitMu *sync.Mutex, pidNonce string) *lineWriter {
+	w := &lineWriter{node: node, stream: s, emit: emit, emitMu: emitMu, pidSeen: make(chan struct{})}
+	if pidNonce != "" {
+		w.pidLine = []byte(pidMarker + pidNonce + " ")
+	}
+	return w
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -56,10 +65,13 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 
 // line handles one complete line (with its newline when ended).
 func (w *lineWriter) line(raw []byte, ended bool) {
-	if w.wantPID {
-		w.wantPID = false
-		if rest, ok := bytes.CutPrefix(raw, []byte(pidMarker)); ok {
+	if w.pidLine != nil {
+		if rest, ok := bytes.CutPrefix(raw, w.pidLine); ok && ended {
+			w.pidLine = nil
 			w.pid, _ = strconv.Atoi(string(bytes.TrimSpace(rest)))
+			if w.pid > 0 {
+				close(w.pidSeen)
+			}
 			return
 		}
 	}

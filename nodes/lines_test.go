@@ -9,7 +9,7 @@ import (
 func TestLineWriterCutsStreamsIntoLines(t *testing.T) {
 	tests := []struct {
 		name      string
-		stderr    bool
+		nonce     string // set: a wrapped command's stderr
 		writes    []string
 		wantLines []string
 		wantKept  string
@@ -21,10 +21,18 @@ func TestLineWriterCutsStreamsIntoLines(t *testing.T) {
 			wantLines: []string{"a"}, wantKept: "a\r\n"},
 		{name: "an unterminated last line is delivered at the end", writes: []string{"x\ny"},
 			wantLines: []string{"x", "y"}, wantKept: "x\ny"},
-		{name: "the wrapper's pid line is taken out of stderr", stderr: true, writes: []string{pidMarker + "4242\nreal error\n"},
+		{name: "the wrapper's pid line is taken out of stderr", nonce: "N0", writes: []string{pidMarker + "N0 4242\nreal error\n"},
 			wantLines: []string{"real error"}, wantKept: "real error\n", wantPID: 4242},
-		{name: "a pid-looking line later on stderr is output", stderr: true, writes: []string{"first\n" + pidMarker + "1\n"},
-			wantLines: []string{"first", pidMarker + "1"}, wantKept: "first\n" + pidMarker + "1\n"},
+		{name: "the pid line is found after a warning sudo printed first", nonce: "N0",
+			writes:    []string{"sudo: unable to resolve host cp-1: Name or service not known\n", pidMarker + "N0 4242\n"},
+			wantLines: []string{"sudo: unable to resolve host cp-1: Name or service not known"},
+			wantKept:  "sudo: unable to resolve host cp-1: Name or service not known\n", wantPID: 4242},
+		{name: "a pid-looking line with another nonce is output", nonce: "N0", writes: []string{pidMarker + "N1 1\n"},
+			wantLines: []string{pidMarker + "N1 1"}, wantKept: pidMarker + "N1 1\n"},
+		{name: "a second pid line after the first is output", nonce: "N0", writes: []string{pidMarker + "N0 7\n" + pidMarker + "N0 1\n"},
+			wantLines: []string{pidMarker + "N0 1"}, wantKept: pidMarker + "N0 1\n", wantPID: 7},
+		{name: "stdout has no pid line", writes: []string{pidMarker + "N0 7\n"},
+			wantLines: []string{pidMarker + "N0 7"}, wantKept: pidMarker + "N0 7\n"},
 		{name: "a line longer than the limit is delivered in pieces", writes: []string{strings.Repeat("z", maxLine+10)},
 			wantLines: []string{strings.Repeat("z", maxLine), strings.Repeat("z", 10)}, wantKept: strings.Repeat("z", maxLine+10)},
 	}
@@ -37,7 +45,7 @@ func TestLineWriterCutsStreamsIntoLines(t *testing.T) {
 					t.Errorf("node %q", l.Node)
 				}
 				got = append(got, l.Text)
-			}, &mu, tt.stderr)
+			}, &mu, tt.nonce)
 			for _, s := range tt.writes {
 				if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
 					t.Fatalf("Write = %d, %v", n, err)
@@ -54,7 +62,7 @@ func TestLineWriterCutsStreamsIntoLines(t *testing.T) {
 func TestLineWriterKeepsAtMostMaxCollectButStreamsEverything(t *testing.T) {
 	var mu sync.Mutex
 	lines := 0
-	w := newLineWriter("cp-1", Stdout, func(Line) { lines++ }, &mu, false)
+	w := newLineWriter("cp-1", Stdout, func(Line) { lines++ }, &mu, "")
 	line := strings.Repeat("x", 1023) + "\n"
 	total := 2 * MaxCollect / len(line)
 	for range total {

@@ -69,13 +69,17 @@ const remoteKillAfter = "5"
 //     command's whole process group at the deadline, from the node itself:
 //     a dead connection or an sshd that refuses "signal" requests (OpenSSH
 //     refuses them for root logins) cannot leave it running forever.
-//   - The first stderr line, "etcd-dr-pid N", names that process group, so
-//     on timeout or cancel the Runner can `kill -TERM -- -N` through a
-//     second session (as root via sudo when the command used sudo: a login
-//     user's "signal" cannot reach root's processes).
+//   - A stderr line "etcd-dr-pid NONCE N" names that process group, so on
+//     timeout or cancel the Runner can `kill -TERM -- -N` through a second
+//     session (as root via sudo when the command used sudo: a login user's
+//     "signal" cannot reach root's processes). It need not be the first
+//     line: sudo prints warnings before it runs anything ("sudo: unable to
+//     resolve host X", common on cloud VMs), and so can a login shell. The
+//     nonce is fresh for every command, so nothing printed before the line
+//     can pass for it; once found, later output is not searched.
 //
 // The Runner strips the pid line from the output; plans show Line().
-func wrap(cmd Cmd, deadline time.Duration) string {
+func wrap(cmd Cmd, deadline time.Duration, nonce string) string {
 	secs := strconv.FormatFloat(deadline.Seconds(), 'f', -1, 64)
 	var inner string
 	if cmd.Script != "" {
@@ -87,7 +91,7 @@ func wrap(cmd Cmd, deadline time.Duration) string {
 		}
 		inner = strings.Join(words, " ")
 	}
-	guard := `echo "` + pidMarker + `$$" >&2; exec timeout -k ` + remoteKillAfter + " " + secs + " "
+	guard := `echo "` + pidMarker + nonce + ` $$" >&2; exec timeout -k ` + remoteKillAfter + " " + secs + " "
 	if !cmd.Sudo {
 		return guard + inner
 	}

@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -52,11 +53,12 @@ func (r *Runner) run(ctx context.Context, node string, cmd Cmd, onLine func(Line
 	}
 	defer sess.Close()
 	var emitMu sync.Mutex
-	out := newLineWriter(node, Stdout, onLine, &emitMu, false)
-	errOut := newLineWriter(node, Stderr, onLine, &emitMu, true)
+	nonce := rand.Text()
+	out := newLineWriter(node, Stdout, onLine, &emitMu, "")
+	errOut := newLineWriter(node, Stderr, onLine, &emitMu, nonce)
 	sess.Stdout, sess.Stderr, sess.Stdin = out, errOut, cmd.Stdin
 	// The node's own deadline comes after ours, so we normally act first.
-	if err := sess.Start(wrap(cmd, timeout+2*killGrace)); err != nil {
+	if err := sess.Start(wrap(cmd, timeout+2*killGrace, nonce)); err != nil {
 		return finish(fmt.Errorf("start %s on %s: %w", cmd, node, err))
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -68,7 +70,7 @@ func (r *Runner) run(ctx context.Context, node string, cmd Cmd, onLine func(Line
 	select {
 	case werr = <-waited:
 	case <-cctx.Done():
-		r.stopRemote(c, sess, cmd.Sudo, errOut.remotePID, waited)
+		r.stopRemote(c, sess, cmd.Sudo, errOut, waited)
 		if ctx.Err() != nil {
 			werr = fmt.Errorf("%s on %s cancelled (etcd-dr sent SIGTERM, then SIGKILL): %w", cmd, node, ctx.Err())
 		} else {
@@ -128,18 +130,32 @@ func (r *Runner) session(ctx context.Context, node string) (*conn, *ssh.Session,
 
 // stopRemote ends the remote command: SIGTERM, then SIGKILL, each sent as a
 // "signal" request and with kill(1) on the wrapper's process group, then
-// closes the channel.
-func (r *Runner) stopRemote(c *conn, sess *ssh.Session, sudo bool, pid func() int, waited <-chan error) {
+// closes the channel. On a loaded node the command may not have started
+// (nor named its process group) when the deadline fires: each round waits
+// up to killGrace for the pid line before it gives up on kill(1), so a
+// command that starts late is still ended by etcd-dr, not only by the
+// node's backstop.
+func (r *Runner) stopRemote(c *conn, sess *ssh.Session, sudo bool, pid *lineWriter, waited <-chan error) {
 	for _, sig := range []ssh.Signal{ssh.SIGTERM, ssh.SIGKILL} {
 		_ = sess.Signal(sig)
-		if p := pid(); p > 0 {
-			killGroup(c, p, string(sig), sudo)
+		// A context's Done stays closed once the round is over, so both
+		// waits below see the end of the round (a timer's channel fires once).
+		round, cancel := context.WithTimeout(context.Background(), killGrace)
+		select {
+		case <-waited:
+			cancel()
+			return
+		case <-pid.pidSeen:
+			killGroup(c, pid.remotePID(), string(sig), sudo)
+		case <-round.Done():
 		}
 		select {
 		case <-waited:
+			cancel()
 			return
-		case <-time.After(killGrace):
+		case <-round.Done():
 		}
+		cancel()
 	}
 	_ = sess.Close()
 	select {
@@ -231,6 +247,10 @@ func (r *Runner) FanOut(ctx context.Context, nodes []string, build func(node str
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
 			case <-ctx.Done():
+			}
+			// A slot freed by a cancelled command is ready at the same
+			// time as ctx.Done, and select picks at random: check again.
+			if ctx.Err() != nil {
 				results[i] = Result{Node: node, ExitCode: -1, Err: fmt.Errorf("not run on %s: %w", node, ctx.Err())}
 				return
 			}

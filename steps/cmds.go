@@ -29,17 +29,28 @@ fi
 if [ ! -e "$src" ]; then echo "neither $src nor $dst exists: was it moved by hand?" >&2; exit 4; fi
 mkdir -p -m 0700 -- "$2"; mv -- "$src" "$dst"; echo "moved $src -> $dst"`
 
-	// restoreScript runs "$@" (etcdutl snapshot restore) into the fresh
-	// dir $1 for run $2. An existing dir is only accepted as this run's
-	// finished restore; this run's interrupted one is moved aside, never
-	// deleted; anything else is refused.
-	restoreScript = `set -e; new="$1"; mark="$1.etcd-dr"; run="$2"; shift 2
+	// restoreScript runs "$@" (etcdutl snapshot restore of the snapshot
+	// $3) into the fresh dir $1 for run $2. An existing dir is only
+	// accepted as this run's finished restore; this run's interrupted one
+	// (its marker "$1.etcd-dr" says "started $2": this run made it) is
+	// removed, and the free disk checked again for the retry ($5 bytes);
+	// anything else is refused and left alone. Right before etcdutl reads
+	// the snapshot, in this same command, its sha256 must still be $4, the
+	// one verified in preflight: gates can stay open for hours, and a backup
+	// job may rewrite the file meanwhile (exit 5, and nothing written).
+	restoreScript = `set -e; new="$1"; mark="$1.etcd-dr"; run="$2"; snap="$3"; want="$4"; need="$5"; shift 5
 if [ -e "$new" ]; then
   state=$(cat -- "$mark" 2>/dev/null || true)
   if [ "$state" = "done $run" ]; then echo "already restored by run $run: $new"; exit 0; fi
-  if [ "$state" = "started $run" ]; then aside="$new.partial-$(date +%s)"; mv -- "$new" "$aside"; echo "moved this run's interrupted restore aside: $aside"
+  if [ "$state" = "started $run" ]; then rm -rf -- "$new"; echo "removed this run's interrupted restore: $new"
+    parent=$(dirname -- "$new"); avail=$(df -Pk -- "$parent" | awk 'NR==2 {print $4}')
+    if [ "$((avail * 1024))" -lt "$need" ]; then
+      echo "etcd-dr: not enough free disk for the retry: $((avail * 1024)) bytes free under $parent, need $need" >&2; exit 6; fi
   else echo "refusing: $new already exists and is not this run's restore; never overwriting a data dir: set etcd.restoredDataDir to a new path" >&2; exit 3; fi
 fi
+got=$(sha256sum -- "$snap") || { echo "etcd-dr: snapshot changed: $snap cannot be read" >&2; exit 5; }
+got=${got%% *}
+if [ "$got" != "$want" ]; then echo "etcd-dr: snapshot changed: $snap has sha256 $got, expected $want" >&2; exit 5; fi
 printf 'started %s\n' "$run" >"$mark"
 "$@"
 printf 'done %s\n' "$run" >"$mark"`

@@ -87,11 +87,13 @@ func (c *Context) snapshotPathOnNode() string {
 func (c *Context) snapshotActions(node string) []Action {
 	dst := c.snapshotPathFor(node)
 	check := Action{Node: node, What: "check the copy's sha256 matches the snapshot verified on the bastion", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)}
+	check.Cmd.Timeout = c.sizedTimeout(copyPasses)
 	if node == c.snapshotNode() {
 		check.What = "check the snapshot's sha256 where it lies (used in place, never changed)"
 		return []Action{check}
 	}
 	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
+	cp.Timeout = c.sizedTimeout(copyPasses)
 	return []Action{{Node: node, What: "copy the verified snapshot from the bastion to this member", Cmd: cp}, check}
 }
 
@@ -257,6 +259,9 @@ func (c *Context) checkSnapshotMembers(local string) error {
 
 // prepareMember checks disk, then copies and checks the snapshot.
 func (c *Context) prepareMember(ctx context.Context, node string) error {
+	if err := c.removePartialCopy(ctx, node); err != nil {
+		return err
+	}
 	res, err := c.Exec1(ctx, c.diskFree(node))
 	if err != nil {
 		return err

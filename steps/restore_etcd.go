@@ -28,6 +28,9 @@ func RestoreEtcdStep() Step {
 		Plan: func(c *Context) ([]Action, error) {
 			var out []Action
 			for _, m := range c.members() {
+				out = append(out, c.recheckAction(m.Node))
+			}
+			for _, m := range c.members() {
 				out = append(out, c.restoreActions(m, nil)...)
 			}
 			return out, nil
@@ -42,6 +45,9 @@ func RestoreEtcdStep() Step {
 				}
 			}
 			ms := c.members()
+			if err := c.recheckSnapshots(ctx, ms); err != nil {
+				return err
+			}
 			for _, wave := range c.stopWaves(ctx, ms) {
 				err := c.ForEachNode(ctx, wave, func(ctx context.Context, node string) error {
 					return c.restoreMember(ctx, memberOn(ms, node))
@@ -160,7 +166,9 @@ func (c *Context) restoreCmd(m Member) nodes.Cmd {
 	if c.Cluster.Etcd.MarkCompacted || c.Cluster.Etcd.BumpRevision == "" || c.Cluster.Etcd.BumpRevision == "auto" {
 		args = append(args, "--mark-compacted") // with --bump-revision, or watchers miss the jump
 	}
-	return shCmd(c.Cluster, restoreScript, append([]string{newDir, c.val(c.Values.Run, PhRun)}, args...)...)
+	cmd := shCmd(c.Cluster, restoreScript, append(c.restoreScriptArgs(newDir, snap), args...)...)
+	cmd.Timeout = c.sizedTimeout(restorePasses)
+	return cmd
 }
 
 // restoreActions lists m's actions; edited is the new config file content
@@ -187,6 +195,9 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 		return err
 	}
 	if res, err := c.Exec1(ctx, acts[1]); err != nil {
+		if refusal := c.restoreRefusal(m, res); refusal != nil {
+			return refusal
+		}
 		return restoreFailure(m, c.Values.DataDir, res, err)
 	}
 	if _, err := c.Exec1(ctx, acts[2]); err != nil {

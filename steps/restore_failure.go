@@ -25,7 +25,7 @@ func (e *restoreError) Unwrap() error { return e.err }
 // restoreError naming the node, the cause and the new data dir.
 func restoreFailure(m Member, newDir string, res nodes.Result, err error) error {
 	msg := fmt.Sprintf("on %s, etcdutl snapshot restore of member %s failed: %s; the new data dir %s is kept for inspection "+
-		"and is not used: etcd still points at %s (a retry moves an interrupted restore aside, never deletes it); the full command and output are in the transcript",
+		"and is not used: etcd still points at %s (a retry removes it, being this run's by its marker, and nothing else); the full command and output are in the transcript",
 		m.Node, m.Name, restoreCause(res, err), newDir, m.DataDir)
 	return &NodeError{Node: m.Node, Err: &restoreError{msg: msg, err: err}}
 }

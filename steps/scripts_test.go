@@ -2,12 +2,17 @@ package steps
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
 )
 
 // dirs makes a manifests dir and a park dir holding the given files.
@@ -65,13 +70,36 @@ func TestParking(t *testing.T) {
 }
 
 // The restore script wraps etcdutl; here a stand-in command that makes the
-// data dir shows what the wrapper does around it with real directories.
+// data dir (and notes that it ran) shows what the wrapper does around it
+// with real directories and a real snapshot file.
+type restoreRig struct {
+	snap, sum string // the snapshot file and the sha256 verified "in preflight"
+	need      int64  // free bytes a retry needs
+	ran       string // the stand-in's note: exists once etcdutl "ran"
+}
+
+func newRestoreRig(t *testing.T) *restoreRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &restoreRig{snap: filepath.Join(dir, "snap.db"), ran: filepath.Join(dir, "etcdutl-ran"), need: 1}
+	if err := os.WriteFile(r.snap, []byte("snapshot bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("snapshot bytes"))
+	r.sum = hex.EncodeToString(sum[:])
+	return r
+}
+
+func (r *restoreRig) run(c *Context, newDir, runID string) (nodes.Result, error) {
+	fake := `touch "$RAN"; mkdir -p "$NEWDIR/member/snap"`
+	cmd := shCmd(c.Cluster, restoreScript, newDir, runID, r.snap, r.sum, strconv.FormatInt(r.need, 10), "sh", "-c", fake)
+	c.Exec.(*localExec).env = []string{"NEWDIR=" + newDir, "RAN=" + r.ran}
+	return c.Exec1(context.Background(), Action{Node: "cp-1", What: "restore", Cmd: cmd})
+}
+
 func TestRestoreIntoANewDataDir(t *testing.T) {
-	fake := `mkdir -p "$NEWDIR/member/snap"`
 	run := func(c *Context, newDir, runID string) error {
-		cmd := shCmd(c.Cluster, restoreScript, newDir, runID, "sh", "-c", fake)
-		c.Exec.(*localExec).env = []string{"NEWDIR=" + newDir}
-		_, err := c.Exec1(context.Background(), Action{Node: "cp-1", What: "restore", Cmd: cmd})
+		_, err := newRestoreRig(t).run(c, newDir, runID)
 		return err
 	}
 	t.Run("an existing data dir is refused and left untouched", func(t *testing.T) {
@@ -96,19 +124,6 @@ func TestRestoreIntoANewDataDir(t *testing.T) {
 			}
 		}
 	})
-	t.Run("this run's interrupted restore is moved aside, not deleted", func(t *testing.T) {
-		c := oneNode(t, "run-1", "a@b")
-		dir := filepath.Join(t.TempDir(), "etcd-new")
-		os.MkdirAll(dir, 0o700)
-		os.WriteFile(dir+".etcd-dr", []byte("started run-1\n"), 0o600)
-		if err := run(c, dir, "run-1"); err != nil {
-			t.Fatal(err)
-		}
-		aside, _ := filepath.Glob(dir + ".partial-*")
-		if len(aside) != 1 {
-			t.Errorf("partial restore not kept aside: %v", aside)
-		}
-	})
 	t.Run("another run's restore is refused", func(t *testing.T) {
 		c := oneNode(t, "run-2", "a@b")
 		dir := filepath.Join(t.TempDir(), "etcd-new")
@@ -119,6 +134,89 @@ func TestRestoreIntoANewDataDir(t *testing.T) {
 			t.Fatal("run-2 accepted run-1's data dir")
 		}
 	})
+}
+
+// A retry after an interrupted restore removes this run's partial data
+// dir (its marker proves it is this run's) and nothing else, and checks
+// the free disk again before etcdutl writes.
+func TestARetriedRestoreRemovesOnlyThisRunsPartialAndRechecksTheDisk(t *testing.T) {
+	tests := []struct {
+		name     string
+		need     int64 // free bytes the retry needs
+		wantErr  string
+		wantCode int
+		wantRan  bool
+	}{
+		{name: "with room, the partial is removed and the restore runs again", need: 1, wantRan: true},
+		{name: "without room, the partial is removed and the retry refused before etcdutl", need: 1 << 62,
+			wantErr: "not enough free disk for the retry", wantCode: exitNoDiskForRetry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := oneNode(t, "run-1", "a@b")
+			rig := newRestoreRig(t)
+			rig.need = tt.need
+			root := t.TempDir()
+			dir := filepath.Join(root, "etcd-new")
+			os.MkdirAll(filepath.Join(dir, "member", "half-written"), 0o700)
+			os.WriteFile(dir+".etcd-dr", []byte("started run-1\n"), 0o600)
+			// Not this run's: a dir an older version moved aside, and an
+			// operator's file beside it. Both must stay.
+			os.MkdirAll(dir+".partial-1700000000", 0o700)
+			os.WriteFile(filepath.Join(root, "operator-notes"), []byte("x"), 0o600)
+			res, err := rig.run(c, dir, "run-1")
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(res.Stderr, tt.wantErr) || res.ExitCode != tt.wantCode) {
+				t.Fatalf("retry = %v (code %d, stderr %q), want %q", err, res.ExitCode, res.Stderr, tt.wantErr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "member", "half-written")); err == nil {
+				t.Error("this run's partial restore was left in place")
+			}
+			for _, keep := range []string{dir + ".partial-1700000000", filepath.Join(root, "operator-notes")} {
+				if _, err := os.Stat(keep); err != nil {
+					t.Errorf("%s, not this run's, is gone: %v", keep, err)
+				}
+			}
+			if aside, _ := filepath.Glob(dir + ".partial-*"); len(aside) != 1 {
+				t.Errorf("partial dirs %v: a retry must not add one", aside)
+			}
+			if _, err := os.Stat(rig.ran); (err == nil) != tt.wantRan {
+				t.Errorf("etcdutl ran: %v, want %v", err == nil, tt.wantRan)
+			}
+		})
+	}
+}
+
+// The sha256 of the snapshot is checked inside the restore command, right
+// before etcdutl reads it: a file changed after every earlier check is
+// refused with exit 5, naming the file and both hashes, and nothing is
+// written.
+func TestTheRestoreCommandRefusesASnapshotThatChangedSincePreflight(t *testing.T) {
+	c := oneNode(t, "run-1", "a@b")
+	rig := newRestoreRig(t)
+	if err := os.WriteFile(rig.snap, []byte("rewritten by a backup job"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "etcd-new")
+	res, err := rig.run(c, dir, "run-1")
+	if err == nil || res.ExitCode != exitSnapshotChanged {
+		t.Fatalf("restore of a changed snapshot = %v (code %d), want exit %d", err, res.ExitCode, exitSnapshotChanged)
+	}
+	now := sha256.Sum256([]byte("rewritten by a backup job"))
+	for _, w := range []string{rig.snap, rig.sum, hex.EncodeToString(now[:])} {
+		if !strings.Contains(res.Stderr, w) {
+			t.Errorf("stderr %q does not name %s", res.Stderr, w)
+		}
+	}
+	ce := c.restoreRefusal(Member{Node: "cp-1"}, res)
+	var sc *SnapshotChangedError
+	if !errors.As(ce, &sc) || sc.Got != hex.EncodeToString(now[:]) || sc.Node != "cp-1" {
+		t.Errorf("refusal %v, want a SnapshotChangedError with the new hash", ce)
+	}
+	for _, p := range []string{rig.ran, dir, dir + ".etcd-dr"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s exists: the restore went ahead", p)
+		}
+	}
 }
 
 func TestWritingAManifestKeepsTheOriginalAndNeverOverwritesTheBackup(t *testing.T) {

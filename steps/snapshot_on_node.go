@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -74,10 +73,6 @@ func (c *Context) fetchActions() []Action {
 	}
 }
 
-// fetchRate is the slowest transfer a snapshot read is given time for: the
-// command timeout is for commands, not for gigabytes.
-const fetchRate = 10 << 20 // bytes per second
-
 // fetchSnapshot reads the snapshot from its node into the state dir and
 // returns the sha256 the node reported for its file.
 func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
@@ -99,11 +94,8 @@ func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
 	}
-	timeout := c.Cluster.SSH.CommandTimeout
-	if timeout <= 0 {
-		timeout = nodes.DefaultCommandTimeout
-	}
-	acts[1].Cmd.Timeout = timeout + time.Duration(size/fetchRate)*time.Second
+	c.Values.SnapshotSize = size // sizes the read's timeout; Verify sets it again from the copy
+	acts[1].Cmd.Timeout = c.sizedTimeout(copyPasses)
 	if err := c.streamTo(ctx, acts[1], dst); err != nil {
 		return "", fmt.Errorf("read snapshot %s from %s into %s: %w", src, node, dst, err)
 	}

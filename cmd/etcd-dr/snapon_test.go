@@ -28,7 +28,8 @@ import (
 // Issue 5's snapshot that lies on a node, and issue 7 case 4's snapshot
 // from another cluster, on one lab: the refusals first (they change
 // nothing, which the test checks), then the whole procedure from the file
-// on cp-2.
+// on cp-2, then (issue 15 item 3) that file rewritten while the next run
+// waits at the restore gate: refused before any member is touched.
 func TestASnapshotOnANodeIsVerifiedThereAndRestoresTheLabAndBadOnesAreRefusedInPreflight(t *testing.T) {
 	l := inProcessLab(t, 120)
 	good, err := os.ReadFile(filepath.Join(l.Dir(), "snapshot.db"))
@@ -77,6 +78,11 @@ func TestASnapshotOnANodeIsVerifiedThereAndRestoresTheLabAndBadOnesAreRefusedInP
 				t.Errorf("%s did not restore from the verified copy: %s", n, from[n])
 			}
 		}
+	})
+	t.Run("a snapshot on cp-2 rewritten while the restore gate is open is refused before any member is touched", func(t *testing.T) {
+		fresh, err := os.ReadFile(filepath.Join(l.Dir(), "snapshot.db"))
+		must(t, err)
+		requireRewriteAtTheRestoreGateIsRefused(t, l, "/var/backups/etcd/rewritten.db", fresh)
 	})
 }
 

@@ -28,6 +28,9 @@ func Serve(ctx context.Context, opts Options) error {
 	if err := opts.defaults(); err != nil {
 		return err
 	}
+	if err := claimDir(opts.Dir); err != nil {
+		return err // not the lab's: write nothing there, not even the failure
+	}
 	_ = os.Remove(filepath.Join(opts.Dir, readyFile))
 	_ = os.Remove(filepath.Join(opts.Dir, failedFile))
 	l, err := Up(ctx, opts)
@@ -54,8 +57,8 @@ func Start(ctx context.Context, dir, exe string, args []string, progress func(st
 	if progress == nil {
 		progress = func(string) {}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Status{}, fmt.Errorf("lab up: %w", err)
+	if err := claimDir(dir); err != nil {
+		return Status{}, err
 	}
 	if st, err := ReadStatus(dir); err == nil && st.Running {
 		return st, fmt.Errorf("lab up: a lab already runs in %s (daemon pid %d); run `etcd-dr lab down` first", dir, st.DaemonPID)

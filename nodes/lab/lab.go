@@ -206,6 +206,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab up: %s is not installed on this machine; the lab needs util-linux and curl", tool)
 		}
 	}
+	if err := claimDir(opts.Dir); err != nil {
+		return nil, err
+	}
 	if st, err := ReadStatus(opts.Dir); err == nil && st.Running {
 		return nil, fmt.Errorf("lab up: a lab already runs in %s (daemon pid %d); run `etcd-dr lab down --dir %s` first",
 			opts.Dir, st.DaemonPID, opts.Dir)

@@ -20,8 +20,8 @@ import (
 // node's sandbox (they become the node's /etc and /usr/local/bin), the
 // operator's SSH key, and tokens. Nothing runs yet.
 func prepare(opts Options, bins Binaries) (*Lab, error) {
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("lab up: %w", err)
+	if err := claimDir(opts.Dir); err != nil {
+		return nil, err
 	}
 	// A previous lab's sandboxes and timeline would mix into this one's.
 	for _, d := range []string{"nodes", "timeline", "state", "pki"} {
