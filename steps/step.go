@@ -51,6 +51,9 @@ type Action struct {
 	// What says it in the operator's words: "park kube-apiserver.yaml".
 	What string
 	Cmd  nodes.Cmd
+	// ReadOnly marks a command that only looks (cat, pgrep, a status):
+	// it needs no lock check before it, even in a destructive step.
+	ReadOnly bool
 	// Accept decides whether a finished command succeeded. nil: exit 0.
 	// It lets an idempotent action treat "already done" as success.
 	Accept func(nodes.Result) error
