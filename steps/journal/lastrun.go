@@ -40,6 +40,13 @@ func LastRun(path string) ([]Record, int64, error) {
 	return readFrom(path, off, line)
 }
 
+// LastRunOffset is where the last run's first record starts in the file,
+// found as LastRun finds it; ok is false while the journal holds no run.
+func LastRunOffset(path string) (off int64, ok bool, err error) {
+	off, err = lastRunStart(path)
+	return max(off, 0), off >= 0, err
+}
+
 // LastRun is LastRun of this journal's file.
 func (j *Journal) LastRun() ([]Record, error) {
 	recs, _, err := LastRun(j.path)
