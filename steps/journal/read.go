@@ -55,7 +55,7 @@ func ReadFile(path string) ([]Record, error) {
 // never started. Any other line that is not a record is a *CorruptError
 // (with Path empty), returned with every record that was read.
 func Read(r io.Reader) ([]Record, error) {
-	return readLines(bufio.NewReaderSize(r, 64<<10), 1)
+	return readLines(bufio.NewReaderSize(r, 64<<10), 1, MaxRecord)
 }
 
 func readFrom(path string, off int64, line int) ([]Record, int64, error) {
@@ -73,7 +73,7 @@ func readFrom(path string, off int64, line int) ([]Record, int64, error) {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return nil, 0, fmt.Errorf("journal: %s: %w", path, err)
 	}
-	recs, err := readLines(bufio.NewReaderSize(f, 64<<10), line)
+	recs, err := readLines(bufio.NewReaderSize(f, 64<<10), line, MaxRecord)
 	var ce *CorruptError
 	if errors.As(err, &ce) {
 		ce.Path = path
@@ -85,16 +85,16 @@ func readFrom(path string, off int64, line int) ([]Record, int64, error) {
 	return recs, off, nil
 }
 
-func readLines(br *bufio.Reader, first int) ([]Record, error) {
+func readLines(br *bufio.Reader, first, limit int) ([]Record, error) {
 	var out []Record
 	var bad []BadLine
 	for n := first; ; n++ {
-		line, tooLong, err := readLine(br)
+		line, tooLong, err := readLine(br, limit)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return out, fmt.Errorf("read line %d: %w", n, err)
 		}
 		if tooLong {
-			bad = append(bad, BadLine{Line: n, Why: fmt.Sprintf("longer than %d MiB", MaxRecord>>20)})
+			bad = append(bad, BadLine{Line: n, Why: fmt.Sprintf("longer than %d bytes", limit)})
 		} else if rec, why := decodeLine(line); why != "" {
 			bad = append(bad, BadLine{Line: n, Why: why})
 		} else if rec != nil {
@@ -110,13 +110,13 @@ func readLines(br *bufio.Reader, first int) ([]Record, error) {
 	return out, nil
 }
 
-// readLine reads one line without its newline; a line over MaxRecord is
+// readLine reads one line without its newline; a line over limit is
 // consumed and reported as tooLong instead of being held in memory.
-func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
+func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if !tooLong {
-			if len(line)+len(chunk) > MaxRecord+1 {
+			if len(line)+len(chunk) > limit+1 {
 				tooLong, line = true, nil
 			} else {
 				line = append(line, chunk...)
