@@ -77,7 +77,7 @@ func unparkAction(c *Context, node, file string) Action {
 }
 
 func catAction(c *Context, node, file string) Action {
-	return Action{Node: node, What: "read " + file, Cmd: sudo(c.Cluster, "cat", "--", file)}
+	return Action{Node: node, What: "read " + file, ReadOnly: true, Cmd: sudo(c.Cluster, "cat", "--", file)}
 }
 
 // writeAction replaces file with data, keeping the original as a backup
@@ -122,7 +122,7 @@ func pgrepArgs(name string, oldest bool) []string {
 // User=etcd, containers' uids) from an unprivileged pgrep, which would then
 // open the gate while the process still runs.
 func (c *Context) processGone(ctx context.Context, node, name string) error {
-	res, err := c.Exec1(ctx, Action{Node: node, What: "look for " + name, Cmd: sudo(c.Cluster, pgrepArgs(name, false)...),
+	res, err := c.Exec1(ctx, Action{Node: node, What: "look for " + name, ReadOnly: true, Cmd: sudo(c.Cluster, pgrepArgs(name, false)...),
 		Accept: func(r nodes.Result) error {
 			if r.ExitCode == 0 || r.ExitCode == 1 {
 				return nil
@@ -142,7 +142,7 @@ func (c *Context) processGone(ctx context.Context, node, name string) error {
 
 // noListener checks that nothing listens on TCP port on node (ss -Hltn).
 func (c *Context) noListener(ctx context.Context, node string, port int, hosts []string) error {
-	res, err := c.Exec1(ctx, Action{Node: node, What: fmt.Sprintf("look for a listener on :%d", port),
+	res, err := c.Exec1(ctx, Action{Node: node, ReadOnly: true, What: fmt.Sprintf("look for a listener on :%d", port),
 		Cmd: nodes.Cmd{Args: []string{"ss", "-Hltn"}}})
 	if err != nil {
 		return err

@@ -49,6 +49,10 @@ type Values struct {
 	// manifests before anything changed (rollback needs the old data dirs).
 	Members    []Member    `json:"members,omitempty"`
 	Apiservers []Apiserver `json:"apiservers,omitempty"`
+	// NodeLock is the lock path this run holds on every control-plane node
+	// (empty before preflight takes it and after it is released): while
+	// set, every destructive action is fenced by it (Context.execTo).
+	NodeLock string `json:"nodeLock,omitempty"`
 	// NotFlushed lists nodes whose kubelet the operator chose to leave.
 	NotFlushed []string `json:"notFlushed,omitempty"`
 	// Before records what flush-caches compares against (node/component →
@@ -108,6 +112,14 @@ type Context struct {
 	PID int
 	// ForceUnlock removes a stale lock in preflight (journaled).
 	ForceUnlock bool
+	// Nonce tells this process apart from others of the same run in the
+	// node lock; OwnsRun says this process holds the state-dir lock of the
+	// run's journal, so no other process of the run is alive.
+	Nonce   string
+	OwnsRun bool
+	// fenced is set while a destructive step changes the cluster: every
+	// action not marked ReadOnly is preceded by a check of the lock.
+	fenced bool
 	// Poll is how often Verify loops look again; Deadline bounds them.
 	Poll     time.Duration
 	Deadline time.Duration
@@ -161,6 +173,13 @@ func (c *Context) Exec1(ctx context.Context, a Action) (nodes.Result, error) {
 // execTo is Exec1 with the output going to onLine instead of the log and
 // the transcript (the command itself is still recorded); nil means Exec1's.
 func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line)) (nodes.Result, error) {
+	if c.fenced && !a.ReadOnly && c.Values.NodeLock != "" {
+		// Fencing: another operator's --force-unlock while this run waited
+		// at a gate must stop it here, before it changes anything more.
+		if err := c.fence(ctx, a.Node); err != nil {
+			return nodes.Result{}, err
+		}
+	}
 	if c.eng != nil {
 		c.eng.commandStarted(a)
 		if onLine == nil {

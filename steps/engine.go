@@ -60,6 +60,10 @@ type Options struct {
 	Inherit bool
 	// ForceUnlock removes an existing lock in preflight (journaled).
 	ForceUnlock bool
+	// StateLock is the state-dir lock held by this process for Journal's
+	// directory (journal.LockState). Holding it proves no other process
+	// drives this run, so a resumed run may take over its own node lock.
+	StateLock *journal.StateLock
 	// LockPath defaults to DefaultLockPath.
 	LockPath string
 	// Poll and Deadline bound verify loops (defaults 1s, 2m).
@@ -112,6 +116,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, steps: opts.Steps, q: newEventQueue(), decisions: make(chan Decision, 8)}
 	e.cx = &Context{Cluster: opts.Cluster, Exec: opts.Exec, LockPath: opts.LockPath, ForceUnlock: opts.ForceUnlock, PID: os.Getpid(),
+		Nonce: randomHex(8), OwnsRun: opts.StateLock.Held() && opts.StateLock.Dir() == opts.Journal.DirPath(),
 		Poll: opts.Poll, Deadline: opts.Deadline, eng: e}
 	return e, nil
 }
@@ -180,7 +185,7 @@ func (e *Engine) Run(ctx context.Context) (*Scorecard, error) {
 
 // start opens a new run or resumes the open one from the journal.
 func (e *Engine) start() (resumePoint, error) {
-	recs, err := e.opts.Journal.Records()
+	recs, err := e.lastRun()
 	if err != nil {
 		return resumePoint{}, err
 	}
@@ -203,7 +208,7 @@ func (e *Engine) start() (resumePoint, error) {
 	}
 	v := Values{}
 	if e.opts.Inherit {
-		if v, err = inheritValues(recs); err != nil {
+		if v, err = e.inherit(); err != nil {
 			return rp, err
 		}
 	}
@@ -216,9 +221,13 @@ func (e *Engine) start() (resumePoint, error) {
 }
 
 func newRunID(now time.Time) string {
-	b := make([]byte, 3)
+	return now.Format("20060102T150405Z") + "-" + randomHex(3)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
-	return now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+	return hex.EncodeToString(b)
 }
 
 // record appends r to the journal, stamped with this run.

@@ -150,7 +150,7 @@ func (c *Context) awaitPeerListener(ctx context.Context, m Member) error {
 	wctx, cancel := context.WithTimeout(ctx, listenWait)
 	defer cancel()
 	err := c.waitUntil(wctx, memberPoll, func(ctx context.Context) error {
-		res, err := c.Exec1(ctx, Action{Node: m.Node, What: fmt.Sprintf("look for etcd's peer listener on :%d", port),
+		res, err := c.Exec1(ctx, Action{Node: m.Node, ReadOnly: true, What: fmt.Sprintf("look for etcd's peer listener on :%d", port),
 			Cmd: nodes.Cmd{Args: []string{"ss", "-Hltn"}}})
 		if err != nil {
 			return err

@@ -30,7 +30,7 @@ func statusAction(c *Context, m Member, endpoint string) Action {
 // --command-timeout, which bounds the dial too).
 func statusActionWithin(c *Context, m Member, endpoint, timeout string) Action {
 	args := append(etcdctlArgs(m, endpoint), "--command-timeout="+timeout, "endpoint", "status", "-w", "json")
-	return Action{Node: m.Node, What: "etcd status of " + m.Name, Cmd: sudo(c.Cluster, args...)}
+	return Action{Node: m.Node, What: "etcd status of " + m.Name, ReadOnly: true, Cmd: sudo(c.Cluster, args...)}
 }
 
 // etcdctlArgs is the start of every etcdctl command line the engine runs on

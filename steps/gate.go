@@ -60,7 +60,7 @@ func (e *Engine) runStep(ctx context.Context, s Step, verifyFirst bool) error {
 }
 
 func (e *Engine) runPhase(ctx context.Context, s Step) error {
-	e.phase = Running
+	e.phase, e.cx.fenced = Running, s.Destructive
 	if err := e.stepState(s, Running, s.Title); err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (e *Engine) runPhase(ctx context.Context, s Step) error {
 }
 
 func (e *Engine) verifyPhase(ctx context.Context, s Step) error {
-	e.phase = Verifying
+	e.phase, e.cx.fenced = Verifying, false
 	if err := e.stepState(s, Verifying, "checking the post-condition"); err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 }
 
 func (e *Engine) undo(ctx context.Context, s Step) (*phase, error) {
-	e.phase = Running
+	e.phase, e.cx.fenced = Running, s.Destructive
 	if err := e.stepState(s, Running, "undoing "+s.Title); err != nil {
 		return nil, err
 	}

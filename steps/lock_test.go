@@ -86,3 +86,75 @@ func TestLock(t *testing.T) {
 		}
 	})
 }
+
+// The node lock tells processes apart, not only runs (issue 15 item 1).
+func TestTheNodeLockTellsProcessesOfOneRunApart(t *testing.T) {
+	ctx := context.Background()
+	t.Run("a second process of the same run is refused unless it holds the state-dir lock", func(t *testing.T) {
+		first := oneNode(t, "run-1", "alice@bastion")
+		first.Nonce = "first"
+		if err := TakeLock(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		second := oneNode(t, "run-1", "alice@bastion")
+		second.LockPath, second.Nonce = first.LockPath, "second"
+		err := TakeLock(ctx, second)
+		var held *LockHeldError
+		if !errors.As(err, &held) || !held.SameRun {
+			t.Fatalf("TakeLock by a second process of the run = %v, want refused (same run)", err)
+		}
+		if err := CheckLockHeld(ctx, second); err == nil {
+			t.Error("the fence accepted a lock of another live process of this run")
+		}
+	})
+	t.Run("a resumed process holding the state-dir lock takes over its run's lock", func(t *testing.T) {
+		dead := oneNode(t, "run-1", "alice@bastion")
+		dead.Nonce = "killed-9"
+		if err := TakeLock(ctx, dead); err != nil {
+			t.Fatal(err)
+		}
+		resumed := oneNode(t, "run-1", "alice@bastion")
+		resumed.LockPath, resumed.Nonce, resumed.OwnsRun = dead.LockPath, "resumed", true
+		if err := CheckLockHeld(ctx, resumed); err != nil {
+			t.Fatalf("the resumed run's fence: %v", err)
+		}
+		if b, _ := os.ReadFile(resumed.LockPath); !strings.Contains(string(b), `"nonce":"resumed"`) {
+			t.Errorf("the lock after the takeover says %s", b)
+		}
+		if err := CheckLockHeld(ctx, dead); err == nil {
+			t.Error("the killed process's token still passes the fence after the takeover")
+		}
+	})
+	t.Run("owning the state dir never takes over another run's lock", func(t *testing.T) {
+		other := oneNode(t, "run-1", "alice@bastion")
+		other.Nonce = "a"
+		if err := TakeLock(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		c := oneNode(t, "run-2", "bob@bastion")
+		c.LockPath, c.Nonce, c.OwnsRun = other.LockPath, "b", true
+		var held *LockHeldError
+		if err := TakeLock(ctx, c); !errors.As(err, &held) || held.SameRun {
+			t.Fatalf("TakeLock = %v, want held by run-1", err)
+		}
+	})
+}
+
+// A lock that cannot be created reports the node's own error, and does
+// not send the operator to --force-unlock (issue 15 item 14).
+func TestALockThatCannotBeCreatedSaysWhyAndNotForceUnlock(t *testing.T) {
+	c := oneNode(t, "run-1", "alice@bastion")
+	c.LockPath = filepath.Join(t.TempDir(), "no-such-dir", "etcd-dr.lock")
+	err := TakeLock(context.Background(), c)
+	var ce *LockCreateError
+	if !errors.As(err, &ce) {
+		t.Fatalf("TakeLock = %v, want LockCreateError", err)
+	}
+	if !strings.Contains(err.Error(), "No such file or directory") || strings.Contains(err.Error(), "unreadable") ||
+		strings.Contains(err.Error(), "start again with --force-unlock") {
+		t.Errorf("the error does not name the node's own error (or suggests --force-unlock): %v", err)
+	}
+	if _, serr := os.Stat(filepath.Dir(c.LockPath)); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("the failed attempt left something behind: %v", serr)
+	}
+}

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/etcd-dr/etcd-dr/steps/journal"
@@ -62,4 +63,53 @@ func replay(recs []journal.Record, steps []Step) (resumePoint, error) {
 		rp.reverify = rp.next - 1
 	}
 	return rp, nil
+}
+
+// JournalUnreadableError refuses to resume from a journal with lines that
+// are not records: one of them may say a step is done, or a value decided.
+type JournalUnreadableError struct {
+	Err *journal.CorruptError
+}
+
+func (e *JournalUnreadableError) Error() string {
+	return fmt.Sprintf("%v. etcd-dr does not resume a run from a journal it cannot read whole: a line it cannot "+
+		"read may record a step already done. Look at those lines (a hand edit, a disk fault); to start a new "+
+		"run instead, run the same command with --new-run: the journal is kept as journal-<time>.jsonl beside it "+
+		"and a new one begun", e.Err)
+}
+
+func (e *JournalUnreadableError) Unwrap() error { return e.Err }
+
+// lastRun reads the journal's last run for replay. A journal that cannot
+// be read whole is refused, unless a new run was asked for: then it is set
+// aside, kept, and the run starts on an empty journal.
+func (e *Engine) lastRun() ([]journal.Record, error) {
+	recs, err := e.opts.Journal.LastRun()
+	var ce *journal.CorruptError
+	if !errors.As(err, &ce) {
+		return recs, err
+	}
+	if !e.opts.NewRun || e.opts.Inherit {
+		return nil, &JournalUnreadableError{Err: ce}
+	}
+	kept, serr := e.opts.Journal.SetAside(e.now())
+	if serr != nil {
+		return nil, fmt.Errorf("%w; setting it aside for a new run: %w", &JournalUnreadableError{Err: ce}, serr)
+	}
+	return nil, e.opts.Journal.Append(journal.Record{At: e.now(), Kind: journal.KindStep, Who: e.opts.Who,
+		State: "set-aside", Why: fmt.Sprintf("the journal could not be read whole (%v); kept as %s", ce, kept)})
+}
+
+// inherit reads the values a rollback starts from; the whole journal must
+// read: a line it cannot read may be the latest values.
+func (e *Engine) inherit() (Values, error) {
+	recs, err := journal.ReadFile(e.opts.Journal.Path())
+	var ce *journal.CorruptError
+	if errors.As(err, &ce) {
+		return Values{}, &JournalUnreadableError{Err: ce}
+	}
+	if err != nil {
+		return Values{}, err
+	}
+	return inheritValues(recs)
 }

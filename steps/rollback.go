@@ -81,7 +81,7 @@ func RollbackRunbook() []Step {
 		StartApiserversStep(),
 		FlushCachesStep(),
 		{ID: RollbackDone, Title: "Release the lock", Why: "The cluster is back on its old data.",
-			Plan: func(c *Context) ([]Action, error) { return releaseActions(c), nil },
+			Plan: func(c *Context) ([]Action, error) { return releaseActions(c, c.runMark()), nil },
 			Run:  ReleaseLock},
 	}
 }
@@ -141,7 +141,7 @@ func inheritValues(recs []journal.Record) (Values, error) {
 		if err := json.Unmarshal(recs[i].Values, &v); err != nil || len(v.Members) == 0 {
 			continue
 		}
-		v.Before, v.NotFlushed = nil, nil
+		v.Before, v.NotFlushed, v.NodeLock = nil, nil, ""
 		return v, nil
 	}
 	return Values{}, errNothingToRollBack

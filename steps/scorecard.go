@@ -61,7 +61,7 @@ func (e *Engine) Scorecard() *Scorecard {
 	if e.tr != nil {
 		sc.Transcript = e.tr.Path()
 	}
-	recs, _ := e.opts.Journal.Records() // an unreadable journal leaves an empty card, not a failed restore
+	recs, _ := e.opts.Journal.LastRun() // an unreadable journal leaves an empty card, not a failed restore
 	byStep := map[StepID]*StepScore{}
 	for _, s := range e.steps {
 		sc.Steps = append(sc.Steps, StepScore{Step: s.ID, Title: s.Title, State: Pending.String()})

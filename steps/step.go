@@ -60,6 +60,9 @@ type Action struct {
 	// operator: the transcript and the log record the command, its exit and
 	// its stderr, never its stdout; the caller records a summary instead.
 	Quiet bool
+	// ReadOnly marks a command that only looks (cat, pgrep, a status):
+	// it needs no lock check before it, even in a destructive step.
+	ReadOnly bool
 	// Accept decides whether a finished command succeeded. nil: exit 0.
 	// It lets an idempotent action treat "already done" as success.
 	Accept func(nodes.Result) error

@@ -16,7 +16,7 @@ func VerifyReportStep() Step {
 		Title: "Verify the cluster and release the lock",
 		Why:   "One last look at the whole cluster (one etcd cluster, every apiserver ready) before handing it back.",
 		Plan: func(c *Context) ([]Action, error) {
-			return releaseActions(c), nil
+			return releaseActions(c, c.runMark()), nil
 		},
 		Facts: kubeadmRecordFacts,
 		Run: func(ctx context.Context, c *Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -25,12 +26,16 @@ type session struct {
 	eng     *steps.Engine
 	runner  *nodes.Runner
 	journal *journal.Journal
-	who     string
+	// state is the state-dir lock: one process drives a cluster's run from
+	// a state dir; released last, when this process is done with it.
+	state *journal.StateLock
+	who   string
 }
 
 func (s *session) Close() {
 	s.runner.Close()
 	s.journal.Close()
+	s.state.Close()
 }
 
 // openSession loads the cluster file and builds the engine over SSH, with
@@ -50,13 +55,21 @@ func openSessionWith(f engineFlags, stderr io.Writer, adjust func(*steps.Options
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	j, err := journal.Open(cl.State.Dir, cl.Name)
+	who := steps.Operator()
+	// Taken before the journal is opened (opening it may repair a torn
+	// line): a second console on this run is refused before it writes.
+	state, err := journal.LockState(cl.State.Dir, cl.Name, journal.ThisProcess(who, time.Now()))
 	if err != nil {
 		r.Close()
 		return nil, failErr(err)
 	}
-	who := steps.Operator()
-	opts := steps.Options{Cluster: cl, Exec: r, Journal: j, Who: who, NewRun: f.newRun, ForceUnlock: f.forceUnlock}
+	j, err := journal.Open(cl.State.Dir, cl.Name)
+	if err != nil {
+		r.Close()
+		state.Close()
+		return nil, failErr(err)
+	}
+	opts := steps.Options{Cluster: cl, Exec: r, Journal: j, Who: who, NewRun: f.newRun, ForceUnlock: f.forceUnlock, StateLock: state}
 	if adjust != nil {
 		adjust(&opts)
 	}
@@ -64,9 +77,10 @@ func openSessionWith(f engineFlags, stderr io.Writer, adjust func(*steps.Options
 	if err != nil {
 		r.Close()
 		j.Close()
+		state.Close()
 		return nil, failErr(err)
 	}
-	return &session{cluster: cl, eng: eng, runner: r, journal: j, who: who}, nil
+	return &session{cluster: cl, eng: eng, runner: r, journal: j, state: state, who: who}, nil
 }
 
 // headless runs the engine with steps.Headless as its client: every event a

@@ -72,6 +72,7 @@ inventory's component columns as "?".)`,
 // events, so watch shows the very screen the operator's console shows.
 type journalWatch struct {
 	dir     string
+	path    string
 	jt, tt  *journal.Tail
 	run     string
 	started bool  // the replay found where the last run starts
@@ -79,7 +80,7 @@ type journalWatch struct {
 }
 
 func newJournalWatch(path string) *journalWatch {
-	return &journalWatch{dir: filepath.Dir(path), jt: journal.NewTail(path)}
+	return &journalWatch{dir: filepath.Dir(path), path: path}
 }
 
 // follow sends events until the run ends (then closes ch) or ctx ends.
@@ -111,13 +112,18 @@ func (w *journalWatch) follow(ctx context.Context, ch chan<- steps.Event, every 
 // poll reads what was appended since the last call: the transcript's lines
 // first, so a node's "$ command" comes before the node's result.
 func (w *journalWatch) poll() (evs []steps.Event, ended bool, err error) {
+	if !w.started {
+		// Follow from the last run's start, however long the journal: an
+		// old run's "VERIFY PASSED" must never stand for a live run.
+		off, ok, err := journal.LastRunOffset(w.path)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		w.jt, w.started = journal.NewTailAt(w.path, off), true
+	}
 	recs, err := w.jt.Records()
 	if err != nil {
 		return nil, false, err
-	}
-	if !w.started {
-		recs = lastRun(recs)
-		w.started = len(recs) > 0
 	}
 	var out []steps.Event
 	for _, r := range recs {
@@ -136,23 +142,6 @@ func (w *journalWatch) poll() (evs []steps.Event, ended bool, err error) {
 		err = terr
 	}
 	return append(evs, out...), ended, err
-}
-
-// lastRun drops the records of runs before the last one: a resumed run
-// starts again with its own run id, so it begins at that id's first start.
-func lastRun(recs []journal.Record) []journal.Record {
-	run := ""
-	for _, r := range recs {
-		if r.Kind == journal.KindRunStart {
-			run = r.Run
-		}
-	}
-	for i, r := range recs {
-		if r.Kind == journal.KindRunStart && r.Run == run {
-			return recs[i:]
-		}
-	}
-	return nil
 }
 
 // recordEvents is the event a journal record stands for. A journal written

@@ -25,6 +25,9 @@ type Tail struct {
 // NewTail starts at the beginning of path; the file need not exist yet.
 func NewTail(path string) *Tail { return &Tail{path: path} }
 
+// NewTailAt starts at byte off of path (the start of a line).
+func NewTailAt(path string, off int64) *Tail { return &Tail{path: path, off: off} }
+
 // Path is the file followed.
 func (t *Tail) Path() string { return t.path }
 

@@ -5,15 +5,13 @@
 package journal
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -77,28 +75,81 @@ func Dir(stateDir, cluster string) string { return filepath.Join(stateDir, clust
 
 // Open opens (creating 0700/0600) the journal of cluster under stateDir.
 func Open(stateDir, cluster string) (*Journal, error) {
-	if cluster == "" || cluster != filepath.Base(cluster) || cluster == "." || cluster == ".." {
-		return nil, fmt.Errorf("journal: cluster name %q cannot name a directory", cluster)
-	}
-	dir := Dir(stateDir, cluster)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("journal: create %s: %w (check state.dir in the cluster file)", dir, err)
-	}
-	// MkdirAll keeps an existing directory's mode; the journal names nodes and
-	// paths of a production cluster, so tighten it.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("journal: chmod %s: %w", dir, err)
+	dir, err := makeDir(stateDir, cluster)
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, fileName)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := openPrivate(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY)
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := terminateTornLine(f, path); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return &Journal{f: f, dir: dir, path: path}, nil
+}
+
+// makeDir creates state.dir/<cluster> (0700) and tightens an existing one.
+func makeDir(stateDir, cluster string) (string, error) {
+	if cluster == "" || cluster != filepath.Base(cluster) || cluster == "." || cluster == ".." {
+		return "", fmt.Errorf("journal: cluster name %q cannot name a directory", cluster)
+	}
+	dir := Dir(stateDir, cluster)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("journal: create %s: %w (check state.dir in the cluster file)", dir, err)
+	}
+	// MkdirAll keeps an existing directory's mode; the journal names nodes and
+	// paths of a production cluster, so tighten it.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", fmt.Errorf("journal: chmod %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// openPrivate opens a file of the state dir never through a symlink (one
+// planted there would make the journal, the transcript or the lock write
+// wherever it points) and tightens an existing file to 0600: it names a
+// production cluster's nodes and paths.
+func openPrivate(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link; etcd-dr never follows one in its state dir (remove it): %w", path, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if err == nil && st.Mode().Perm() != 0o600 {
+		err = f.Chmod(0o600)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// syncDir makes a file just created in dir survive a crash: fsync of the
+// file alone does not persist its directory entry.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("journal: open %s to fsync it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("journal: fsync %s: %w", dir, err)
+	}
+	return nil
 }
 
 // terminateTornLine ends a last line cut by a crash with a newline, so the
@@ -163,43 +214,32 @@ func (j *Journal) Close() error {
 	return err
 }
 
-// ReadFile reads a journal file; a missing file is an empty journal.
-func ReadFile(path string) ([]Record, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+// SetAside renames the journal file to journal-<time>.jsonl (kept, never
+// removed) and begins an empty one: how a new run starts past a journal
+// that cannot be read whole. It returns the kept file's path.
+func (j *Journal) SetAside(now time.Time) (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return "", errors.New("journal: closed")
 	}
+	kept := filepath.Join(j.dir, "journal-"+now.UTC().Format("20060102T150405.000000000Z")+".jsonl")
+	if err := os.Link(j.path, kept); err != nil { // never replaces an existing file
+		return "", fmt.Errorf("journal: keep %s as %s: %w", j.path, kept, err)
+	}
+	f, err := openPrivate(j.path+".new", os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND)
 	if err != nil {
-		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+		return "", fmt.Errorf("journal: begin a new journal: %w", err)
 	}
-	defer f.Close()
-	recs, err := Read(f)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %s: %w", path, err)
+	if err := os.Rename(j.path+".new", j.path); err != nil {
+		f.Close()
+		return "", fmt.Errorf("journal: begin a new journal: %w", err)
 	}
-	return recs, nil
-}
-
-// Read decodes records, skipping lines that do not decode: only a crash
-// mid-write makes one, and Append fsyncs before the engine acts, so the
-// action such a torn line announced never started.
-func Read(r io.Reader) ([]Record, error) {
-	var out []Record
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil || rec.Kind == "" {
-			continue // torn by a crash: the action it announced never started
-		}
-		out = append(out, rec)
+	if err := syncDir(j.dir); err != nil {
+		f.Close()
+		return "", err
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("read: %w", err)
-	}
-	return out, nil
+	j.f.Close()
+	j.f = f
+	return kept, nil
 }

@@ -23,9 +23,13 @@ type Transcript struct {
 // appending when a resumed run already has one.
 func (j *Journal) OpenTranscript(run, who string) (*Transcript, error) {
 	path := filepath.Join(j.dir, fmt.Sprintf(transcriptName, run))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := openPrivate(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY)
 	if err != nil {
 		return nil, fmt.Errorf("transcript: open %s: %w", path, err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return &Transcript{f: f, path: path, who: who}, nil
 }
