@@ -144,13 +144,15 @@ func (c *Context) Exec1(ctx context.Context, a Action) (nodes.Result, error) {
 // execTo is Exec1 with the output going to onLine instead of the log and
 // the transcript (the command itself is still recorded); nil means Exec1's.
 func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line)) (nodes.Result, error) {
+	flush := func() {}
 	if c.eng != nil {
 		c.eng.commandStarted(a)
 		if onLine == nil {
-			onLine = c.eng.lineSink(a)
+			onLine, flush = c.eng.lineSink(a)
 		}
 	}
 	res, err := c.Exec.Run(ctx, a.Node, a.Cmd, onLine)
+	flush()
 	if err == nil {
 		err = res.Err
 	}
