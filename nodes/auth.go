@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/etcd-dr/etcd-dr/internal/safefile"
 )
 
 // PassphraseFunc asks the operator for the passphrase of an encrypted
@@ -26,6 +28,10 @@ func ExpandHome(p string) string {
 	return p
 }
 
+// maxIdentitySize bounds a private key file: an RSA-16384 key in PEM is
+// about 13 KB.
+const maxIdentitySize = 1 << 20
+
 // loadIdentity reads one private key file. It refuses files others can read
 // (as OpenSSH does) and needs ask for encrypted keys; with haveAgent, an
 // encrypted key without ask is skipped (nil, nil): the agent likely holds it.
@@ -39,7 +45,8 @@ func loadIdentity(file string, ask PassphraseFunc, haveAgent bool) (ssh.Signer, 
 		return nil, fmt.Errorf("identity file %s has permissions %#o: a private key must not be accessible by others; run: chmod 600 %s",
 			file, perm, file)
 	}
-	pem, err := os.ReadFile(path)
+	// A FIFO or device named as the key must not hang or fill memory.
+	pem, err := safefile.ReadFile(path, maxIdentitySize)
 	if err != nil {
 		return nil, fmt.Errorf("identity file %s: %w", file, err)
 	}
@@ -63,8 +70,11 @@ func loadIdentity(file string, ask PassphraseFunc, haveAgent bool) (ssh.Signer, 
 	case haveAgent:
 		return nil, nil
 	default:
-		return nil, fmt.Errorf("key %s is encrypted; load it into ssh-agent (eval $(ssh-agent); ssh-add %s) and set SSH_AUTH_SOCK, "+
-			"or use the console, which asks for the passphrase", file, file)
+		// No client of etcd-dr sets ask (the console included): say so,
+		// rather than send the operator to a prompt that never comes.
+		return nil, fmt.Errorf("identity file %s is encrypted and etcd-dr does not ask for passphrases (the console neither): "+
+			"load it into ssh-agent (eval $(ssh-agent); ssh-add %s) and set SSH_AUTH_SOCK, "+
+			"or list an unencrypted key (chmod 600) in ssh.identityFiles", file, file)
 	}
 }
 

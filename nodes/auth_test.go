@@ -3,7 +3,9 @@ package nodes
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/etcd-dr/etcd-dr/nodes/nodetest"
@@ -50,6 +52,10 @@ func TestIdentityProblemsAreClearErrorsBeforeAnyDial(t *testing.T) {
 	dir := t.TempDir()
 	loose := e.client.WriteFile(t, dir, "id_loose", 0o644, "")
 	encrypted := e.client.WriteFile(t, dir, "id_encrypted", 0o600, "pw")
+	fifo := filepath.Join(dir, "id_fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		files []string
@@ -58,8 +64,10 @@ func TestIdentityProblemsAreClearErrorsBeforeAnyDial(t *testing.T) {
 	}{
 		{name: "a key readable by others is refused with the chmod fix", files: []string{loose},
 			want: "has permissions 0644: a private key must not be accessible by others; run: chmod 600 " + loose},
-		{name: "an encrypted key headless without an agent says to load it into ssh-agent", files: []string{encrypted},
-			want: "key " + encrypted + " is encrypted; load it into ssh-agent"},
+		{name: "an encrypted key without an agent says what to do, and that no prompt comes", files: []string{encrypted},
+			want: "identity file " + encrypted + " is encrypted and etcd-dr does not ask for passphrases (the console neither): " +
+				"load it into ssh-agent (eval $(ssh-agent); ssh-add " + encrypted + ") and set SSH_AUTH_SOCK, or list an unencrypted key (chmod 600)"},
+		{name: "a FIFO named as the key is refused, not waited on", files: []string{fifo}, want: fifo + ": not a regular file: it is a named pipe (FIFO)"},
 		{name: "a wrong passphrase names the file", files: []string{encrypted},
 			ask: func(string) ([]byte, error) { return []byte("nope"), nil }, want: "identity file " + encrypted},
 		{name: "a cancelled passphrase prompt names the file", files: []string{encrypted},

@@ -56,10 +56,20 @@ printf 'started %s\n' "$run" >"$mark"
 printf 'done %s\n' "$run" >"$mark"`
 
 	// writeScript replaces $1 atomically with stdin, first keeping the
-	// original as $2 (never overwriting an existing backup).
-	writeScript = `set -e; f="$1"; bak="$2"; tmp="$1.etcd-dr-tmp"
+	// original as $2 (never overwriting an existing backup). A rename is
+	// atomic but not durable: after a power loss the new name can point at
+	// a file whose data never reached the disk (an empty manifest: etcd
+	// gone, and the backup with it). So the new file and the backup are
+	// fsynced before the rename, and the directory after it. `sync FILE`
+	// and `sync DIR` fsync exactly those (coreutils ≥ 8.24, busybox);
+	// older coreutils ignore the operands and sync everything, as durable.
+	// The file's sync fails the step while nothing is changed yet; the
+	// directory's, after the rename, only warns: the write did happen.
+	writeScript = `set -e; f="$1"; bak="$2"; tmp="$1.etcd-dr-tmp"; dir=$(dirname -- "$f")
 [ -e "$bak" ] || cp -p -- "$f" "$bak"
-umask 077; cat >"$tmp"; chmod --reference="$f" -- "$tmp"; mv -- "$tmp" "$f"; echo "wrote $f (original kept as $bak)"`
+umask 077; cat >"$tmp"; chmod --reference="$f" -- "$tmp"; sync -- "$tmp" "$bak"
+mv -- "$tmp" "$f"; sync -- "$dir" || echo "etcd-dr: could not sync $dir: the new $f may not survive a power loss" >&2
+echo "wrote $f (original kept as $bak)"`
 )
 
 func sudo(c *config.Cluster, args ...string) nodes.Cmd {

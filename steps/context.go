@@ -180,13 +180,15 @@ func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line))
 			return nodes.Result{}, err
 		}
 	}
+	flush := func() {}
 	if c.eng != nil {
 		c.eng.commandStarted(a)
 		if onLine == nil {
-			onLine = c.eng.lineSink(a)
+			onLine, flush = c.eng.lineSink(a)
 		}
 	}
 	res, err := c.Exec.Run(ctx, a.Node, a.Cmd, onLine)
+	flush()
 	if err == nil {
 		err = res.Err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/internal/termsafe"
 	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
@@ -139,12 +140,19 @@ func (e *Engine) Values() Values { return e.cx.Values }
 
 func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
 
-func (e *Engine) emit(ev Event) { e.q.push(ev) }
+// emit sends ev to the clients with its text cleaned: the console, the
+// headless printer and JSON all read events, so this is their one exit.
+func (e *Engine) emit(ev Event) { e.q.push(cleanEvent(ev)) }
 
 // Run takes the cluster through every step from where the journal left off
 // and returns the scorecard. It returns ErrAborted when the operator backs
 // out, an *AbortError (also ErrAborted) when a client backs out on its own.
-func (e *Engine) Run(ctx context.Context) (*Scorecard, error) {
+func (e *Engine) Run(ctx context.Context) (sc *Scorecard, err error) {
+	defer func() {
+		if err != nil {
+			err = &cleanError{err}
+		}
+	}()
 	if !e.running.TryLock() {
 		return nil, errors.New("engine: already running")
 	}
@@ -233,6 +241,7 @@ func randomHex(n int) string {
 // record appends r to the journal, stamped with this run.
 func (e *Engine) record(r journal.Record) error {
 	r.Run = e.cx.Values.Run
+	r.Why = Clean(r.Why) // a node's failure quotes what it printed
 	if r.At.IsZero() {
 		r.At = e.now()
 	}
@@ -248,7 +257,6 @@ func (e *Engine) saveValues(v Values) error {
 }
 
 func (e *Engine) stepState(s Step, st State, why string) error {
-	why = scrubInline(why) // a failure's reason may quote what a node printed
 	e.emit(StepEvent{At: e.now(), Step: s.ID, State: st, Why: why})
 	if st == WaitingGate || st == Pending {
 		return nil
@@ -285,7 +293,7 @@ func (e *Engine) flushLogs() {
 
 // commandStarted writes the command (redacted) to the transcript and the log.
 func (e *Engine) commandStarted(a Action) {
-	line := scrubInline(CommandLine(a.Cmd, true))
+	line := CleanLine(CommandLine(a.Cmd, true))
 	at := e.now()
 	if e.tr != nil {
 		_ = e.tr.Command(at, a.Node, line) // a full disk must not stop a restore midway
@@ -293,31 +301,90 @@ func (e *Engine) commandStarted(a Action) {
 	e.logs.add(nodes.Line{Node: a.Node, Stream: nodes.Stdout, Time: at, Text: "$ " + line})
 }
 
-func (e *Engine) lineSink(a Action) func(nodes.Line) {
-	var sc scrubber // one per command: a PEM block or an env spans lines
+// lineSink scrubs a command's output (one scrubber per stream: a PEM block
+// or an env spans lines of one stream) and sends it to the transcript and
+// the log; flush releases lines still held when the command ends.
+func (e *Engine) lineSink(a Action) (sink func(nodes.Line), flush func()) {
 	var mu sync.Mutex
-	return func(l nodes.Line) {
+	streams := map[nodes.Stream]*streamScrub{}
+	deliver := func(out []nodes.Line) {
+		for _, l := range out {
+			if e.tr != nil {
+				_ = e.tr.Line(l.Time, l.Node, l.Stream.String(), l.Text)
+			}
+			e.logs.add(l)
+		}
+	}
+	sink = func(l nodes.Line) {
 		if a.Quiet && l.Stream == nodes.Stdout {
-			return
+			return // data for the engine (a page of key names): the caller records a summary
 		}
 		l.Node = a.Node
-		mu.Lock()
-		l.Text = sc.line(Redact(l.Text, a.Cmd.Redact))
-		mu.Unlock()
 		if l.Time.IsZero() {
 			l.Time = e.now()
 		}
-		if e.tr != nil {
-			_ = e.tr.Line(l.Time, l.Node, l.Stream.String(), l.Text)
+		l.Text = Redact(l.Text, a.Cmd.Redact)
+		mu.Lock()
+		st := streams[l.Stream]
+		if st == nil {
+			st = &streamScrub{}
+			streams[l.Stream] = st
 		}
-		e.logs.add(l)
+		out := st.push(l)
+		mu.Unlock()
+		deliver(out)
 	}
+	flush = func() {
+		mu.Lock()
+		var out []nodes.Line
+		for _, st := range streams {
+			out = append(out, st.flush()...)
+		}
+		mu.Unlock()
+		deliver(out)
+	}
+	return sink, flush
+}
+
+// streamScrub is a scrubber over nodes.Lines: a line held by the scrubber
+// (an env value waiting for its name) keeps its time and stream.
+type streamScrub struct {
+	sc      scrubber
+	pending []nodes.Line
+	texts   []string
+}
+
+func (s *streamScrub) push(l nodes.Line) []nodes.Line {
+	s.pending = append(s.pending, l)
+	s.texts = s.sc.push(l.Text, s.texts[:0])
+	return s.take()
+}
+
+func (s *streamScrub) flush() []nodes.Line {
+	s.texts = s.sc.flush(s.texts[:0])
+	return s.take()
+}
+
+// take pairs the scrubbed texts with the oldest pending lines: the
+// scrubber returns lines in order, one for each line it was given.
+func (s *streamScrub) take() []nodes.Line {
+	n := len(s.texts)
+	if n == 0 {
+		return nil
+	}
+	out := make([]nodes.Line, n)
+	for i := range n {
+		out[i] = s.pending[i]
+		out[i].Text = termsafe.Line(s.texts[i])
+	}
+	s.pending = s.pending[n:]
+	return out
 }
 
 func (e *Engine) commandEnded(step StepID, a Action, res nodes.Result, err error) {
 	note := fmt.Sprintf("exit %d after %s", res.ExitCode, res.Duration.Round(time.Millisecond))
 	if err != nil {
-		note += ": " + scrubInline(Redact(err.Error(), a.Cmd.Redact))
+		note += ": " + Clean(Redact(err.Error(), a.Cmd.Redact))
 	}
 	if e.tr != nil {
 		_ = e.tr.Note(e.now(), a.Node, note)
@@ -327,7 +394,7 @@ func (e *Engine) commandEnded(step StepID, a Action, res nodes.Result, err error
 // check reports a post-condition check and journals it, so `etcd-dr watch`
 // fills in the inventory's component columns as the console does.
 func (e *Engine) check(ev CheckEvent) {
-	ev.Detail = scrubInline(ev.Detail)
+	ev.Detail = Clean(ev.Detail) // the record below carries it too
 	e.emit(ev)
 	r := journal.Record{At: ev.At, Kind: journal.KindCheck, Step: string(ev.Step), Node: ev.Node, Check: ev.Check,
 		State: "ok", Why: ev.Detail}

@@ -21,6 +21,9 @@ type localExec struct {
 	ran  map[string][]string
 	env  []string
 	hook func(node, line string) // called before running, e.g. to fail a node
+	// pathPrefix goes before the node's PATH: a directory of recording
+	// wrappers around real commands.
+	pathPrefix string
 }
 
 func (x *localExec) Run(ctx context.Context, node string, cmd nodes.Cmd, onLine func(nodes.Line)) (nodes.Result, error) {
@@ -38,7 +41,11 @@ func (x *localExec) Run(ctx context.Context, node string, cmd nodes.Cmd, onLine 
 	began := time.Now()
 	c := exec.CommandContext(ctx, "bash", "-c", line)
 	c.Env = append(c.Env, x.env...)
-	c.Env = append(c.Env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "NODE="+node)
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	if x.pathPrefix != "" {
+		path = x.pathPrefix + ":" + path
+	}
+	c.Env = append(c.Env, "PATH="+path, "NODE="+node)
 	if cmd.Stdin != nil {
 		c.Stdin = cmd.Stdin
 	}

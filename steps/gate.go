@@ -199,6 +199,7 @@ func (e *Engine) abort(s Step, d Decision) error {
 // await emits the gate and blocks until a valid decision. A wrong typed
 // name or an unknown choice keeps the gate shut and says why.
 func (e *Engine) await(ctx context.Context, g Gate) (Decision, error) {
+	g = cleanGate(g) // journaled below as the gate offered: a failure's Why quotes nodes
 	s := Step{ID: g.Step}
 	for {
 		_ = e.stepState(s, WaitingGate, g.Title)

@@ -38,9 +38,11 @@ func Headless(e *Engine, confirm, who string, w io.Writer) {
 	}
 }
 
-// FormatEvent renders one event as a log line (headless mode, watch).
+// FormatEvent renders one event as a log line (headless mode, watch). Its
+// text is cleaned again: watch builds events from a journal that an older
+// version may have written raw.
 func FormatEvent(ev Event) string {
-	switch ev := ev.(type) {
+	switch ev := CleanEvent(ev).(type) {
 	case StepEvent:
 		return fmt.Sprintf("%s step %-18s %-16s %s", stamp(ev.At), ev.Step, ev.State, ev.Why)
 	case NodeEvent:

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/internal/safefile"
 	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )
@@ -276,7 +276,7 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotNode() {
 		return err // already copied by an earlier attempt, or the file in place (checked, never written)
 	}
-	f, err := os.Open(c.localSnapshot())
+	f, _, err := safefile.Open(c.localSnapshot(), 0) // swapped for a FIFO since preflight: refused, not waited on
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func (e *Engine) Scorecard() *Scorecard {
 			}
 		case r.Kind == journal.KindNode:
 			st.Nodes = setNode(st.Nodes, NodeScore{Node: r.Node, OK: r.State == "ok",
-				Duration: Duration(time.Duration(r.Ms) * time.Millisecond), Why: r.Why})
+				Duration: Duration(time.Duration(r.Ms) * time.Millisecond), Why: Clean(r.Why)})
 		}
 		if r.Kind == journal.KindStep && r.State != "resumed" {
 			st.State = r.State

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -234,5 +235,39 @@ func TestWritingAManifestKeepsTheOriginalAndNeverOverwritesTheBackup(t *testing.
 	}
 	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want the original's 0600", fi.Mode().Perm())
+	}
+}
+
+// TestAWrittenManifestIsOnDiskBeforeAndAfterItsRename runs the write script
+// with a wrapper around the real sync that records what it was asked to
+// sync and what the manifest held at that moment.
+func TestAWrittenManifestIsOnDiskBeforeAndAfterItsRename(t *testing.T) {
+	realSync, err := exec.LookPath("sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dirs(t, nil, map[string]string{"etcd.yaml": "ORIGINAL"})
+	file := filepath.Join(c.Cluster.Etcd.ParkDir, "etcd.yaml")
+	bin, log := t.TempDir(), filepath.Join(t.TempDir(), "sync.log")
+	wrapper := `#!/bin/sh
+for a in "$@"; do [ "$a" = -- ] || printf '%s|%s\n' "$a" "$(cat "$WATCHED")" >>"$SYNC_LOG"; done
+exec ` + realSync + ` "$@"
+`
+	if err := os.WriteFile(filepath.Join(bin, "sync"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.Exec = &localExec{pathPrefix: bin, env: []string{"SYNC_LOG=" + log, "WATCHED=" + file}}
+	if _, err := c.Exec1(context.Background(), writeAction(c, "cp-1", file, []byte("EDITED"))); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(log)
+	got := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := []string{
+		file + ".etcd-dr-tmp|ORIGINAL",          // the new content, before the rename can expose it
+		file + ".etcd-dr-backup-run-1|ORIGINAL", // the backup, before the original is replaced
+		filepath.Dir(file) + "|EDITED",          // the rename itself
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("synced (path|manifest at that moment):\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -141,6 +141,12 @@ func TestRemoteOutputCannotDrawOnTheScreen(t *testing.T) {
 		{"tabs become spaces", "a\tb", "a    b"},
 		{"carriage returns are removed", "progress 50%\rprogress 100%", "progress 50%progress 100%"},
 		{"plain text is kept", "etcd restored", "etcd restored"},
+		{"a clipboard write (OSC 52) is dropped", "a\x1b]52;c;cm0gLXJmIC8K\x07b", "ab"},
+		{"a bell is dropped", "ding\x07", "ding"},
+		{"a C1 CSI is shown, not obeyed", "c1\u009b2Jx", `c1\u009b2Jx`},
+		{"a bidi override is shown, not obeyed", "abc\u202edcba", `abc\u202edcba`},
+		{"a raw C1 byte is dropped with the sequence it starts", "a\x9b2Jb", "ab"},
+		{"a stray byte is dropped", "a\xffb", "ab"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

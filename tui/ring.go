@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/etcd-dr/etcd-dr/internal/termsafe"
 )
 
 // logLine is one sanitized line of node output.
@@ -25,26 +27,29 @@ func newLogLine(node, raw string, at time.Time) logLine {
 }
 
 // sanitize keeps remote output from moving the cursor or recolouring the
-// screen: escape sequences are dropped, tabs expanded, other controls removed.
+// screen: escape sequences are dropped, tabs expanded, other C0 controls
+// removed, and what a terminal may still act on (C1 controls such as
+// U+009B, bidi overrides, stray bytes) shown as visible escapes. The
+// engine already sends escapes visibly; this guards any other source.
 func sanitize(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
+	if !strings.Contains(s, "\t") && termsafe.Line(s) == s {
 		return s // the common case: nothing to strip, no allocation
 	}
 	s = ansi.Strip(s)
-	if !strings.ContainsFunc(s, isControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\t':
-			b.WriteString("    ")
-		case isControl(r):
-		default:
-			b.WriteRune(r)
+	if strings.ContainsFunc(s, isControl) {
+		var b strings.Builder
+		for _, r := range s {
+			switch {
+			case r == '\t':
+				b.WriteString("    ")
+			case isControl(r):
+			default:
+				b.WriteRune(r)
+			}
 		}
+		s = b.String()
 	}
-	return b.String()
+	return termsafe.Line(s)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

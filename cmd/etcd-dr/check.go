@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -161,7 +160,7 @@ func toCheck(n config.Node, p nodes.ProbeResult) nodeCheck {
 	c := nodeCheck{Node: n.Name, Roles: n.Roles, Address: n.Address, Latency: p.Latency,
 		SSH: "ok", Sudo: "-", OS: p.OS, DiskPath: p.DiskPath, DiskFree: p.DiskFree, Disk: "-"}
 	bad := func(item string, err error) string {
-		c.Problems = append(c.Problems, err.Error())
+		c.Problems = append(c.Problems, steps.Clean(err.Error())) // a node's stderr: table and JSON
 		return item
 	}
 	if p.SSHErr != nil {
@@ -180,6 +179,7 @@ func toCheck(n config.Node, p nodes.ProbeResult) nodeCheck {
 	} else if c.OS == "" {
 		c.OS = p.Kernel
 	}
+	c.OS = steps.CleanLine(c.OS) // as the node's os-release says: may hold anything
 	if p.DiskPath != "" {
 		c.Disk = humanize.IBytes(uint64(max(p.DiskFree, 0))) + " free on " + p.DiskPath
 		if p.DiskErr != nil {
@@ -223,9 +223,7 @@ func writeProbeTable(w io.Writer, rs []nodeCheck) {
 }
 
 func writeProbeJSON(w io.Writer, rs []nodeCheck) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
+	return writeJSON(w, struct {
 		Nodes []nodeCheck `json:"nodes"`
 		OK    bool        `json:"ok"`
 	}{rs, failedProbes(rs) == 0})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/etcd-dr/etcd-dr/steps"
 )
 
 // Exit codes, documented in the README.
@@ -51,11 +53,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintf(stderr, "etcd-dr: %v\n", ee.err)
+			fmt.Fprintf(stderr, "etcd-dr: %s\n", steps.Clean(ee.err.Error()))
 		}
 		return ee.code
 	}
 	// cobra's own errors: unknown command or flag, bad arguments.
-	fmt.Fprintf(stderr, "etcd-dr: %v\n", err)
+	fmt.Fprintf(stderr, "etcd-dr: %s\n", steps.Clean(err.Error()))
 	return exitUsage
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,9 +67,7 @@ verification fails is not retried: the run aborts (exit 1) and the journal lets
 
 func writeScorecard(w io.Writer, sc *steps.Scorecard, output string) {
 	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(sc)
+		_ = writeJSON(w, sc)
 		return
 	}
 	fmt.Fprint(w, sc.Text())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcd-dr/etcd-dr/internal/termsafe"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )
@@ -38,10 +40,19 @@ func checkOutput(o string) error {
 	return nil
 }
 
+// writeJSON writes v as indented JSON. Key names and node text are data
+// and stay exact, but C1 controls and bidi overrides, which encoding/json
+// passes raw, are written as \u escapes: the same string to a decoder,
+// and nothing a terminal acts on when the output is read on one.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, termsafe.JSON(b.String()))
+	return err
 }
 
 func newSnapshotStatusCmd() *cobra.Command {
@@ -115,7 +126,9 @@ func writeSummary(w io.Writer, s snapshot.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RESOURCE\tOBJECTS\tNEWEST REV\tNAMESPACES")
 	for _, r := range s.Resources {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Name, r.Keys, r.NewestModRevision, namespaces(r.Namespaces))
+		// Names come from the snapshot's keys: anyone who could write a
+		// key could put escapes in them.
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", termsafe.Line(r.Name), r.Keys, r.NewestModRevision, termsafe.Line(namespaces(r.Namespaces)))
 	}
 	tw.Flush()
 }
@@ -208,7 +221,7 @@ func writeDiff(w io.Writer, d snapshot.Diff) {
 			if ns == "" {
 				ns = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", res, ns, strings.Join(g.Names, " "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", termsafe.Line(res), termsafe.Line(ns), termsafe.Line(strings.Join(g.Names, " ")))
 		}
 		tw.Flush()
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/etcd-dr/etcd-dr/internal/termsafe"
 )
 
 // Card is the snapshot card shown at gates: what the operator is about to
@@ -30,6 +32,9 @@ func (i Info) CardAt(now time.Time) []string {
 	lines = append(lines, "hash      "+i.hashState())
 	if s := i.Sidecar; s != nil && (s.SourceMember != "" || s.ClusterID != "") {
 		lines = append(lines, fmt.Sprintf("source    member %s of cluster %s (%d members)", s.SourceMember, s.ClusterID, len(s.Members)))
+	}
+	for j, l := range lines {
+		lines[j] = termsafe.Line(l) // a path or a sidecar's member name may hold escapes
 	}
 	return lines
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"time"
 
@@ -96,10 +97,23 @@ func runChild(mode, path string) int {
 			res.Err = err.Error()
 		}
 	}
+	res.Err = withholdValues(res.Err)
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		return 3
 	}
 	return 0
+}
+
+// quotedValue is a value etcdutl quotes in its errors ("cannot unmarshal
+// value, key: … value: %q"): a key's stored data, a Secret's included.
+var quotedValue = regexp.MustCompile(`value: "(?:[^"\\]|\\.)*"`)
+
+// withholdValues replaces every quoted value in a library's error by its
+// size: the operator needs to know a value is damaged, never what it holds.
+func withholdValues(msg string) string {
+	return quotedValue.ReplaceAllStringFunc(msg, func(m string) string {
+		return fmt.Sprintf("value: <%d bytes withheld>", len(m)-len(`value: ""`))
+	})
 }
 
 // errLocked: another process holds bbolt's exclusive lock on the file.

@@ -2,10 +2,11 @@ package snapshot
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/etcd-dr/etcd-dr/internal/safefile"
 )
 
 // KeyRev is one live key and the revisions that say which write made it:
@@ -134,16 +135,8 @@ func Keys(gs []Group) []string {
 // inspectChild runs a read-only mode of the child after the header checks
 // Inspect makes, so SnapshotKeys refuses damaged files for the same reasons.
 func inspectChild(mode, path string) (childResult, error) {
-	f, err := os.Open(path)
+	f, st, err := safefile.Open(path, 0)
 	if err != nil {
-		return childResult{}, &Error{path, ErrNotFound, err.Error()}
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("not a regular file")
-	}
-	if err != nil {
-		f.Close()
 		return childResult{}, &Error{path, ErrNotFound, err.Error()}
 	}
 	meta, err := readBoltMeta(f, st.Size())

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/etcd-dr/etcd-dr/internal/safefile"
 )
 
 // Meta is the sidecar FILE.meta.json written next to a snapshot when it is
@@ -21,13 +23,18 @@ type Meta struct {
 	SourceMember string    `json:"sourceMember"` // the member the snapshot was taken from
 }
 
+// MaxMetaSize bounds a sidecar: a few hundred bytes plus the member list;
+// a megabyte is a thousand members' worth. More is not a sidecar (a link to
+// /dev/zero, a log written there by mistake) and is not read into memory.
+const MaxMetaSize = 1 << 20
+
 // MetaPath is where the sidecar of a snapshot lives.
 func MetaPath(snapshot string) string { return snapshot + ".meta.json" }
 
 // ReadMeta reads the sidecar of a snapshot. A missing sidecar is an error
 // satisfying errors.Is(err, os.ErrNotExist).
 func ReadMeta(snapshot string) (Meta, error) {
-	b, err := os.ReadFile(MetaPath(snapshot))
+	b, err := safefile.ReadFile(MetaPath(snapshot), MaxMetaSize)
 	if err != nil {
 		return Meta{}, err
 	}
@@ -36,7 +43,7 @@ func ReadMeta(snapshot string) (Meta, error) {
 		return Meta{}, fmt.Errorf("parse %s: %w", MetaPath(snapshot), err)
 	}
 	if len(m.SHA256) != 64 {
-		return Meta{}, fmt.Errorf("%s: sha256 %q is not a sha256 digest", MetaPath(snapshot), m.SHA256)
+		return Meta{}, fmt.Errorf("%s: its sha256 field has %d characters, not a sha256 digest's 64", MetaPath(snapshot), len(m.SHA256))
 	}
 	return m, nil
 }

@@ -21,6 +21,8 @@ import (
 
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"golang.org/x/sys/unix"
+
+	"github.com/etcd-dr/etcd-dr/internal/safefile"
 )
 
 // Reasons a snapshot is refused. Verify's errors wrap exactly one of these
@@ -36,6 +38,7 @@ var (
 	ErrNotEtcd         = errors.New("a bbolt database but not an etcd snapshot")
 	ErrDamaged         = errors.New("database structure is damaged")
 	ErrInUse           = errors.New("in use by a running process")
+	ErrTrailingData    = errors.New("trailing data")
 )
 
 // Error is a refused snapshot: the file, the reason (one of the Err values
@@ -100,18 +103,12 @@ func Verify(path string) (Info, error) {
 // verifyFile is Verify without the sidecar: what Save checks before it
 // writes one.
 func verifyFile(path string) (Info, error) {
-	f, err := os.Open(path)
+	// A FIFO named as the snapshot must not hang the console at open.
+	f, st, err := safefile.Open(path, 0)
 	if err != nil {
 		return Info{}, &Error{path, ErrNotFound, err.Error()}
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Info{}, &Error{path, ErrNotFound, err.Error()}
-	}
-	if !st.Mode().IsRegular() {
-		return Info{}, &Error{path, ErrNotFound, "not a regular file"}
-	}
 	info := Info{Path: path, Size: st.Size(), ModTime: st.ModTime()}
 	if info.Size == 0 {
 		return Info{}, &Error{path, ErrEmpty, "0 bytes: the save never wrote it, or it was truncated to nothing; use another snapshot"}
@@ -123,6 +120,13 @@ func verifyFile(path string) (Info, error) {
 	if info.Size < meta.dbSize() {
 		return Info{}, &Error{path, ErrTruncated, fmt.Sprintf("the database needs %d bytes but the file has %d (%d missing): the copy was cut short; copy it again or use another snapshot",
 			meta.dbSize(), info.Size, meta.dbSize()-info.Size)}
+	}
+	// Checked before hashing: a database padded to gigabytes would be
+	// hashed for minutes only to be refused (the page count says where
+	// the database ends; a snapshot is that plus its 32-byte trailer).
+	if extra := info.Size - meta.dbSize() - sha256.Size; extra > 0 {
+		return Info{}, &Error{path, ErrTrailingData, fmt.Sprintf("%d bytes after the %d-byte database and its 32-byte sha256 trailer (the database's own page count says where it ends): the file was padded or appended to, or it is a live member's db file, which bbolt grows ahead of use; copy the snapshot again, or take one with etcd-dr snapshot save",
+			extra, meta.dbSize())}
 	}
 	// The child reads the database while this process hashes it: the child
 	// is isolated, so reading a file the hash will reject is harmless, and
