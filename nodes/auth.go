@@ -11,7 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
-	"github.com/etcd-dr/etcd-dr/internal/safefile"
+	"github.com/etcd-dr/etcd-dr/config/safefile"
 )
 
 // PassphraseFunc asks the operator for the passphrase of an encrypted

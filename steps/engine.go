@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/internal/termsafe"
 	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
+	"github.com/etcd-dr/etcd-dr/steps/termsafe"
 )
 
 // ErrAborted is returned by Run when the operator backs out at a gate. The

@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/internal/safefile"
+	"github.com/etcd-dr/etcd-dr/config/safefile"
 	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )

@@ -4,7 +4,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/etcd-dr/etcd-dr/internal/termsafe"
+	"github.com/etcd-dr/etcd-dr/steps/termsafe"
 )
 
 // Output read from nodes carries secrets the runbook never asked for: `cat`

@@ -6,7 +6,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/etcd-dr/etcd-dr/internal/termsafe"
+	"github.com/etcd-dr/etcd-dr/steps/termsafe"
 )
 
 // logLine is one sanitized line of node output.

@@ -15,9 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcd-dr/etcd-dr/internal/termsafe"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
+	"github.com/etcd-dr/etcd-dr/steps/termsafe"
 )
 
 func newSnapshotCmd() *cobra.Command {

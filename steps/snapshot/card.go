@@ -6,7 +6,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
-	"github.com/etcd-dr/etcd-dr/internal/termsafe"
+	"github.com/etcd-dr/etcd-dr/steps/termsafe"
 )
 
 // Card is the snapshot card shown at gates: what the operator is about to

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/etcd-dr/etcd-dr/internal/safefile"
+	"github.com/etcd-dr/etcd-dr/config/safefile"
 )
 
 // KeyRev is one live key and the revisions that say which write made it:

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/etcd-dr/etcd-dr/internal/safefile"
+	"github.com/etcd-dr/etcd-dr/config/safefile"
 )
 
 // Meta is the sidecar FILE.meta.json written next to a snapshot when it is

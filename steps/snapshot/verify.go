@@ -22,7 +22,7 @@ import (
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"golang.org/x/sys/unix"
 
-	"github.com/etcd-dr/etcd-dr/internal/safefile"
+	"github.com/etcd-dr/etcd-dr/config/safefile"
 )
 
 // Reasons a snapshot is refused. Verify's errors wrap exactly one of these
