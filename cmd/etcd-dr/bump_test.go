@@ -25,7 +25,7 @@ const racingWrites = 3000
 // start past the highest revision any client could have seen, which the test
 // reads itself once step 1 proved every apiserver gone.
 func TestWritesAfterPreflightAreCoveredByTheBumpDecidedOnceTheApiserversAreGone(t *testing.T) {
-	l := inProcessLab(t, 171)
+	l := inProcessLab(t, 173)
 	var (
 		mu        sync.Mutex
 		afterStop int64            // the test's own reading at the step-2 gate

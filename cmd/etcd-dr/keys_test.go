@@ -30,7 +30,7 @@ const manyKeys = 100000
 func TestAHundredThousandKeysAreDiffedByTheCommandAndAtTheGateWithoutFloodingTheTranscript(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 172, Workers: 1, Keys: manyKeys})
+	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 174, Workers: 1, Keys: manyKeys})
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
