@@ -115,8 +115,9 @@ func TestStockNodesGetTheirEtcdToolsBroughtAndProvenAndANewerSnapshotIsRefused(t
 		proved := map[string]int{}
 		for _, e := range evs {
 			// Preflight passed, so each proof ran and printed its version.
-			if e.Kind == lab.EvSSHExec && !e.Time.Before(start) && strings.Contains(e.Command, "sudo -n -- /var/lib/etcd-dr/tools/") &&
-				strings.Contains(e.Command, " version") {
+			if e.Kind == lab.EvSSHExec && !e.Time.Before(start) && strings.Contains(e.Command, "sudo -n --") &&
+				(strings.HasSuffix(e.Command, "/etcdutl version") || strings.HasSuffix(e.Command, "/etcdctl version")) &&
+				strings.Contains(e.Command, " /var/lib/etcd-dr/tools/") {
 				proved[e.Node]++
 			}
 		}
