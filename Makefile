@@ -16,7 +16,7 @@ build:
 # are built from the Go module proxy on first use and cached outside the clone.
 test:
 	@./.ci/deps
-	$(GO) test -race -count=1 -timeout 45m $(PKGS)
+	$(GO) test -race -count=1 -timeout 80m $(PKGS)
 
 # The console against a fresh embedded lab (3 control-plane nodes, 2 workers).
 drill: build
