@@ -31,9 +31,42 @@ func newCheckFixture(t *testing.T) checkFixture {
 	if err := os.WriteFile(snap, []byte("placeholder: check does not read it"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A control-plane etcd node as check sees one: kubeadm's etcd.yaml and
+	// kube-apiserver.yaml in its manifests
+	// dir (this sshd runs on this machine, so a temp dir stands for it), and
+	// the bastion's tools dir holding the etcdutl and etcdctl of its etcd
+	// version (check only names what it would bring; it runs neither).
+	manifests := filepath.Join(dir, "manifests")
+	tools := filepath.Join(dir, "tools")
+	kubeadm := filepath.Join("..", "..", "nodes", "manifest", "testdata")
+	etcdYAML, err := os.ReadFile(filepath.Join(kubeadm, "etcd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiYAML, err := os.ReadFile(filepath.Join(kubeadm, "kube-apiserver.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{
+		{filepath.Join(manifests, "etcd.yaml"), etcdYAML},
+		{filepath.Join(manifests, "kube-apiserver.yaml"), apiYAML},
+		{filepath.Join(tools, "etcdutl-v3.6.6"), []byte("stands for the static etcdutl")},
+		{filepath.Join(tools, "etcdctl-v3.6.6"), []byte("stands for the static etcdctl")},
+	} {
+		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.path, f.data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	file := filepath.Join(dir, "cluster.yaml")
 	yaml := fmt.Sprintf(`cluster: check-test
 snapshot: {path: %s}
+etcd: {manifestsDir: %s, toolsDir: %s}
 ssh:
   user: %s
   port: %d
@@ -44,7 +77,7 @@ ssh:
 state: {dir: %s}
 nodes:
   - {name: cp-1, address: %s, roles: [control-plane, etcd]}
-`, snap, nodetest.CurrentUser(t), port, key, kh, filepath.Join(dir, "state"), host)
+`, snap, manifests, tools, nodetest.CurrentUser(t), port, key, kh, filepath.Join(dir, "state"), host)
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,9 @@ var examples = map[string]string{
 	"etcd-dr snapshot inspect": `  etcd-dr snapshot inspect /backups/etcd/snap.db`,
 	"etcd-dr snapshot diff":    `  etcd-dr snapshot diff /backups/etcd/snap.db -f cluster.yaml -o json`,
 	"etcd-dr snapshot save":    `  etcd-dr snapshot save -f cluster.yaml --out /backups/etcd/$(date -u +%Y%m%dT%H%M%SZ).db`,
+	"etcd-dr tools": `  etcd-dr tools                                      # the etcdutl/etcdctl this bastion can bring, with sha256
+  etcd-dr tools -f cluster.yaml                      # those of the cluster file's etcd.toolsDir`,
+	"etcd-dr tools build": `  etcd-dr tools build --etcd-version 3.6.6`,
 	"etcd-dr completion": `  source <(etcd-dr completion bash)
   etcd-dr completion zsh > "${fpath[1]}/_etcd-dr"`,
 }

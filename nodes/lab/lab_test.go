@@ -247,9 +247,11 @@ func testFaultKnobs(t *testing.T, l *Lab) {
 		if err := l.HangCommands("cp-1", "^etcdutl snapshot restore"); err != nil {
 			t.Fatal(err)
 		}
+		// start is taken before the context: its deadline is what ends the
+		// command, so "ended early" is measured from the same instant.
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		start := time.Now()
 		err := l.nodes["cp-1"].sshCommand(ctx, "etcdutl snapshot restore x", nil).Run()
 		if err == nil || time.Since(start) < time.Second {
 			t.Fatalf("a hung command ended after %s with %v; want it killed at the 1s deadline", time.Since(start), err)
