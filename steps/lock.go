@@ -276,12 +276,30 @@ func (c *Context) fenceAction(node string) (Action, error) {
 }
 
 func (c *Context) fence(ctx context.Context, node string) error {
-	a, err := c.fenceAction(node)
+	a, err := c.fenceAction(c.lockedNodeFor(node))
 	if err != nil {
 		return err
 	}
 	_, err = c.Exec1(ctx, a)
 	return err
+}
+
+// lockedNodeFor is where the lock guarding an action on node lies: the node
+// itself when it holds one (control-plane nodes), else the first
+// control-plane node. External etcd nodes hold no lock, yet a takeover (the
+// other operator's --force-unlock replaces the control-plane locks) must
+// still stop this run before it changes them.
+func (c *Context) lockedNodeFor(node string) string {
+	cps := c.Cluster.NodesWith(config.RoleControlPlane)
+	for _, n := range cps {
+		if n.Name == node {
+			return node
+		}
+	}
+	if len(cps) == 0 {
+		return node
+	}
+	return cps[0].Name
 }
 
 func names(ns []config.Node) []string {
