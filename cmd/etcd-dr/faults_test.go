@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -174,23 +173,11 @@ func inProcessLab(t *testing.T, block int) *lab.Lab {
 // --headless` does, and returns what the operator saw and the outcome.
 func runEngine(t *testing.T, cluster string, deadline time.Duration) (string, error) {
 	t.Helper()
-	var saw bytes.Buffer
-	s, err := openSessionWith(engineFlags{file: cluster}, &saw, func(o *steps.Options) {
+	return runEngineWith(t, cluster, func(o *steps.Options) {
 		if deadline > 0 {
 			o.Deadline = deadline
 		}
 	})
-	if err != nil {
-		return saw.String(), err
-	}
-	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	sc, err := headless(ctx, s, "drill", &saw)
-	if sc != nil {
-		saw.WriteString(sc.Text())
-	}
-	return saw.String(), err
 }
 
 // requireSafety: lab verify's safety invariants that must hold even when
