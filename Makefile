@@ -14,9 +14,13 @@ build:
 # The whole suite with the race detector: real SSH servers (in-process and
 # OpenSSH sshd), real etcd members, a real kube-apiserver. The lab's binaries
 # are built from the Go module proxy on first use and cached outside the clone.
+# Lab tests claim their address block with nodes/lab/labtest and run in
+# parallel, at most GOMAXPROCS+1 labs per package (ETCD_DR_TEST_LABS to
+# change it); -parallel 4 leaves room for the other parallel tests beside
+# them.
 test:
 	@./.ci/deps
-	$(GO) test -race -count=1 -timeout 80m $(PKGS)
+	$(GO) test -race -count=1 -timeout 80m -parallel 4 $(PKGS)
 
 # The console against a fresh embedded lab (3 control-plane nodes, 2 workers).
 drill: build

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
@@ -23,6 +24,7 @@ import (
 // terminal. It ends with the inventory filled in from the engine's own
 // events and `lab verify` passing.
 func TestConsoleInTmuxTakesTheLabThroughTheWholeProcedure(t *testing.T) {
+	labtest.Block(t, 70)
 	bin := buildBinary(t)
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {

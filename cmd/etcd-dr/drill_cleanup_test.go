@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 )
 
 // This file's labs use blocks 130–139 of 127.B.x.y.
@@ -16,6 +18,7 @@ import (
 // drill removes it, so drills do not pile up lab trees (etcd data dirs,
 // logs, keys) in /tmp; with --keep everything stays, the lab still running.
 func TestADrillRemovesTheTemporaryDirItMadeUnlessKept(t *testing.T) {
+	t.Parallel() // each case claims its own lab block
 	for _, tc := range []struct {
 		name  string
 		block string
@@ -25,14 +28,25 @@ func TestADrillRemovesTheTemporaryDirItMadeUnlessKept(t *testing.T) {
 		{"with --keep the directory and the lab stay", "131", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			labtest.Block(t, mustAtoi(t, tc.block))
 			tmp := t.TempDir()
-			t.Setenv("TMPDIR", tmp)
 			args := []string{"drill", "--headless", "--block", tc.block, "--workers", "1"}
 			if tc.keep {
 				args = append(args, "--keep")
 			}
+			// The drill is a real etcd-dr process (this binary as the CLI,
+			// main_test.go) given its own TMPDIR: the temporary dir is the
+			// drill's choice, and TMPDIR is the only way to point it
+			// somewhere the test can look, without changing this process's
+			// environment under the tests running beside this one.
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 			var out, errb bytes.Buffer
-			code := run(args, &out, &errb)
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Run(); cmd.ProcessState == nil {
+				t.Fatalf("start the drill: %v", err)
+			}
+			code := cmd.ProcessState.ExitCode()
 			dirs, _ := filepath.Glob(filepath.Join(tmp, "etcd-dr-drill-*"))
 			for _, d := range dirs {
 				t.Cleanup(func() {

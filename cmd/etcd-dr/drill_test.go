@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 )
 
 // This package's labs use blocks 40–49 of 127.B.x.y: go test runs
@@ -24,6 +26,7 @@ import (
 // invariant confirmed independently by lab verify (which fails before any
 // restore: nodes/lab tests prove that).
 func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
+	t.Parallel() // the subtests' labs run beside the other tests'
 	for _, tc := range []struct {
 		name  string
 		block string
@@ -37,6 +40,7 @@ func TestDrillHeadlessRestoresTheLabAndEveryInvariantHolds(t *testing.T) {
 			"--etcd-version", "3.7.3", "--host-etcd-tools", "-o", "json"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			labtest.Block(t, mustAtoi(t, tc.block))
 			dir := filepath.Join(t.TempDir(), "lab")
 			t.Cleanup(func() {
 				if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
@@ -106,6 +110,16 @@ func drillJSONAsText(t *testing.T, out []byte) string {
 		}
 	}
 	return b.String()
+}
+
+// mustAtoi is a table's block number as an int.
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func tail(s string, n int) string {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 )
 
 // The resume and lock tests use lab blocks 50–59 (see drill_test.go for
@@ -23,9 +24,11 @@ import (
 
 // detachedLab starts a lab daemon with `lab up` — the same detached lab an
 // operator drills against — and takes it down when the test ends. It
-// returns the lab dir and its cluster.yaml.
+// returns the lab dir and its cluster.yaml. It claims block for t, which
+// it makes parallel.
 func detachedLab(t *testing.T, block int) (dir, cluster string) {
 	t.Helper()
+	labtest.Block(t, block)
 	dir = filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {
 		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -36,6 +37,7 @@ type faultCase struct {
 // safety invariants hold — no restore while an apiserver ran, the old data
 // dirs untouched.
 func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHold(t *testing.T) {
+	t.Parallel() // each case claims its own lab block (inProcessLab, detachedLab)
 	for _, tc := range []faultCase{
 		{
 			name: "case 3: an apiserver keeps running after its manifest is parked", block: 54,
@@ -152,9 +154,11 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 	}
 }
 
-// inProcessLab brings a lab up in this process and takes it down at the end.
+// inProcessLab brings a lab up in this process on block (claimed for t,
+// which it makes parallel) and takes it down at the end.
 func inProcessLab(t *testing.T, block int) *lab.Lab {
 	t.Helper()
+	labtest.Block(t, block)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: block, Workers: 1})

@@ -47,6 +47,7 @@ type sshDeath struct {
 // the invariants hold, and (one case per kind) a retry after the node
 // returns finishes and the lab verifies.
 func TestANodeWhoseSSHDiesMidStepFailsThatStepWithin15sAndARetryAfterItReturnsFinishes(t *testing.T) {
+	t.Parallel() // each case claims its own lab block (inProcessLab, detachedLab)
 	const (
 		park1   = `src="$1/$3"|kube-apiserver.yaml|/etc/kubernetes/parked`
 		restore = "snapshot restore"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
@@ -28,6 +29,7 @@ const manyKeys = 100000
 // undoes, the transcript records a summary instead of the key names, and
 // the restored cluster holds the 100k keys again.
 func TestAHundredThousandKeysAreDiffedByTheCommandAndAtTheGateWithoutFloodingTheTranscript(t *testing.T) {
+	labtest.Block(t, 174)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 174, Workers: 1, Keys: manyKeys})

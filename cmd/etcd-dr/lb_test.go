@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -27,6 +28,7 @@ import (
 // with lab verify passing.
 func TestStep3ThroughARealLoadBalancerProvesItReachesTheRestoredCluster(t *testing.T) {
 	const block = 121
+	labtest.Block(t, block)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: block, Workers: 1, EtcdLB: true})

@@ -27,6 +27,7 @@ func nodeLine(l, step, state string) (node string, ok bool) {
 // whose restore had finished before the kill is not restored again: its
 // second restore command finds this run's finished dir and does nothing.
 func TestAConsoleKilledMidStepIsResumedByTheNextRunAndTheDrillStillVerifies(t *testing.T) {
+	t.Parallel() // each case claims its own lab block (inProcessLab, detachedLab)
 	for _, tc := range []struct {
 		name  string
 		block int

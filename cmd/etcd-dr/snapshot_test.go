@@ -16,6 +16,7 @@ import (
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/snapshot"
 )
@@ -24,6 +25,7 @@ import (
 // 80–89 are this file's) and takes it down when the test ends.
 func snapshotLab(t *testing.T) (*lab.Lab, lab.Seed) {
 	t.Helper()
+	labtest.Block(t, 80)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Dir: t.TempDir(), Block: 80})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -26,9 +27,11 @@ import (
 // refused before anything changes; then preflight, which must bring the
 // tools, prove them under sudo and read the live revision with them.
 func TestStockNodesGetTheirEtcdToolsBroughtAndProvenAndANewerSnapshotIsRefused(t *testing.T) {
+	// Block 132: 130 and 131 are drill_cleanup_test.go's.
+	labtest.Block(t, 132)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a cold lab on 2 loaded cores
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 130, Workers: 1, HostEtcdTools: true})
+	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 132, Workers: 1, HostEtcdTools: true})
 	must(t, err)
 	t.Cleanup(func() {
 		if err := l.Down(); err != nil {
