@@ -54,6 +54,9 @@ func preflightPlan(c *Context) ([]Action, error) {
 			out = append(out, c.snapshotActions(n.Name)...)
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
+			if c.systemd() {
+				out = append(out, c.unitUserAction(m))
+			}
 		}
 		if n.Has(config.RoleControlPlane) {
 			out = append(out, catAction(c, n.Name, path.Join(c.Cluster.Etcd.ManifestsDir, apiserverManifest)))
@@ -259,6 +262,9 @@ func (c *Context) checkSnapshotMembers(local string) error {
 
 // prepareMember checks disk, then copies and checks the snapshot.
 func (c *Context) prepareMember(ctx context.Context, node string) error {
+	if err := c.checkUnitUser(ctx, node); err != nil {
+		return err
+	}
 	if err := c.removePartialCopy(ctx, node); err != nil {
 		return err
 	}

@@ -66,7 +66,17 @@ type Options struct {
 	// /usr/local/bin, as kubespray does. Without it a node has none, as a
 	// kubeadm host (they live only inside the etcd image).
 	HostEtcdTools bool
-	Progress      func(string)
+	// EtcdUser, in systemd mode, is the etcd unit's User= (older kubespray
+	// units and distro packages run etcd as user etcd): each member gets
+	// that system user, its data dir and TLS keys are owned by it, and the
+	// unit runs etcd with its uid and gid, so a data dir it cannot read
+	// (root:root 0700, as etcdutl under sudo makes it) stops etcd as on a
+	// real host. Empty: the unit runs etcd as root. Needs the lab run as
+	// root: a user namespace maps a second uid only for a privileged parent.
+	EtcdUser string
+	Progress func(string)
+
+	etcdUID int // EtcdUser's uid (and gid) on the members, see serviceID
 }
 
 func (o *Options) defaults() error {
@@ -106,6 +116,11 @@ func (o *Options) defaults() error {
 	}
 	if o.Progress == nil {
 		o.Progress = func(string) {}
+	}
+	if o.EtcdUser != "" {
+		if err := o.etcdUserDefaults(); err != nil {
+			return err
+		}
 	}
 	o.EtcdVersion, err = NormalizeEtcdVersion(o.EtcdVersion)
 	return err
@@ -175,12 +190,16 @@ func (o Options) specs() []nodeSpec {
 		cpRoles = []string{"control-plane"}
 		for i := 1; i <= o.EtcdNodes; i++ {
 			out = append(out, nodeSpec{Name: fmt.Sprintf("etcd-%d", i), Addr: fmt.Sprintf("127.%d.30.%d", o.Block, i),
-				Roles: []string{"etcd"}})
+				Roles: []string{"etcd"}, ServiceUID: o.etcdUID})
 		}
 	}
 	for i := 1; i <= o.ControlPlanes; i++ {
+		uid := 0
+		if slices.Contains(cpRoles, "etcd") {
+			uid = o.etcdUID
+		}
 		out = append(out, nodeSpec{Name: fmt.Sprintf("cp-%d", i), Addr: fmt.Sprintf("127.%d.10.%d", o.Block, i),
-			Roles: slices.Clone(cpRoles)})
+			Roles: slices.Clone(cpRoles), ServiceUID: uid})
 	}
 	for i := 1; i <= o.Workers; i++ {
 		out = append(out, nodeSpec{Name: fmt.Sprintf("w-%d", i), Addr: fmt.Sprintf("127.%d.20.%d", o.Block, i),
@@ -201,7 +220,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	for _, tool := range []string{"nsenter", "unshare", "mount", "curl", "sh"} {
+	for _, tool := range []string{"nsenter", "unshare", "mount", "curl", "sh", "setpriv"} {
 		if !commandExists(tool) {
 			return nil, fmt.Errorf("lab up: %s is not installed on this machine; the lab needs util-linux and curl", tool)
 		}

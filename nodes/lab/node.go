@@ -18,6 +18,10 @@ type nodeSpec struct {
 	Name  string   `json:"name"`
 	Addr  string   `json:"address"`
 	Roles []string `json:"roles"`
+	// ServiceUID, when not 0, is mapped into the node's user namespace
+	// besides root (as uid and gid, the same number as on the host): the
+	// uid of a service user such as etcd (Options.EtcdUser).
+	ServiceUID int `json:"serviceUid,omitempty"`
 }
 
 // node is one running lab node: a long-lived init process holding the
@@ -84,6 +88,15 @@ func startNode(ctx context.Context, spec nodeSpec, dir, binDir string) (*node, e
 		// The node must not outlive the lab daemon: a crashed daemon would
 		// otherwise leave etcd members and apiservers running.
 		Pdeathsig: syscall.SIGKILL,
+	}
+	if id := spec.ServiceUID; id > 0 {
+		// A second id in the map needs a privileged parent (Options.EtcdUser
+		// checks); setgroups stays allowed so the unit's process can drop
+		// root's groups as systemd does for User=.
+		a := cmd.SysProcAttr
+		a.UidMappings = append(a.UidMappings, syscall.SysProcIDMap{ContainerID: id, HostID: id, Size: 1})
+		a.GidMappings = append(a.GidMappings, syscall.SysProcIDMap{ContainerID: id, HostID: id, Size: 1})
+		a.GidMappingsEnableSetgroups = true
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ const defaultUnitStartTimeout = 90 * time.Second
 // which needs a quorum — or fails after the start timeout, killing it.
 type unit struct {
 	name         string
+	user         string // User=; "" runs as root
 	envFile      string
 	startTimeout time.Duration
 	p            *pod // nil when inactive or failed
@@ -42,13 +44,13 @@ type unit struct {
 
 // addUnit registers an enabled unit and starts it, as at boot: systemd
 // starts every enabled unit at once, waiting on none.
-func (k *kubelet) addUnit(name, envFile string, startTimeout time.Duration) error {
+func (k *kubelet) addUnit(name, envFile, user string, startTimeout time.Duration) error {
 	if startTimeout <= 0 {
 		startTimeout = defaultUnitStartTimeout
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	u := &unit{name: name, envFile: envFile, startTimeout: startTimeout, state: "inactive"}
+	u := &unit{name: name, user: user, envFile: envFile, startTimeout: startTimeout, state: "inactive"}
 	k.units[name] = u
 	return k.startUnit(u)
 }
@@ -70,6 +72,11 @@ func (k *kubelet) startUnit(u *unit) error {
 	if err != nil {
 		return fmt.Errorf("%s.service: %s: %w", u.name, u.envFile, err)
 	}
+	argv, err := u.argv(k.n.root())
+	if err != nil {
+		u.state, u.result = "failed", "exit-code"
+		return fmt.Errorf("%s.service: %w", u.name, err)
+	}
 	sum := sha256.Sum256(data)
 	dirSum := sha256.Sum256([]byte(k.n.dir)) // a unix socket name has 107 bytes at most
 	sock := fmt.Sprintf("@etcd-dr-lab/%x/%s-notify-%d", dirSum[:6], u.name, time.Now().UnixNano())
@@ -77,7 +84,7 @@ func (k *kubelet) startUnit(u *unit) error {
 	if err != nil {
 		return fmt.Errorf("%s.service: notify socket: %w", u.name, err)
 	}
-	p := &pod{file: u.envFile, name: u.name, uid: fmt.Sprintf("%x", sum[:16]), argv: []string{u.execStart()},
+	p := &pod{file: u.envFile, name: u.name, uid: fmt.Sprintf("%x", sum[:16]), argv: argv,
 		grace: unitStopTimeout, env: append(env, "NOTIFY_SOCKET="+sock), dataDir: m.HostDataDir,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	u.p, u.since, u.state, u.result, u.job = p, time.Now(), "activating", "", make(chan struct{})
@@ -245,11 +252,29 @@ func envFileVars(data []byte) ([]string, error) {
 // execStart is the binary the unit starts (kubespray: ExecStart=/usr/local/bin/etcd).
 func (u *unit) execStart() string { return "/usr/local/bin/" + u.name }
 
+// argv is what the unit runs: ExecStart, with User= applied as systemd
+// applies it — the user resolved on the node when the unit starts, then
+// its uid, primary gid and no supplementary groups of root's (setpriv
+// execs, so the process is etcd itself, as pgrep and /proc see it).
+func (u *unit) argv(root string) ([]string, error) {
+	if u.user == "" || u.user == "root" {
+		return []string{u.execStart()}, nil
+	}
+	uid, gid, err := lookupUser(root, u.user)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"setpriv", "--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--clear-groups", "--",
+		u.execStart()}, nil
+}
+
 // show answers `systemctl show [-p P] [--value]` as systemd prints them.
 func (u *unit) show(props []string, valueOnly bool) string {
 	exec := fmt.Sprintf("{ path=%s ; argv[]=%s ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
 		u.execStart(), u.execStart())
-	all := map[string]string{"Id": u.name + ".service", "Type": "notify", "ActiveState": u.state, "Result": u.result, "ExecStart": exec}
+	// systemd prints an empty User= for a unit that sets none (root).
+	all := map[string]string{"Id": u.name + ".service", "Type": "notify", "ActiveState": u.state, "Result": u.result, "ExecStart": exec,
+		"User": u.user}
 	if len(props) == 0 {
 		props = []string{"Id", "Type", "ActiveState", "Result"}
 	}

@@ -156,7 +156,12 @@ func (l *Lab) startOne(ctx, runCtx context.Context, s nodeSpec, user ssh.PublicK
 	l.wg.Add(1)
 	go func() { defer l.wg.Done(); n.kubelet.run(runCtx) }()
 	if l.opts.EtcdMode == EtcdModeSystemd && slices.Contains(s.Roles, "etcd") {
-		if err := n.kubelet.addUnit("etcd", etcdEnvFile, l.opts.UnitStartTimeout); err != nil {
+		if l.opts.EtcdUser != "" {
+			if err := addServiceUser(ctx, base, l.opts.EtcdUser, s.ServiceUID); err != nil {
+				return nil, err
+			}
+		}
+		if err := n.kubelet.addUnit("etcd", etcdEnvFile, l.opts.EtcdUser, l.opts.UnitStartTimeout); err != nil {
 			return nil, fmt.Errorf("node %s: %w", s.Name, err)
 		}
 	}
