@@ -56,6 +56,7 @@ func TestLabKubeletGracePeriodIsTheManifestsOr30Seconds(t *testing.T) {
 }
 
 func TestLabKubeletStopsAPodThatIgnoresSIGTERMOnlyAfterItsGracePeriod(t *testing.T) {
+	t.Parallel() // its own node (namespaces, sandbox); nothing listens on an address
 	n, k := kubeletNode(t)
 	mustShell(t, n, "mkdir -p /etc/kubernetes/manifests && cat > /etc/kubernetes/manifests/stubborn.yaml <<'EOF'\n"+
 		stubbornManifest("stubborn", "8")+"EOF")
@@ -79,6 +80,7 @@ func TestLabKubeletStopsAPodThatIgnoresSIGTERMOnlyAfterItsGracePeriod(t *testing
 }
 
 func TestLabKubeletTreatsEveryNonDotFileAsAPodKeyedByName(t *testing.T) {
+	t.Parallel() // its own node (namespaces, sandbox); nothing listens on an address
 	n, k := kubeletNode(t)
 	mustShell(t, n, "mkdir -p /etc/kubernetes/manifests /var/lib/d && echo d > /var/lib/d/marker")
 	write := func(file string) {
@@ -110,6 +112,7 @@ func TestLabKubeletTreatsEveryNonDotFileAsAPodKeyedByName(t *testing.T) {
 }
 
 func TestLabKubeletWhoseSourcesNeverSyncedKeepsARemovedPodRunning(t *testing.T) {
+	t.Parallel() // its own node (namespaces, sandbox); nothing listens on an address
 	n, k := kubeletNode(t)
 	mustShell(t, n, "mkdir -p /etc/kubernetes/manifests /var/lib/d && cat > /etc/kubernetes/manifests/sleeper.yaml <<'EOF'\n"+
 		sleeperManifest("sleeper", "/var/lib/d", "")+"EOF")

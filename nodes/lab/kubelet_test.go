@@ -79,6 +79,7 @@ func podPID(t *testing.T, k *kubelet, pod string, not int, within time.Duration)
 }
 
 func TestLabKubeletRunsStaticPodsLikeTheRealOne(t *testing.T) {
+	t.Parallel() // its own node (namespaces, sandbox); nothing listens on an address
 	n, k := kubeletNode(t)
 	write := func(body string) {
 		t.Helper()

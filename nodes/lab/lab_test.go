@@ -18,6 +18,8 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 )
 
 // serveEnv makes the test binary act as `etcd-dr lab serve`, so the
@@ -77,9 +79,11 @@ func upLab(t *testing.T, cps, workers, block int) *Lab {
 	return upLabWith(t, Options{ControlPlanes: cps, Workers: workers, Block: block})
 }
 
-// upLabWith is upLab with any options; Dir and Progress are filled in.
+// upLabWith is upLab with any options; Dir and Progress are filled in. It
+// claims opts.Block for t, which it makes parallel.
 func upLabWith(t *testing.T, opts Options) *Lab {
 	t.Helper()
+	labtest.Block(t, opts.Block)
 	labBinaries(t)
 	dir := t.TempDir()
 	cps, workers := opts.ControlPlanes, opts.Workers
