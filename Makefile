@@ -40,7 +40,7 @@ bench: build
 # per test.
 FAULTS := TestEveryInjectedFault|TestANodeWhoseSSH|TestMembersRestoredInto|TestSudoWantingAPassword|TestASecondOperator|TestAConsoleKilledMidStep|TestCheckAgainstOpenSSH
 faults:
-	@log=$$(mktemp); $(GO) test -race -count=1 -timeout 60m -v -run '$(FAULTS)' ./cmd/etcd-dr/ >$$log 2>&1; rc=$$?; \
+	@log=$$(mktemp); $(GO) test -race -count=1 -timeout 60m -parallel 4 -v -run '$(FAULTS)' ./cmd/etcd-dr/ >$$log 2>&1; rc=$$?; \
 	  { printf 'case\tinjected\twhat the operator saw\tinvariants held\ttime to detect\n'; \
 	    sed -n 's/^.*FAULTROW\t//p' $$log | awk '{ print ($$1 ~ /^[0-9]+$$/ ? $$1 : 99) "\t" $$0 }' | \
 	      sort -t "$$(printf '\t')" -k1,1n -k2 | cut -f2-; } | awk -F'\t' ' \
