@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"time"
 )
 
 // NetPrefix is the range node addresses come from: TEST-NET-2 (RFC 5737),
@@ -120,16 +123,29 @@ func (n *Net) removeStale(ctx context.Context) {
 		}
 	}
 	_ = ipCmd(ctx, "link", "delete", n.Bridge)
+	hier, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range hier {
+		roots, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", h.Name()))
+		for _, r := range roots {
+			if r.IsDir() && strings.HasPrefix(r.Name(), prefix) {
+				removeCgroups("/" + r.Name())
+			}
+		}
+	}
 }
 
+// killNetns SIGKILLs every process in ns and waits (up to 10 s, a
+// loaded machine reaping a container) until none is left, so their cgroups
+// can go.
 func killNetns(ctx context.Context, ns string) {
-	for range 3 {
+	for range 50 {
 		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
 		pids := strings.Fields(string(out))
 		if len(pids) == 0 {
 			return
 		}
 		_ = exec.CommandContext(ctx, "kill", append([]string{"-KILL"}, pids...)...).Run()
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

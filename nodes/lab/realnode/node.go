@@ -162,6 +162,7 @@ func (nd *Node) Run(ctx context.Context, name string, args ...string) (string, e
 // directory stays (the lab removes its dir as a whole).
 func (nd *Node) Remove(ctx context.Context) {
 	nd.net.RemoveNode(ctx, nd.Name)
+	removeCgroups(nd.CgroupRoot())
 	for _, f := range []string{nd.mntFile, nd.utsFile} {
 		if f != "" {
 			_ = syscall.Unmount(f, syscall.MNT_DETACH)
@@ -192,4 +193,24 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// removeCgroups removes root (the node's cgroup root) and everything under
+// it in every mounted hierarchy, deepest first; the processes in them are
+// gone by now.
+func removeCgroups(root string) {
+	hier, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range hier {
+		top := filepath.Join("/sys/fs/cgroup", h.Name(), root)
+		var dirs []string
+		_ = filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(dirs[i])
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package realnode
+package realnode_test
 
 import (
 	"bufio"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	. "github.com/etcd-dr/etcd-dr/nodes/lab/realnode"
 )
 
 // TestMain lets the test binary serve as a real listener inside a node:
@@ -55,6 +58,20 @@ func newTestNet(t *testing.T, slot int) (*Net, string) {
 		ReleaseDir(dir)
 	})
 	return n, dir
+}
+
+// realBins builds (or finds cached) kubeadm and kubelet; a cold build takes
+// many minutes on a shared 2-core machine, so the deadline only bounds a
+// hang.
+func realBins(t *testing.T) lab.RealBinaries {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	rb, err := lab.EnsureRealBinaries(ctx, "", func(s string) { t.Log(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rb
 }
 
 // TestNodeNetwork: two nodes with their own addresses; a real listener in
