@@ -72,7 +72,7 @@ func BuildArchive(spec ImageSpec, path string) error {
 	})
 	tag := spec.Name[strings.LastIndex(spec.Name, ":")+1:]
 	md := desc("application/vnd.oci.image.manifest.v1+json", manifest, map[string]string{
-		"io.containerd.image.name":         spec.Name,
+		"io.containerd.image.name":          spec.Name,
 		"org.opencontainers.image.ref.name": tag,
 	})
 	md["platform"] = map[string]string{"architecture": "amd64", "os": "linux"}
