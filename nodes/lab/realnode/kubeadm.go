@@ -33,6 +33,17 @@ func Images() map[string]string {
 // root would each treat the others' pods as their own.
 func (nd *Node) CgroupRoot() string { return fmt.Sprintf("/edr%d-%s", nd.net.Slot, nd.Name) }
 
+// BootstrapToken is the lab's kubeadm join token (a lab has no secrets to
+// keep: its clusters live on one machine for one drill).
+const BootstrapToken = "edrlab.0123456789abcdef"
+
+// kubeletPatch is the node's own part of the KubeletConfiguration, applied
+// by kubeadm's patches mechanism on init and join alike (the cluster-wide
+// part lives in the kubelet-config ConfigMap).
+func (nd *Node) kubeletPatch() string {
+	return "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupRoot: " + nd.CgroupRoot() + "\n"
+}
+
 // KubeadmConfig is the node's kubeadm configuration: production defaults
 // except where this machine differs from a node (docs/real-kubelet.md):
 // the kubelet accepts cgroup v1, uses the cgroupfs driver (no systemd here)
@@ -50,6 +61,11 @@ nodeRegistration:
   kubeletExtraArgs:
   - name: node-ip
     value: %[1]s
+patches:
+  directory: /etc/kubernetes/patches
+bootstrapTokens:
+- token: %[8]s
+  ttl: 24h0m0s
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
@@ -64,8 +80,7 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
 failCgroupV1: false
-cgroupRoot: %[7]s
-`, nd.Addr, nd.Name, CRISocket, KubeVersion, endpoint, EtcdTag, nd.CgroupRoot())
+`, nd.Addr, nd.Name, CRISocket, KubeVersion, endpoint, EtcdTag, nd.CgroupRoot(), BootstrapToken)
 }
 
 // InitPhases are the kubeadm init phases the node runs, in kubeadm's order,
@@ -83,6 +98,9 @@ var InitPhases = [][]string{
 // (inside the node) and runs InitPhases with kubeadm (a host path; run in
 // the node's namespaces). endpoint is the controlPlaneEndpoint (host:6443).
 func (nd *Node) KubeadmInit(ctx context.Context, kubeadm, endpoint string, log func(string)) error {
+	if err := nd.WriteFile(ctx, "/etc/kubernetes/patches/kubeletconfiguration+strategic.yaml", nd.kubeletPatch()); err != nil {
+		return err
+	}
 	if err := nd.WriteFile(ctx, "/etc/kubernetes/kubeadm.yaml", nd.KubeadmConfig(endpoint)); err != nil {
 		return err
 	}

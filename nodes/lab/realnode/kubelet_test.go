@@ -1,0 +1,124 @@
+package realnode_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/etcd-dr/etcd-dr/nodes/lab/realnode"
+)
+
+// TestRealKubeletRunsControlPlane: on one node, kubeadm v1.35.4 writes the
+// files, the real kubelet v1.35.4 runs its static pods through the node's
+// containerd, and the control plane comes up: the CRI API lists etcd,
+// kube-apiserver, kube-scheduler and kube-controller-manager running, and
+// the apiserver (which checks etcd) answers /readyz on the node's address
+// to the bastion, verified against the CA kubeadm made.
+func TestRealKubeletRunsControlPlane(t *testing.T) {
+	rb := realBins(t)
+	// Image builds, imports and a cold control plane on a loaded 2-core
+	// machine: minutes; the deadline only bounds a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	pause, err := EnsurePause(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgDir := t.TempDir()
+	archives := map[string]string{}
+	for _, spec := range ControlPlaneImages(rb.Etcd, rb.Etcdctl, rb.Etcdutl, rb.KubeApiserver, rb.KubeControllerManager, rb.KubeScheduler, pause) {
+		a := filepath.Join(imgDir, ArchiveName(spec.Name))
+		if err := BuildArchive(spec, a); err != nil {
+			t.Fatal(err)
+		}
+		archives[spec.Name] = a
+	}
+	n, dir := newTestNet(t, 12)
+	cp1, err := n.AddNode(ctx, dir, "cp-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cp1.StartContainerd(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := cp1.ImportImages(ctx, archives); err != nil {
+		t.Fatal(err)
+	}
+	ip := cp1.Addr.String()
+	if err := cp1.KubeadmInit(ctx, rb.Kubeadm, ip+":6443", nil); err != nil {
+		t.Fatal(err)
+	}
+	k, err := cp1.StartKubelet(rb.Kubelet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(k.Log)
+			t.Logf("kubelet log tail:\n%s", tailLines(string(b), 40))
+		}
+	}()
+
+	caPEM, err := cp1.ReadFile(ctx, "/etc/kubernetes/pki/ca.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(caPEM))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	want := []string{"etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager"}
+	var last []Container
+	var ready string
+	for {
+		if starts, err := k.Starts(); starts > 1 {
+			t.Fatalf("the kubelet exited (%v) and was restarted; it must run once", err)
+		}
+		last, err = c.Containers(ctx)
+		if err == nil {
+			run := Running(last)
+			all := true
+			for _, w := range want {
+				all = all && run[w]
+			}
+			if all {
+				if resp, err := client.Get("https://" + ip + ":6443/readyz"); err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					ready = string(b)
+					if resp.StatusCode == 200 {
+						break
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("control plane not up: containers %+v, readyz %q", last, ready)
+		case <-time.After(2 * time.Second):
+		}
+	}
+	for _, ct := range last {
+		t.Logf("%-24s %-32s %s attempt %d", ct.Name, ct.Pod, ct.State, ct.Attempt)
+		if !strings.HasSuffix(ct.Pod, "-cp-1") {
+			t.Errorf("container %s in pod %q: static pods are named <name>-<node>", ct.Name, ct.Pod)
+		}
+	}
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
