@@ -49,6 +49,10 @@ func (nd *Node) kubeletPatch() string {
 // the kubelet accepts cgroup v1, uses the cgroupfs driver (no systemd here)
 // and its own cgroup root.
 func (nd *Node) KubeadmConfig(endpoint string) string {
+	certKey := ""
+	if nd.CertificateKey != "" {
+		certKey = "certificateKey: " + nd.CertificateKey + "\n"
+	}
 	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
@@ -63,7 +67,7 @@ nodeRegistration:
     value: %[1]s
 patches:
   directory: /etc/kubernetes/patches
-bootstrapTokens:
+%[7]sbootstrapTokens:
 - token: %[8]s
   ttl: 24h0m0s
 ---
@@ -80,7 +84,7 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
 failCgroupV1: false
-`, nd.Addr, nd.Name, CRISocket, KubeVersion, endpoint, EtcdTag, nd.CgroupRoot(), BootstrapToken)
+`, nd.Addr, nd.Name, CRISocket, KubeVersion, endpoint, EtcdTag, certKey, BootstrapToken)
 }
 
 // InitPhases are the kubeadm init phases the node runs, in kubeadm's order,

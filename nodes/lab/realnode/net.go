@@ -91,6 +91,10 @@ func (n *Net) addNetns(ctx context.Context, node string, i int) (netip.Addr, err
 		{"-n", ns, "addr", "add", addr.String() + "/28", "dev", "eth0"},
 		{"-n", ns, "link", "set", "eth0", "up"},
 		{"-n", ns, "link", "set", "lo", "up"},
+		// kubeadm requires forwarding on (preflight); the sysctl is the
+		// node namespace's own, and with no default route nothing can be
+		// forwarded off the machine.
+		{"netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"},
 	} {
 		if err := ipCmd(ctx, args...); err != nil {
 			return netip.Addr{}, err

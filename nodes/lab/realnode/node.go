@@ -17,6 +17,10 @@ type Node struct {
 	Name string
 	Addr netip.Addr
 	Dir  string // the node's own files: overlay upper dirs, etcd/kubelet/containerd dirs
+	// CertificateKey, when set before KubeadmInit, is the key kubeadm's
+	// upload-certs encrypts the shared certificates with for joining
+	// control-plane nodes.
+	CertificateKey string
 	net  *Net
 	// nsDir holds the persistent mount and UTS namespace files; it is a
 	// private bind mount so the namespace files can live on it.
@@ -109,7 +113,7 @@ func (nd *Node) setupMounts(ctx context.Context, dir string) error {
 		}
 	}
 	var dirs []string
-	for _, d := range []string{"etc.upper", "etc.work", "varlib.upper", "varlib.work", "etcd", "kubelet", "containerd", "log"} {
+	for _, d := range []string{"etc.upper", "etc.work", "varlib.upper", "varlib.work", "usrlocal.upper", "usrlocal.work", "etcd", "kubelet", "containerd", "log"} {
 		dirs = append(dirs, filepath.Join(nd.Dir, d))
 	}
 	for _, d := range dirs {
@@ -126,6 +130,7 @@ func (nd *Node) setupMounts(ctx context.Context, dir string) error {
 		"set -e",
 		fmt.Sprintf("mount -t overlay overlay -o lowerdir=/etc,upperdir=%s/etc.upper,workdir=%s/etc.work /etc", d, d),
 		fmt.Sprintf("mount -t overlay overlay -o lowerdir=/var/lib,upperdir=%s/varlib.upper,workdir=%s/varlib.work /var/lib", d, d),
+		fmt.Sprintf("mount -t overlay overlay -o lowerdir=/usr/local,upperdir=%s/usrlocal.upper,workdir=%s/usrlocal.work /usr/local", d, d),
 		"mkdir -p /var/lib/etcd /var/lib/kubelet /var/lib/containerd /etc/kubernetes/manifests",
 		fmt.Sprintf("mount --bind %s/etcd /var/lib/etcd", d),
 		fmt.Sprintf("mount --bind %s/kubelet /var/lib/kubelet", d),
@@ -133,8 +138,19 @@ func (nd *Node) setupMounts(ctx context.Context, dir string) error {
 		fmt.Sprintf("mount --bind %s/log /var/log", d),
 		"mount -t tmpfs -o mode=0755,size=256m tmpfs /run",
 		fmt.Sprintf("echo %s > /etc/hostname", nd.Name),
+		// A node resolves its own name (kubeadm's Hostname check).
+		fmt.Sprintf("echo '%s %s' >> /etc/hosts", nd.Addr, nd.Name),
 	}, "\n")
 	return run(ctx, nd.nsenter("sh", "-c", script)...)
+}
+
+// Install puts the host binary src at /usr/local/bin/name inside the node
+// (where kubespray installs kubelet and kubeadm; on the node's PATH), as a
+// read-only bind mount: no copy of a 100 MB binary per node.
+func (nd *Node) Install(ctx context.Context, name, src string) error {
+	dst := "/usr/local/bin/" + name
+	_, err := nd.Run(ctx, "sh", "-c", `: > "$1" && mount --bind -o ro "$2" "$1"`, "sh", dst, src)
+	return err
 }
 
 // nsenter returns the argv that runs cmd inside the node's namespaces.
