@@ -127,6 +127,18 @@ func (n *Net) removeStale(ctx context.Context) {
 		}
 	}
 	_ = ipCmd(ctx, "link", "delete", n.Bridge)
+	// A veth pair lives as long as its node namespace, which the kernel may
+	// keep for a while after the last process and mount are gone: delete
+	// the host ends now (the pair goes with either end).
+	links, _ := exec.CommandContext(ctx, "ip", "-o", "link", "show").Output()
+	for _, line := range strings.Split(string(links), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			if strings.HasPrefix(name, fmt.Sprintf("edr%dv", n.Slot)) {
+				_ = ipCmd(ctx, "link", "delete", name)
+			}
+		}
+	}
 	hier, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, h := range hier {
 		roots, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", h.Name()))

@@ -21,7 +21,7 @@ type Node struct {
 	// upload-certs encrypts the shared certificates with for joining
 	// control-plane nodes.
 	CertificateKey string
-	net  *Net
+	net            *Net
 	// nsDir holds the persistent mount and UTS namespace files; it is a
 	// private bind mount so the namespace files can live on it.
 	mntFile, utsFile string
