@@ -113,6 +113,34 @@ func TestRealKubeletRunsControlPlane(t *testing.T) {
 			t.Errorf("container %s in pod %q: static pods are named <name>-<node>", ct.Name, ct.Pod)
 		}
 	}
+
+	// The engine's steps 1 and 4 on real node software: a manifest moved
+	// out of the manifests dir is a pod deleted (the real kubelet stops the
+	// apiserver container), moved back it is a pod created again, and the
+	// apiserver serves once more.
+	apiserverRunning := func() bool {
+		cs, err := c.Containers(ctx)
+		return err == nil && Running(cs)["kube-apiserver"]
+	}
+	for _, step := range []struct {
+		name, from, to string
+		running        bool
+	}{
+		{"manifest moved out", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/kube-apiserver.yaml", false},
+		{"manifest moved back", "/etc/kubernetes/kube-apiserver.yaml", "/etc/kubernetes/manifests/kube-apiserver.yaml", true},
+	} {
+		t0 := time.Now()
+		if _, err := cp1.Run(ctx, "mv", step.from, step.to); err != nil {
+			t.Fatal(err)
+		}
+		if !Wait(ctx, time.Second, func() bool { return apiserverRunning() == step.running }) {
+			t.Fatalf("%s: kube-apiserver running = %v, want %v", step.name, !step.running, step.running)
+		}
+		t.Logf("%s: kube-apiserver running=%v after %s", step.name, step.running, time.Since(t0).Round(time.Second))
+	}
+	if err := cp1.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func tailLines(s string, n int) string {
