@@ -141,6 +141,48 @@ func TestRealKubeletRunsControlPlane(t *testing.T) {
 	if err := cp1.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
+
+	// `systemctl restart kubelet` keeps the running containers: the same
+	// container IDs run once the new kubelet has started its sync loop
+	// (logged once per start; the per-pod SyncLoop lines need -v=2, which
+	// kubeadm does not set) and the apiserver answers again.
+	before, err := c.Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncs := func() int {
+		b, _ := os.ReadFile(k.Log)
+		return strings.Count(string(b), `"Starting kubelet main sync loop"`)
+	}
+	if syncs() != 1 {
+		t.Fatalf("kubelet log has %d sync loop starts before the restart, want 1", syncs())
+	}
+	k.Restart()
+	if !Wait(ctx, time.Second, func() bool { n, _ := k.Starts(); return n == 2 && syncs() == 2 }) {
+		t.Fatal("the kubelet did not start again and start its sync loop")
+	}
+	if err := cp1.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := func(cs []Container) map[string]string {
+		m := map[string]string{}
+		for _, ct := range cs {
+			if Running([]Container{ct})[ct.Name] {
+				m[ct.Name] = ct.ID
+			}
+		}
+		return m
+	}
+	b, a := running(before), running(after)
+	for name, id := range b {
+		if a[name] != id {
+			t.Errorf("%s: container %s before the kubelet restart, %q after", name, id, a[name])
+		}
+	}
 }
 
 func tailLines(s string, n int) string {
