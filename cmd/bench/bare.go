@@ -94,8 +94,8 @@ func bareRun(ctx context.Context, cfg *ssh.ClientConfig, addr, command string) e
 	if err := sess.Run(command); err != nil {
 		return fmt.Errorf("%w: %s", err, errOut.String())
 	}
-	if out.Len() == 0 {
-		return fmt.Errorf("%s printed nothing", command)
-	}
+	// Exit 0 is all etcd-dr's row checks too. (Under a load average
+	// of 36 one endpoint once answered exit 0 with no output: the
+	// in-process server gives a finished command's pipes 2 s.)
 	return nil
 }
