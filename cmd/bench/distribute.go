@@ -56,19 +56,27 @@ func distribute(ctx context.Context, c options, snap string, mib int) ([]Row, er
 	if err != nil {
 		return nil, err
 	}
-	var ours, scp time.Duration
+	var ours, scp, check time.Duration
 	var rss, scpRSS int64
 	for round := range distRounds {
 		runs := []func() error{
 			func() error {
 				dst := filepath.Join(e.dir, fmt.Sprint("etcd-dr-", round))
 				var grew int64
+				var ck time.Duration
 				d, err := timed(func() error {
 					var err error
-					grew, err = peakRSSGrowth(func() error { return e.sendSnapshot(ctx, snap, dst, want) })
+					grew, err = peakRSSGrowth(func() error {
+						var err error
+						ck, err = e.sendSnapshot(ctx, snap, dst, want)
+						return err
+					})
 					return err
 				})
-				ours, rss = best(ours, d), max(rss, grew)
+				if ours == 0 || d < ours {
+					ours, check = d, ck
+				}
+				rss = max(rss, grew)
 				return cmpErr(err, os.RemoveAll(dst))
 			},
 			func() error {
@@ -100,7 +108,11 @@ func distribute(ctx context.Context, c options, snap string, mib int) ([]Row, er
 	return []Row{
 		{Name: name + ", sha256 checked on arrival, vs scp -O to the same 3 in parallel", Value: rate(ours), Unit: "MiB/s",
 			Peer: "scp", PeerValue: rate(scp), Ratio: r, Goal: "≥ 1.00×", Met: r >= 1, Measured: true,
-			Note: fmt.Sprintf("etcd-dr %.2f s (copy, then sha256sum on each member), scp %.2f s (no check)", ours.Seconds(), scp.Seconds())},
+			Note: fmt.Sprintf("etcd-dr %.2f s (copy, then sha256sum on each member: %.2f s of it), scp %.2f s (no check); the members' hashes share this machine's cores",
+				ours.Seconds(), check.Seconds(), scp.Seconds())},
+		{Name: name + ": the copy alone (before the check on arrival) vs scp -O (context)", Value: rate(ours - check), Unit: "MiB/s",
+			Peer: "scp", PeerValue: rate(scp), Ratio: ratio(rate(ours-check), rate(scp)), Measured: true,
+			Note: "the sha256sum round after the copy is what the row above adds to it"},
 		{Name: name + ": bastion RSS growth while sending", Value: float64(rss) / (1 << 20), Unit: "MiB",
 			Peer: "scp, largest of 3", PeerValue: float64(scpRSS) / (1 << 20), Ratio: ratio(float64(rss), float64(scpRSS)),
 			Goal: fmt.Sprintf("≤ %d MiB (streamed, not held)", rssGoalMiB), Met: rss <= rssGoalMiB<<20, Measured: true,
@@ -109,11 +121,12 @@ func distribute(ctx context.Context, c options, snap string, mib int) ([]Row, er
 }
 
 // sendSnapshot is preflight's copy and check to every endpoint at once.
-func (e *endpoints) sendSnapshot(ctx context.Context, snap, dir, want string) error {
+// It returns how long the check on arrival took, apart.
+func (e *endpoints) sendSnapshot(ctx context.Context, snap, dir, want string) (check time.Duration, err error) {
 	r, err := nodes.New(nodes.Params{Nodes: e.targets, IdentityFiles: []string{e.key}, KnownHosts: e.knownHosts,
 		ConnectTimeout: time.Minute, CommandTimeout: time.Hour, Concurrency: distMembers})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer r.Close()
 	names := make([]string, len(e.targets))
@@ -123,7 +136,7 @@ func (e *endpoints) sendSnapshot(ctx context.Context, snap, dir, want string) er
 	dst := func(node string) string { return filepath.Join(dir, node, "snapshot.db") }
 	for _, n := range names {
 		if err := os.MkdirAll(filepath.Dir(dst(n)), 0o700); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	var mu sync.Mutex
@@ -146,21 +159,23 @@ func (e *endpoints) sendSnapshot(ctx context.Context, snap, dir, want string) er
 		return nodes.Cmd{Args: []string{"sh", "-c", copyScript, "etcd-dr", dst(node)}, Stdin: f}
 	}, nil)
 	if openErr != nil {
-		return openErr
+		return 0, openErr
 	}
 	if err := allOK("copy", res); err != nil {
-		return err
+		return 0, err
 	}
+	start := time.Now()
 	res = r.FanOut(ctx, names, func(node string) nodes.Cmd { return nodes.Cmd{Args: []string{"sha256sum", "--", dst(node)}} }, nil)
+	check = time.Since(start)
 	if err := allOK("sha256sum", res); err != nil {
-		return err
+		return check, err
 	}
 	for _, x := range res {
 		if got := strings.Fields(x.Stdout); len(got) == 0 || got[0] != want {
-			return fmt.Errorf("%s: sha256 on arrival %q, want %s", x.Node, x.Stdout, want)
+			return check, fmt.Errorf("%s: sha256 on arrival %q, want %s", x.Node, x.Stdout, want)
 		}
 	}
-	return nil
+	return check, nil
 }
 
 func allOK(what string, res []nodes.Result) error {
