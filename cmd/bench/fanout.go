@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -78,14 +79,21 @@ func fanout(ctx context.Context, c options) ([]Row, error) {
 	var perr, aerr error
 	for round := range fanoutRounds {
 		tools := []struct {
-			run func(context.Context, int) (time.Duration, error)
-			to  *cost
-		}{{e.runner, &ours}, {e.bareSSH, &bare}, {e.bareWrapped, &wrapped}}
+			name string
+			run  func(context.Context, int) (time.Duration, error)
+			to   *cost
+		}{{"etcd-dr", e.runner, &ours}, {"bare", e.bareSSH, &bare}, {"bare-wrapped", e.bareWrapped, &wrapped}}
 		if round%2 == 1 {
 			slices.Reverse(tools)
 		}
 		for _, t := range tools {
-			got, err := e.measure(func() (time.Duration, error) { return t.run(ctx, c.Concurrency) })
+			// The label follows every goroutine the tool starts (the SSH
+			// handshakes' too): -cpuprofile, then pprof -tagfocus tool=etcd-dr.
+			var got cost
+			var err error
+			pprof.Do(ctx, pprof.Labels("tool", t.name), func(ctx context.Context) {
+				got, err = e.measure(func() (time.Duration, error) { return t.run(ctx, c.Concurrency) })
+			})
 			if err != nil {
 				return nil, err
 			}
