@@ -167,14 +167,15 @@ func markQuick(rows []Row) {
 	for i := range rows {
 		r := &rows[i]
 		r.Quick = true
+		met := r.Met
+		r.Met = false
 		if r.Goal == "" {
 			continue
 		}
 		at := "outside"
-		if r.Met {
+		if met {
 			at = "within"
 		}
-		r.Met = false
 		r.Note = strings.TrimPrefix(r.Note+"; ", "; ") + "quick size: " + at + " the goal at this size, not measured at full size"
 	}
 }

@@ -31,3 +31,26 @@ func TestMarkdownRowsShowGoalsPeersAndNotesAsMeasured(t *testing.T) {
 		})
 	}
 }
+
+func TestMarkQuickNeverLetsAQuickRowMeetAGoal(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		row      Row
+		wantNote string
+	}{
+		{"a row within its goal at the quick size says so, unmet",
+			Row{Name: "a", Goal: "≤ 1.15×", Met: true, Note: "n"}, "n; quick size: within the goal at this size, not measured at full size"},
+		{"a row outside its goal says so",
+			Row{Name: "b", Goal: "≤ 1.15×"}, "quick size: outside the goal at this size, not measured at full size"},
+		{"a row without a goal is only marked quick",
+			Row{Name: "c", Met: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows := []Row{tc.row}
+			markQuick(rows)
+			if r := rows[0]; !r.Quick || r.Met || r.Note != tc.wantNote {
+				t.Errorf("markQuick: quick %v met %v note %q; want quick, unmet, note %q", r.Quick, r.Met, r.Note, tc.wantNote)
+			}
+		})
+	}
+}
