@@ -35,9 +35,10 @@ func TestQuickModeMeasuresEveryRow(t *testing.T) {
 		t.Fatalf("%s: %v", out, err)
 	}
 	for _, tc := range []struct{ name, prefix string }{
-		{"fan-out is measured for etcd-dr, parallel-ssh and ansible", "fan-out "},
+		{"fan-out is measured for etcd-dr, its floor (a bare x/crypto/ssh client), parallel-ssh and ansible", "fan-out "},
 		{"the log flood is measured through the console model", "log flood "},
-		{"snapshot status and restore are measured for both paths", "snapshot "},
+		{"snapshot verify, restore and distribution are measured beside their floors", "snapshot "},
+		{"the diff summary is measured beside a bare bbolt walk", "diff summary "},
 		{"the drill reports its RTO and every step", "drill "},
 		{"scale reports steps 1, 2 and 5", "scale "},
 	} {
@@ -50,6 +51,10 @@ func TestQuickModeMeasuresEveryRow(t *testing.T) {
 				n++
 				if !r.Measured || (r.Peer != "" && r.PeerValue <= 0) {
 					t.Errorf("row %q not measured: %+v", r.Name, r)
+				}
+				// Quick sizes cannot prove a production-size goal.
+				if !r.Quick || r.Met {
+					t.Errorf("row %q of a --quick run is not marked quick and unmet: %+v", r.Name, r)
 				}
 			}
 			if n == 0 {

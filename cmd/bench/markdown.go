@@ -60,6 +60,8 @@ func markdownRow(r Row) string {
 	}
 	met := ""
 	switch {
+	case r.Goal != "" && r.Quick:
+		met = "quick size"
 	case r.Goal != "" && r.Met:
 		met = "yes"
 	case r.Goal != "":
