@@ -132,11 +132,48 @@ type Context struct {
 // Step is the step being run, planned or verified.
 func (c *Context) Step() StepID { return c.step }
 
-// Check reports one post-condition check (node empty: cluster-wide).
+// Check reports one post-condition check (node empty: cluster-wide) that
+// proves nothing about a component's state (a lock, the disk, a flag).
 func (c *Context) Check(node, check string, ok bool, detail string) {
+	c.CheckFact(node, check, ok, detail, Fact{})
+}
+
+// CheckFact reports a check that proves f about a component on node:
+// clients fill their inventory from f, never from the check's words.
+func (c *Context) CheckFact(node, check string, ok bool, detail string, f Fact) {
 	if c.eng != nil {
-		c.eng.check(CheckEvent{At: c.eng.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail})
+		c.eng.check(CheckEvent{At: c.eng.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail, Fact: f})
 	}
+}
+
+// factIf is the fact a check proves when it passes (yes) or fails (no).
+func factIf(comp Component, ok bool, yes, no ComponentState) Fact {
+	if ok {
+		return Fact{Component: comp, State: yes}
+	}
+	return Fact{Component: comp, State: no}
+}
+
+// restartFact is what a look for a restarted process proves: restarted,
+// or the old process still running (seen: what was found), or none.
+func restartFact(comp Component, restarted bool, seen string) Fact {
+	switch {
+	case restarted:
+		return Fact{Component: comp, State: CompRestarted}
+	case seen != "":
+		return Fact{Component: comp, State: CompStale}
+	}
+	return Fact{Component: comp, State: CompDown}
+}
+
+// componentNamed is the component whose process is called name ("" when
+// it is none of them).
+func componentNamed(name string) Component {
+	switch c := Component(name); c {
+	case CompEtcd, CompAPIServer, CompScheduler, CompControllerManager, CompKubelet:
+		return c
+	}
+	return ""
 }
 
 // Progress reports what a node is doing now.
@@ -263,7 +300,7 @@ func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn
 			c.eng.nodeResult(c.step, n, time.Since(began), err)
 		}
 		if err != nil {
-			c.nodeState(n, Failed, err.Error())
+			c.nodeFailed(n, err)
 		} else {
 			c.nodeState(n, Done, "")
 		}
@@ -299,6 +336,14 @@ func (c *Context) parallel(ctx context.Context, limit int, names []string, fn fu
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// nodeFailed reports a node's failure, saying whether the node could not
+// be reached at all (the inventory's SSH column).
+func (c *Context) nodeFailed(node string, err error) {
+	if c.eng != nil {
+		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: Failed, Err: err.Error(), Unreachable: unreachable(err)})
+	}
 }
 
 func (c *Context) nodeState(node string, s State, why string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,7 +108,7 @@ func TestAWrongNameKeepsTheDestructiveGateShutAndIsNeverJournaled(t *testing.T) 
 func TestAFailedVerifyKeepsTheNextGateShutUntilItPasses(t *testing.T) {
 	r := newRig(t)
 	e := r.engine(t, nil)
-	var choicesSeen []string
+	var choicesSeen []Choice
 	c := drive(e, func(g Gate, n int) Decision {
 		if g.Step == "ready" && len(g.Choices) > 0 {
 			choicesSeen = g.Choices
@@ -123,8 +124,8 @@ func TestAFailedVerifyKeepsTheNextGateShutUntilItPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{ChoiceRetry, ChoiceReverify, ChoiceContinue}
-	if strings.Join(choicesSeen, ",") != strings.Join(want, ",") {
+	want := []Choice{ChoiceRetry, ChoiceReverify, ChoiceContinue}
+	if !slices.Equal(choicesSeen, want) {
 		t.Errorf("failure gate offered %v, want %v", choicesSeen, want)
 	}
 	if sc.Steps[2].State != Done.String() || len(sc.NotFlushed) != 0 {

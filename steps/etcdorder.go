@@ -163,7 +163,8 @@ func (c *Context) awaitPeerListener(ctx context.Context, m Member) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	c.Check(m.Node, fmt.Sprintf("etcd member %s listens on :%d before the next member starts", m.Name, port), err == nil, "")
+	c.CheckFact(m.Node, fmt.Sprintf("etcd member %s listens on :%d before the next member starts", m.Name, port), err == nil, "",
+		factIf(CompEtcd, err == nil, CompUp, CompDown))
 	if err != nil {
 		c.Progress(m.Node, fmt.Sprintf("etcd member %s does not listen on :%d after %s (%v); starting the next member, the verification will say more",
 			m.Name, port, listenWait, err))

@@ -15,7 +15,7 @@ import (
 func TestASlowClientLosesLogLinesButNeverStateEvents(t *testing.T) {
 	q := newEventQueue()
 	for i := range 2000 {
-		q.push(LogEvent{Lines: []nodes.Line{{Text: fmt.Sprint(i)}}})
+		q.push(LogEvent{Lines: []LogLine{{Text: fmt.Sprint(i)}}})
 		if i%20 == 0 {
 			q.push(StepEvent{Why: fmt.Sprint(i)})
 		}
@@ -114,7 +114,7 @@ func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
 	if err := c.processGone(ctx, "cp-1", name); err == nil {
 		t.Error("processGone passed while the process runs")
 	}
-	if err := c.noListener(ctx, "cp-1", port, []string{"127.0.0.1"}); err == nil {
+	if err := c.noListener(ctx, "cp-1", CompAPIServer, port, []string{"127.0.0.1"}); err == nil {
 		t.Errorf("noListener passed while :%d listens", port)
 	}
 	proc.Process.Kill()
@@ -123,7 +123,7 @@ func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
 	if err := c.processGone(ctx, "cp-1", name); err != nil {
 		t.Errorf("processGone after the process ended: %v", err)
 	}
-	if err := c.noListener(ctx, "cp-1", port, []string{"127.0.0.1"}); err != nil {
+	if err := c.noListener(ctx, "cp-1", CompAPIServer, port, []string{"127.0.0.1"}); err != nil {
 		t.Errorf("noListener after the socket closed: %v", err)
 	}
 }

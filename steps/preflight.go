@@ -342,7 +342,7 @@ func (c *Context) readLiveRevision(ctx context.Context) {
 		if err != nil {
 			// Unreachable: the revision is read from the others, or 1e9
 			// bumps it; said, never hidden (a missing etcdctl once hid here).
-			c.Check(node, "live etcd revision read", false, err.Error())
+			c.CheckFact(node, "live etcd revision read", false, err.Error(), Fact{Component: CompEtcd, State: CompDown})
 			return nil
 		}
 		mu.Lock()

@@ -318,7 +318,7 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 				err = fmt.Errorf("etcd member %s answers but knows no leader yet", m.Name)
 			}
 			// The console reads "etcd member <name> answers" as etcd up or down.
-			c.Check(node, "etcd member "+m.Name+" answers", err == nil, detail)
+			c.CheckFact(node, "etcd member "+m.Name+" answers", err == nil, detail, factIf(CompEtcd, err == nil, CompUp, CompDown))
 			if err != nil {
 				return err
 			}
@@ -340,7 +340,9 @@ func checkOneCluster(c *Context, got map[string]endpointStatus, want int64) erro
 		clusters[st.Status.Header.ClusterID] = true
 		leaders[st.Status.Leader] = true
 		ok := st.Status.Header.Revision >= want
-		c.Check(node, fmt.Sprintf("revision >= %d", want), ok, fmt.Sprint(st.Status.Header.Revision))
+		// A revision below the bump is still a member that answered.
+		c.CheckFact(node, fmt.Sprintf("revision >= %d", want), ok, fmt.Sprint(st.Status.Header.Revision),
+			Fact{Component: CompEtcd, State: CompUp})
 		if !ok {
 			errs = append(errs, &NodeError{Node: node, Err: fmt.Errorf("revision %d < snapshot %d + bump %d: was the restore run with --bump-revision?",
 				st.Status.Header.Revision, c.Values.SnapshotRevision, c.Values.Bump)})
@@ -369,7 +371,7 @@ func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) er
 		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
 			return err
 		}
-		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
+		return c.noListener(ctx, m.Node, CompEtcd, port, urlHosts(m.ListenClientURLs))
 	})
 	if c.systemd() {
 		return err

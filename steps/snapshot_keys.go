@@ -162,5 +162,5 @@ func (c *Context) note(node, text string) {
 	if c.eng.tr != nil {
 		_ = c.eng.tr.Note(at, node, text) // a full disk must not stop a restore midway
 	}
-	c.eng.logs.add(nodes.Line{Node: node, Stream: nodes.Stdout, Time: at, Text: "# " + text})
+	c.eng.logs.add(LogLine{At: at, Node: node, Kind: LogNote, Text: text})
 }

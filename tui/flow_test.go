@@ -147,7 +147,7 @@ func TestFailedVerifyOffersRetry(t *testing.T) {
 	f.waitFor(t, "verify and report failed", "[ retry ]", "re-verify", "abort", "post-snapshot writes are still served")
 	f.keys("enter")
 	got := f.decision(t)
-	if got.Choice != choiceRetry || !got.Proceed {
+	if got.Choice != steps.ChoiceRetry || !got.Proceed {
 		t.Fatalf("decision = %+v, want choice retry", got)
 	}
 }

@@ -13,25 +13,23 @@ import (
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
-// Decision.Choice values. The engine offers its own in Gate.Choices (for a
-// failed step: retry, re-verify, undo when the step has one, continue when a
-// partial result is allowed); the console sends exactly one of those. Abort
-// is Decision{Proceed: false}: the engine stops and the run stays resumable.
+// The dialog's buttons are the engine's steps.Choice values (a failure gate
+// offers retry, re-verify, undo when the step has one, continue when a
+// partial result is allowed; the console sends exactly one of those) and
+// two of the console's own, never sent as a Choice: proceed is
+// Decision{Proceed: true} alone, abort is Decision{Proceed: false} (the
+// engine stops and the run stays resumable).
 const (
-	choiceProceed  = "proceed" // not sent as a Choice: Decision.Proceed alone
-	choiceRetry    = "retry"
-	choiceReverify = "re-verify"
-	choiceUndo     = "undo"
-	choiceContinue = "continue"
-	choiceAbort    = "abort"
+	choiceProceed steps.Choice = "proceed"
+	choiceAbort   steps.Choice = "abort"
 )
 
-var choiceHelp = map[string]string{
-	choiceRetry:    "run the step again (every action is safe to repeat)",
-	choiceReverify: "check the result again without re-running (wait for a slow node)",
-	choiceUndo:     "put back what this step changed; its gate is offered again",
-	choiceContinue: "accept a partial result; the nodes left out are listed in the scorecard",
-	choiceAbort:    "stop here; nothing more runs; resume later from the journal",
+var choiceHelp = map[steps.Choice]string{
+	steps.ChoiceRetry:    "run the step again (every action is safe to repeat)",
+	steps.ChoiceReverify: "check the result again without re-running (wait for a slow node)",
+	steps.ChoiceUndo:     "put back what this step changed; its gate is offered again",
+	steps.ChoiceContinue: "accept a partial result; the nodes left out are listed in the scorecard",
+	choiceAbort:          "stop here; nothing more runs; resume later from the journal",
 }
 
 // gateDialog is the confirmation the engine waits for. It shows the exact
@@ -97,16 +95,16 @@ func (g *gateDialog) name() string {
 // choices lists the buttons, the default first and abort last. When the
 // engine offers choices, a plain proceed is not one of them: it would be
 // refused.
-func (g *gateDialog) choices() []string {
-	var out []string
+func (g *gateDialog) choices() []steps.Choice {
+	var out []steps.Choice
 	switch {
 	case len(g.gate.Choices) > 0:
 		out = slices.Clone(g.gate.Choices)
 	case g.failure != "":
 		// The step failed and the engine's gate has not arrived yet.
-		out = []string{choiceRetry, choiceUndo}
+		out = []steps.Choice{steps.ChoiceRetry, steps.ChoiceUndo}
 	default:
-		out = []string{choiceProceed}
+		out = []steps.Choice{choiceProceed}
 	}
 	if !slices.Contains(out, choiceAbort) {
 		out = append(out, choiceAbort)
@@ -122,7 +120,7 @@ func (g *gateDialog) needsName() bool {
 	if c == choiceAbort {
 		return false
 	}
-	return g.gate.NeedsName || c == choiceUndo
+	return g.gate.NeedsName || c == steps.ChoiceUndo
 }
 
 func (g *gateDialog) SetSize(w, h int) {
@@ -159,13 +157,13 @@ func (g *gateDialog) bodyLines(cw int) []string {
 	if g.failure != "" {
 		wrap("", "Failed: "+g.failure)
 	}
-	if g.gate.Why != "" && g.gate.Why != g.failure {
+	if g.gate.Why != "" && g.failure == "" {
 		wrap("", g.gate.Why)
 	}
 	if g.failure != "" || len(g.gate.Choices) > 0 {
 		for _, c := range g.choices() {
 			if h, ok := choiceHelp[c]; ok {
-				wrap("  ", c+": "+h)
+				wrap("  ", string(c)+": "+h)
 			}
 		}
 	}

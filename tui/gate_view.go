@@ -111,7 +111,7 @@ func (g gateDialog) View(st styles) string {
 		title += " · destructive"
 	}
 	if g.failure != "" {
-		box, title = st.dialogDanger, strings.TrimSuffix(g.gate.Title, ": FAILED")+" failed"
+		box, title = st.dialogDanger, g.gate.Title+" failed"
 	}
 	if g.gate.Title == "" {
 		title = strings.TrimPrefix(title, "Gate · ")
@@ -140,9 +140,9 @@ func (g gateDialog) buttons(st styles, cw int) string {
 	var parts []string
 	for i, c := range g.choices() {
 		if i == g.choice {
-			parts = append(parts, st.selected.Render("[ "+c+" ]"))
+			parts = append(parts, st.selected.Render("[ "+string(c)+" ]"))
 		} else {
-			parts = append(parts, "  "+c+"  ")
+			parts = append(parts, "  "+string(c)+"  ")
 		}
 	}
 	hint := "enter choose · ←/→ · esc back out"

@@ -33,7 +33,7 @@ func restoreRunning() []steps.Event {
 		logEv(45, "cp-3", "etcd still running (pid 4711), waiting", "error: etcd did not stop within 30s, retrying"),
 	)
 	for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
-		evs = append(evs, checkEv(31, steps.StopApiservers, n, "no kube-apiserver process", true, ""))
+		evs = append(evs, factEv(31, steps.StopApiservers, n, "no kube-apiserver process", true, "", steps.CompAPIServer, steps.CompDown))
 	}
 	return evs
 }
@@ -44,7 +44,7 @@ func restoreVerifying() []steps.Event {
 		nodeEv(52, steps.RestoreEtcd, "cp-3", steps.Done, "restored"),
 		stepEv(53, steps.RestoreEtcd, steps.Verifying, "waiting for every member to be healthy"),
 		checkEv(54, steps.RestoreEtcd, "", "one cluster ID", true, "c0ffee"),
-		checkEv(55, steps.RestoreEtcd, "cp-1", "etcd healthy", true, "leader"),
+		factEv(55, steps.RestoreEtcd, "cp-1", "etcd healthy", true, "leader", steps.CompEtcd, steps.CompUp),
 	)
 }
 
@@ -58,8 +58,8 @@ func postSnapshotDetail(ok bool) string {
 
 func allDone(verifyOK bool) []steps.Event {
 	evs := append(restoreVerifying(),
-		checkEv(56, steps.RestoreEtcd, "cp-2", "etcd healthy", true, ""),
-		checkEv(56, steps.RestoreEtcd, "cp-3", "etcd healthy", true, ""),
+		factEv(56, steps.RestoreEtcd, "cp-2", "etcd healthy", true, "", steps.CompEtcd, steps.CompUp),
+		factEv(56, steps.RestoreEtcd, "cp-3", "etcd healthy", true, "", steps.CompEtcd, steps.CompUp),
 		stepEv(60, steps.RestoreEtcd, steps.Done, "3 members healthy, revision 1000048213"),
 		stepEv(61, steps.RepointApiserve, steps.Skipped, "member URLs unchanged"),
 		stepEv(62, steps.StartApiservers, steps.Running, "unparking"),
@@ -93,8 +93,8 @@ func tallScorecard() []steps.Event {
 	evs = evs[:len(evs)-1]
 	for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
 		evs = append(evs,
-			checkEv(152, steps.VerifyReport, n, "etcd member "+n+" answers", true, ""),
-			checkEv(152, steps.VerifyReport, n, "revision >= 1000048000", true, "1000048213"))
+			factEv(152, steps.VerifyReport, n, "etcd member "+n+" answers", true, "", steps.CompEtcd, steps.CompUp),
+			factEv(152, steps.VerifyReport, n, "revision >= 1000048000", true, "1000048213", steps.CompEtcd, steps.CompUp))
 	}
 	return append(evs, checkEv(153, steps.VerifyReport, "", "last-check-of-a-long-list", true, "shown only when scrolled"), done)
 }
@@ -102,7 +102,7 @@ func tallScorecard() []steps.Event {
 // failureGate is what the engine sends when a step fails: the failed state,
 // then the failure gate with its choices (steps/gate.go onFailure).
 func failureGate(sec int, id steps.StepID, title, why string) []steps.Event {
-	g := steps.Gate{Step: id, Title: title + ": FAILED", Why: why, Choices: []string{choiceRetry, choiceReverify}}
+	g := steps.Gate{Step: id, Title: title, Failure: why, Choices: []steps.Choice{steps.ChoiceRetry, steps.ChoiceReverify}}
 	return []steps.Event{
 		stepEv(sec, id, steps.Failed, why),
 		stepEv(sec, id, steps.WaitingGate, g.Title),

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"strings"
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
@@ -55,16 +54,6 @@ const (
 	compKubelet
 	numComponents
 )
-
-// compKeywords recognise a component in a check's words. Order matters:
-// "kube-controller-manager" must not match "apiserver" and so on.
-var compKeywords = [numComponents][]string{
-	compEtcd:      {"etcd"},
-	compAPI:       {"apiserver", "readyz"},
-	compScheduler: {"scheduler"},
-	compCM:        {"controller-manager", "controller manager"},
-	compKubelet:   {"kubelet"},
-}
 
 // compState is what the checks last proved about a component on a node.
 type compState int
@@ -153,14 +142,16 @@ func (rs *runState) apply(ev steps.Event) {
 		rs.applyCheck(e)
 	case steps.GateEvent:
 		s := rs.step(e.Gate.Step)
-		// A failure gate is titled "<step>: FAILED"; the row says failed itself.
-		if t := strings.TrimSuffix(e.Gate.Title, ": FAILED"); t != "" {
-			s.Title = t
+		if e.Gate.Title != "" {
+			s.Title = e.Gate.Title
 		}
 		if s.State == steps.Pending {
 			s.State = steps.WaitingGate
 		}
-		if e.Gate.Why != "" && s.Failure == "" {
+		switch {
+		case e.Gate.Failure != "":
+			s.Failure, s.Why = e.Gate.Failure, e.Gate.Failure
+		case e.Gate.Why != "" && s.Failure == "":
 			s.Why = e.Gate.Why
 		}
 	}
@@ -211,12 +202,9 @@ func (rs *runState) applyNode(e steps.NodeEvent) {
 		n.Since = e.At
 	}
 	n.Step, n.State, n.Action, n.Err = e.Step, e.State, e.Action, e.Err
-	lower := strings.ToLower(e.Action + " " + e.Err)
 	switch {
-	case e.State == steps.Failed && containsAny(lower, "ssh", "dial", "unreachable", "connection", "handshake"):
+	case e.State == steps.Failed && e.Unreachable:
 		n.SSH = "dead"
-	case strings.Contains(lower, "connecting") && n.SSH == "":
-		n.SSH = "connecting"
 	case e.State == steps.Done:
 		rs.sshAnswered(n, e.At) // its commands came back
 	}
@@ -237,76 +225,10 @@ func (rs *runState) applyCheck(e steps.CheckEvent) {
 		return
 	}
 	n := rs.node(e.Node)
-	lower := strings.ToLower(e.Check)
-	if strings.Contains(lower, "ssh") {
-		n.SSH = "dead"
-		if e.OK {
-			n.SSH, n.Latency = "ok", latencyIn(e.Detail)
-		}
-		return
-	}
 	rs.sshAnswered(n, e.At) // a node check reads a command's answer
 	if c, st, ok := checkEffect(e); ok {
 		n.Comp[c] = st
 	}
-}
-
-// The inventory's SSH and component columns are read from the words of the
-// engine's checks, since the event contract has no typed field for them:
-//   - a check naming "ssh" on a node sets SSH ok (or dead when it fails);
-//     a duration in its Detail ("12ms") is shown as the latency;
-//   - a check naming etcd, apiserver (or readyz), scheduler,
-//     controller-manager or kubelet sets that component up or down;
-//     wording of absence ("no ", "stopped", "not running", "nothing
-//     listening", "gone") inverts it: "no kube-apiserver process" passing
-//     means the apiserver is down.
-//
-// checkComponent finds which component a check is about.
-func checkComponent(lower string) (component, bool) {
-	for c := compEtcd; c < numComponents; c++ {
-		if containsAny(lower, compKeywords[c]...) {
-			// "apiserver" checks mention etcd too ("apiserver reads etcd"):
-			// prefer the later, more specific component.
-			for d := c + 1; d < numComponents; d++ {
-				if containsAny(lower, compKeywords[d]...) {
-					return d, true
-				}
-			}
-			return c, true
-		}
-	}
-	return 0, false
-}
-
-// checkMeaning turns a passed or failed check into up or down. A check that
-// asserts absence ("no kube-apiserver process", "etcd stopped") proves the
-// component is down when it passes, and still up when it fails.
-func checkMeaning(lower string, ok bool) compState {
-	absent := containsAny(lower, "no ", "stopped", "not running", "nothing listening", "gone")
-	if absent == ok {
-		return compDown
-	}
-	return compUp
-}
-
-// latencyIn finds a duration such as "12ms" in a check's detail.
-func latencyIn(detail string) string {
-	for _, f := range strings.Fields(detail) {
-		f = strings.Trim(f, "(),;")
-		if _, err := time.ParseDuration(f); err == nil {
-			return f
-		}
-	}
-	return ""
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // current is the step the run is at: the first one not finished.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 	"github.com/etcd-dr/etcd-dr/tui"
@@ -152,7 +151,8 @@ func recordEvents(r journal.Record) ([]steps.Event, bool) {
 	switch r.Kind {
 	case journal.KindCheck:
 		return []steps.Event{steps.CheckEvent{At: r.At, Step: id, Node: r.Node, Check: r.Check,
-			OK: r.State == "ok", Detail: r.Why}}, false
+			OK: r.State == "ok", Detail: r.Why,
+			Fact: steps.Fact{Component: steps.Component(r.Component), State: steps.ComponentState(r.Proves)}}}, false
 	case journal.KindGateOpen:
 		g := steps.Gate{Step: id, Title: r.Why}
 		if err := json.Unmarshal(r.Offer, &g); err != nil || g.Step != id {
@@ -200,25 +200,25 @@ func nextStep(id steps.StepID) (steps.StepID, bool) {
 // transcriptEvent turns transcript lines into one log event, written the way
 // the engine logs them ("$ command" before its output).
 func transcriptEvent(lines []string) *steps.LogEvent {
-	var out []nodes.Line
+	var out []steps.LogLine
 	for _, s := range lines {
 		l, ok := journal.ParseTranscriptLine(s)
 		if !ok || l.Node == "-" {
 			continue
 		}
-		nl := nodes.Line{Node: l.Node, Stream: nodes.Stdout, Time: l.At, Text: l.Text}
+		nl := steps.LogLine{Node: l.Node, Kind: steps.LogStdout, At: l.At, Text: l.Text}
 		switch l.Mark {
 		case journal.MarkCommand:
-			nl.Text = "$ " + l.Text
+			nl.Kind = steps.LogCommand
 		case journal.MarkStderr:
-			nl.Stream = nodes.Stderr
+			nl.Kind = steps.LogStderr
 		case journal.MarkNote:
-			nl.Text = "# " + l.Text
+			nl.Kind = steps.LogNote
 		}
 		out = append(out, nl)
 	}
 	if len(out) == 0 {
 		return nil
 	}
-	return &steps.LogEvent{At: out[len(out)-1].Time, Lines: out}
+	return &steps.LogEvent{At: out[len(out)-1].At, Lines: out}
 }
