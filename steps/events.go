@@ -6,7 +6,7 @@ import "github.com/etcd-dr/etcd-dr/steps/event"
 // depends on nothing of the engine or the transport); the names below keep
 // it spelled steps.X inside the engine.
 
-// StepID names a step of the runbook. The order is the runbook's order.
+// StepID names a step of the runbook; Runbook() is the order.
 type StepID = event.StepID
 
 const (
@@ -18,9 +18,6 @@ const (
 	FlushCaches     StepID = "flush-caches"
 	VerifyReport    StepID = "verify"
 )
-
-// Order is the strict order of the procedure.
-var Order = []StepID{Preflight, StopApiservers, RestoreEtcd, RepointApiserve, StartApiservers, FlushCaches, VerifyReport}
 
 type (
 	State          = event.State
@@ -68,4 +65,6 @@ const (
 	ChoiceReverify        = event.ChoiceReverify
 	ChoiceUndo            = event.ChoiceUndo
 	ChoiceContinue        = event.ChoiceContinue
+	RunbookRestore        = event.RunbookRestore
+	RunbookRollback       = event.RunbookRollback
 )

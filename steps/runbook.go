@@ -39,12 +39,6 @@ func RollbackRunbook() []Step {
 	return s
 }
 
-// Runbook names, announced in RunbookEvent.Name.
-const (
-	RunbookRestore  = "restore"
-	RunbookRollback = "rollback"
-)
-
 func listed(s Step, short string, number int) Step {
 	s.Short, s.Number = short, number
 	return s

@@ -3,7 +3,7 @@ package tui
 import (
 	"time"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // The inventory's columns are derived from typed fields of what the engine
@@ -17,27 +17,27 @@ import (
 const compStale compState = compDown + 1
 
 // componentOf is the inventory column of an engine component.
-var componentOf = map[steps.Component]component{
-	steps.CompEtcd:              compEtcd,
-	steps.CompAPIServer:         compAPI,
-	steps.CompScheduler:         compScheduler,
-	steps.CompControllerManager: compCM,
-	steps.CompKubelet:           compKubelet,
+var componentOf = map[event.Component]component{
+	event.CompEtcd:              compEtcd,
+	event.CompAPIServer:         compAPI,
+	event.CompScheduler:         compScheduler,
+	event.CompControllerManager: compCM,
+	event.CompKubelet:           compKubelet,
 }
 
 // stateOf is the inventory cell of what a check proved. A restarted
 // process is up: the column says whether it runs, the check's row says it
 // is new.
-var stateOf = map[steps.ComponentState]compState{
-	steps.CompUp:        compUp,
-	steps.CompRestarted: compUp,
-	steps.CompDown:      compDown,
-	steps.CompStale:     compStale,
+var stateOf = map[event.ComponentState]compState{
+	event.CompUp:        compUp,
+	event.CompRestarted: compUp,
+	event.CompDown:      compDown,
+	event.CompStale:     compStale,
 }
 
 // checkEffect reads a check's Fact as an inventory cell; ok is false when
 // the check proves nothing about a component (locks, disk, the snapshot).
-func checkEffect(e steps.CheckEvent) (component, compState, bool) {
+func checkEffect(e event.CheckEvent) (component, compState, bool) {
 	c, okC := componentOf[e.Fact.Component]
 	st, okS := stateOf[e.Fact.State]
 	return c, st, okC && okS
@@ -46,13 +46,13 @@ func checkEffect(e steps.CheckEvent) (component, compState, bool) {
 // applyLog reads SSH state from the engine's log lines: a LogCommand line
 // means a command is on its way to the node; any later line, event or
 // command from that node means the previous one came back over SSH.
-func (rs *runState) applyLog(e steps.LogEvent) {
+func (rs *runState) applyLog(e event.LogEvent) {
 	for _, l := range e.Lines {
 		if l.Node == "" {
 			continue
 		}
 		n := rs.node(l.Node)
-		if l.Kind == steps.LogCommand {
+		if l.Kind == event.LogCommand {
 			rs.commandSent(n, l.At)
 			continue
 		}

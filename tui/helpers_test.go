@@ -31,8 +31,15 @@ func testCluster() *config.Cluster {
 	return c
 }
 
-// newTestModel is a console with a fixed clock and no colour, sized w×h.
+// newTestModel is a console with a fixed clock and no colour, sized w×h,
+// that has heard the restore's runbook announced.
 func newTestModel(t *testing.T, o Options, w, h int, now time.Time) Model {
+	t.Helper()
+	return feed(t, newBareTestModel(t, o, w, h, now), restoreRunbook()) // the engine's first event
+}
+
+// newBareTestModel is newTestModel before any event.
+func newBareTestModel(t *testing.T, o Options, w, h int, now time.Time) Model {
 	t.Helper()
 	if o.Cluster == nil {
 		o.Cluster = testCluster()
@@ -43,6 +50,11 @@ func newTestModel(t *testing.T, o Options, w, h int, now time.Time) Model {
 	m.st = newStyles(true, true)
 	m.help.Styles = m.st.help
 	return update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
+}
+
+// restoreRunbook is the restore's runbook as the engine announces it.
+func restoreRunbook() steps.RunbookEvent {
+	return steps.Announce(steps.RunbookRestore, steps.Runbook(), t0)
 }
 
 func update(t *testing.T, m Model, msgs ...tea.Msg) Model {

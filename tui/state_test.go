@@ -36,6 +36,7 @@ func TestSSHIsDeadOnlyWhenTheEngineSaysTheNodeIsUnreachable(t *testing.T) {
 
 func TestRTOClock(t *testing.T) {
 	rs := newRunState(testCluster())
+	rs.apply(restoreRunbook())
 	if got := rs.rto(at(100)); got != 0 {
 		t.Fatalf("rto before the run = %s, want 0", got)
 	}
@@ -83,7 +84,7 @@ func TestNoColorDrawsNoColour(t *testing.T) {
 	m := New(Options{Cluster: testCluster(), Decide: func(steps.Decision) {}})
 	m.now = func() time.Time { return at(60) }
 	m = update(t, m, windowSize(100, 30))
-	m = feed(t, m, restoreRunning()...)
+	m = feed(t, m, append([]steps.Event{restoreRunbook()}, restoreRunning()...)...)
 	out := m.View().Content
 	if loc := sgrColour.FindStringIndex(out); loc != nil {
 		t.Fatalf("NO_COLOR frame has a colour code near %q", out[max(0, loc[0]-20):loc[1]])

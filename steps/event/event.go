@@ -150,6 +150,12 @@ type RunbookEvent struct {
 	Steps []RunbookStep
 }
 
+// Runbook names, announced in RunbookEvent.Name.
+const (
+	RunbookRestore  = "restore"
+	RunbookRollback = "rollback"
+)
+
 // RunbookStep is one row of the announced runbook.
 type RunbookStep struct {
 	ID    StepID `json:"id"`
