@@ -10,13 +10,13 @@ import "github.com/etcd-dr/etcd-dr/steps/event"
 type StepID = event.StepID
 
 const (
-	Preflight       StepID = "preflight"
-	StopApiservers  StepID = "stop-apiservers"
-	RestoreEtcd     StepID = "restore-etcd"
-	RepointApiserve StepID = "repoint-apiservers"
-	StartApiservers StepID = "start-apiservers"
-	FlushCaches     StepID = "flush-caches"
-	VerifyReport    StepID = "verify"
+	Preflight         StepID = "preflight"
+	StopApiservers    StepID = "stop-apiservers"
+	RestoreEtcd       StepID = "restore-etcd"
+	RepointApiservers StepID = "repoint-apiservers"
+	StartApiservers   StepID = "start-apiservers"
+	FlushCaches       StepID = "flush-caches"
+	VerifyReport      StepID = "verify"
 )
 
 type (

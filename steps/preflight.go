@@ -77,7 +77,7 @@ func (c *Context) etcdSource() string {
 // to the new data dir, so the disk check covers both.
 func (c *Context) snapshotPathOnNode() string {
 	if c.Values.DataDir == "" {
-		return PhSnapOnNod
+		return PhSnapshotOnNode
 	}
 	return path.Join(path.Dir(c.Values.DataDir), "etcd-dr-snapshot-"+c.Values.Run+".db")
 }

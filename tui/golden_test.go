@@ -62,7 +62,7 @@ func allDone(verifyOK bool) []steps.Event {
 		factEv(56, steps.RestoreEtcd, "cp-2", "etcd healthy", true, "", steps.CompEtcd, steps.CompUp),
 		factEv(56, steps.RestoreEtcd, "cp-3", "etcd healthy", true, "", steps.CompEtcd, steps.CompUp),
 		stepEv(60, steps.RestoreEtcd, steps.Done, "3 members healthy, revision 1000048213"),
-		stepEv(61, steps.RepointApiserve, steps.Skipped, "member URLs unchanged"),
+		stepEv(61, steps.RepointApiservers, steps.Skipped, "member URLs unchanged"),
 		stepEv(62, steps.StartApiservers, steps.Running, "unparking"),
 		stepEv(80, steps.StartApiservers, steps.Done, "/readyz ok on 3 nodes"),
 		stepEv(81, steps.FlushCaches, steps.Running, "restarting kubelets"),
