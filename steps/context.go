@@ -314,27 +314,15 @@ func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn
 // loop's readings), which would otherwise flood the inventory and journal.
 func (c *Context) parallel(ctx context.Context, limit int, names []string, fn func(ctx context.Context, node string) error) error {
 	if limit <= 0 {
-		limit = c.Cluster.SSH.Concurrency
+		limit = c.Cluster.SSH.Concurrency // config fills it (default 32)
 	}
-	if limit <= 0 {
-		limit = 32
+	errs := nodes.Each(ctx, limit, names, func(ctx context.Context, _ int, n string) error { return fn(ctx, n) })
+	for i, err := range errs {
+		var ne *NodeError
+		if err != nil && !errors.As(err, &ne) && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			errs[i] = &NodeError{Node: names[i], Err: err} // not run: ctx ended before its turn
+		}
 	}
-	sem := make(chan struct{}, limit)
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = &NodeError{Node: n, Err: ctx.Err()}
-				return
-			}
-			defer func() { <-sem }()
-			errs[i] = fn(ctx, n)
-		})
-	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
