@@ -53,7 +53,12 @@ type Values struct {
 	// (empty before preflight takes it and after it is released): while
 	// set, every destructive action is fenced by it (Context.execTo).
 	NodeLock string `json:"nodeLock,omitempty"`
-	// NotFlushed lists nodes whose kubelet the operator chose to leave.
+	// Accepted lists, per step, the nodes the operator chose to leave out
+	// when its post-condition held only in part (flush-caches: kubelets
+	// not restarted); the engine records it (Engine.acceptPartial).
+	Accepted map[StepID][]string `json:"accepted,omitempty"`
+	// NotFlushed is Accepted[flush-caches] as journals before Accepted
+	// wrote it; read, never written.
 	NotFlushed []string `json:"notFlushed,omitempty"`
 	// Before records what flush-caches compares against (node/component →
 	// pid or kubelet InvocationID), journaled so a resume compares the same.
@@ -141,9 +146,8 @@ func (c *Context) Check(node, check string, ok bool, detail string) {
 // CheckFact reports a check that proves f about a component on node:
 // clients fill their inventory from f, never from the check's words.
 func (c *Context) CheckFact(node, check string, ok bool, detail string, f Fact) {
-	if c.eng != nil {
-		c.eng.check(CheckEvent{At: c.eng.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail, Fact: f})
-	}
+	r := c.report()
+	r.check(CheckEvent{At: r.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail, Fact: f})
 }
 
 // factIf is the fact a check proves when it passes (yes) or fails (no).
@@ -178,26 +182,19 @@ func componentNamed(name string) Component {
 
 // Progress reports what a node is doing now.
 func (c *Context) Progress(node, action string) {
-	if c.eng != nil {
-		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: Running, Action: action})
-	}
+	r := c.report()
+	r.emit(NodeEvent{At: r.now(), Step: c.step, Node: node, State: Running, Action: action})
 }
 
 // SaveValues journals c.Values; call it after deciding any of them.
 func (c *Context) SaveValues() error {
-	if c.eng == nil {
-		return nil
-	}
-	return c.eng.saveValues(c.Values)
+	return c.report().saveValues(c.Values)
 }
 
 // Journal appends a record for this step (locks, force-unlock, notes).
 func (c *Context) Journal(r journal.Record) error {
-	if c.eng == nil {
-		return nil
-	}
 	r.Step = string(c.step)
-	return c.eng.record(r)
+	return c.report().record(r)
 }
 
 // Exec1 runs one action with its output streamed to the log and the
@@ -218,20 +215,17 @@ func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line))
 		}
 	}
 	flush := func() {}
-	if c.eng != nil {
-		c.eng.commandStarted(a)
-		if onLine == nil {
-			onLine, flush = c.eng.lineSink(a)
-		}
+	rep := c.report()
+	rep.commandStarted(a)
+	if onLine == nil {
+		onLine, flush = rep.lineSink(a)
 	}
 	res, err := c.Exec.Run(ctx, a.Node, a.Cmd, onLine)
 	flush()
 	if err == nil {
 		err = res.Err
 	}
-	if c.eng != nil {
-		c.eng.commandEnded(c.step, a, res, err)
-	}
+	rep.commandEnded(c.step, a, res, err)
 	if a.Accept != nil && (err == nil || res.ExitCode > 0) {
 		if aerr := a.Accept(res); aerr != nil {
 			return res, &NodeError{Node: a.Node, Err: fmt.Errorf("%s: %w", a.What, aerr)}
@@ -296,9 +290,7 @@ func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn
 		if err != nil && !errors.As(err, &ne) {
 			err = &NodeError{Node: n, Err: err}
 		}
-		if c.eng != nil {
-			c.eng.nodeResult(c.step, n, time.Since(began), err)
-		}
+		c.report().nodeResult(c.step, n, time.Since(began), err)
 		if err != nil {
 			c.nodeFailed(n, err)
 		} else {
@@ -329,15 +321,13 @@ func (c *Context) parallel(ctx context.Context, limit int, names []string, fn fu
 // nodeFailed reports a node's failure, saying whether the node could not
 // be reached at all (the inventory's SSH column).
 func (c *Context) nodeFailed(node string, err error) {
-	if c.eng != nil {
-		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: Failed, Err: err.Error(), Unreachable: unreachable(err)})
-	}
+	r := c.report()
+	r.emit(NodeEvent{At: r.now(), Step: c.step, Node: node, State: Failed, Err: err.Error(), Unreachable: unreachable(err)})
 }
 
 func (c *Context) nodeState(node string, s State, why string) {
-	if c.eng != nil {
-		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: s, Err: why})
-	}
+	r := c.report()
+	r.emit(NodeEvent{At: r.now(), Step: c.step, Node: node, State: s, Err: why})
 }
 
 // WaitFor calls check every c.Poll until it returns nil or c.Deadline

@@ -255,6 +255,17 @@ func (e *Engine) saveValues(v Values) error {
 	return e.record(journal.Record{Kind: journal.KindValues, Values: b})
 }
 
+// acceptPartial records that the operator accepted step without nodes,
+// whichever step it is: the scorecard lists them under it.
+func (e *Engine) acceptPartial(step StepID, nodes []string) error {
+	v := &e.cx.Values
+	if v.Accepted == nil {
+		v.Accepted = map[StepID][]string{}
+	}
+	v.Accepted[step] = append(v.Accepted[step], nodes...)
+	return e.saveValues(*v)
+}
+
 func (e *Engine) stepState(s Step, st State, why string) error {
 	e.emit(StepEvent{At: e.now(), Step: s.ID, State: st, Why: why})
 	if st == WaitingGate || st == Pending {

@@ -132,9 +132,7 @@ func (c *Context) startMembersInTurn(ctx context.Context, ms []Member) error {
 				err = &NodeError{Node: m.Node, Err: err}
 			}
 			errs = append(errs, err)
-			if c.eng != nil {
-				c.eng.nodeResult(c.step, m.Node, time.Since(began), err)
-			}
+			c.report().nodeResult(c.step, m.Node, time.Since(began), err)
 			c.nodeState(m.Node, Failed, err.Error())
 			continue
 		}

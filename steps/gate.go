@@ -153,8 +153,7 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 	case ChoiceUndo:
 		return e.undo(ctx, s)
 	default: // ChoiceContinue: await admits only offered choices
-		e.cx.Values.NotFlushed = append(e.cx.Values.NotFlushed, partial.Nodes...)
-		if err := e.saveValues(e.cx.Values); err != nil {
+		if err := e.acceptPartial(s.ID, partial.Nodes); err != nil {
 			return nil, err
 		}
 		return nil, e.stepState(s, Done, "accepted by the operator without "+strings.Join(partial.Nodes, ", "))

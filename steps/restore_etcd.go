@@ -75,27 +75,7 @@ func restoreFacts(c *Context) []string {
 	return append(facts, c.Values.SnapshotDiff...)
 }
 
-func (c *Context) now() time.Time {
-	if c.eng == nil {
-		return time.Now().UTC()
-	}
-	return c.eng.now()
-}
-
-// members is the inventory from preflight, or one placeholder per etcd
-// node so that `plan` can show the commands before preflight ran.
-func (c *Context) members() []Member {
-	if len(c.Values.Members) > 0 {
-		return c.Values.Members
-	}
-	var out []Member
-	for _, n := range c.Cluster.NodesWith(config.RoleEtcd) {
-		out = append(out, Member{Node: n.Name, Name: "<member name: read from " + n.Name + " in preflight>",
-			PeerURLs: []string{"<peer URL of " + n.Name + ">"}, DataDir: "<data dir of " + n.Name + ">",
-			Etcdutl: PhEtcdutl, Etcdctl: PhEtcdctl})
-	}
-	return out
-}
+func (c *Context) now() time.Time { return c.report().now() }
 
 func (c *Context) initialCluster() string {
 	if len(c.Values.Members) == 0 {
@@ -221,13 +201,6 @@ func (c *Context) pointDataDir(data []byte, dir string) ([]byte, error) {
 		return manifest.EditEtcdEnv(data, "ETCD_DATA_DIR", dir)
 	}
 	return manifest.Edit(data, manifest.PointDataDir(dir))
-}
-
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
 }
 
 // verifyRestored: every member healthy, one cluster ID, one leader, and a

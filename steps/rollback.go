@@ -138,7 +138,7 @@ func inheritValues(recs []journal.Record) (Values, error) {
 		if err := json.Unmarshal(recs[i].Values, &v); err != nil || len(v.Members) == 0 {
 			continue
 		}
-		v.Before, v.NotFlushed, v.NodeLock = nil, nil, ""
+		v.Before, v.NotFlushed, v.Accepted, v.NodeLock = nil, nil, nil, ""
 		return v, nil
 	}
 	return Values{}, errNothingToRollBack
