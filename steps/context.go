@@ -134,9 +134,6 @@ type Context struct {
 	mu   sync.Mutex // guards Values while nodes run in parallel
 }
 
-// Step is the step being run, planned or verified.
-func (c *Context) Step() StepID { return c.step }
-
 // Check reports one post-condition check (node empty: cluster-wide) that
 // proves nothing about a component's state (a lock, the disk, a flag).
 func (c *Context) Check(node, check string, ok bool, detail string) {
