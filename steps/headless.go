@@ -88,7 +88,7 @@ func FormatEvent(ev Event) string {
 		}
 		return s
 	}
-	return fmt.Sprintf("%T", ev)
+	return fmt.Sprintf("%s %T", stamp(ev.Time()), ev) // an event newer than this printer
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }

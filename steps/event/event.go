@@ -37,9 +37,12 @@ func (s State) String() string {
 }
 
 // Event is what the engine tells its clients (console, headless printer,
-// journal). StepEvent, NodeEvent and GateEvent are never dropped; LogEvent
+// journal). Every event but LogEvent is always delivered; LogEvent
 // may be dropped on its way to a UI under pressure, never from the transcript.
-type Event interface{ eventTime() time.Time }
+type Event interface {
+	// Time is when the event happened (its At).
+	Time() time.Time
+}
 
 // StepEvent reports a step's state change. Why is the one-line reason in the
 // operator's words (for Failed: what failed and what to do).
@@ -220,12 +223,12 @@ type Decision struct {
 	Why string
 }
 
-func (e StepEvent) eventTime() time.Time    { return e.At }
-func (e NodeEvent) eventTime() time.Time    { return e.At }
-func (e CheckEvent) eventTime() time.Time   { return e.At }
-func (e LogEvent) eventTime() time.Time     { return e.At }
-func (e GateEvent) eventTime() time.Time    { return e.At }
-func (e RunbookEvent) eventTime() time.Time { return e.At }
+func (e StepEvent) Time() time.Time    { return e.At }
+func (e NodeEvent) Time() time.Time    { return e.At }
+func (e CheckEvent) Time() time.Time   { return e.At }
+func (e LogEvent) Time() time.Time     { return e.At }
+func (e GateEvent) Time() time.Time    { return e.At }
+func (e RunbookEvent) Time() time.Time { return e.At }
 
 // Operator is user@host of this process, for Decision.By and the journal.
 func Operator() string {
