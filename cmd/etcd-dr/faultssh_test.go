@@ -14,7 +14,7 @@ import (
 // Case 1 of the fault matrix uses lab blocks 100–105.
 
 // detectBound is the product requirement on noticing a dead node (15 s:
-// nodes.DefaultKeepalive 5 s, dead after three silent intervals) plus 3 s
+// config.DefaultKeepalive 5 s, dead after three silent intervals) plus 3 s
 // of slack for this shared 2-core box: the engine's event and the lab's
 // 20 ms timeline poll are scheduled goroutines, and under a parallel lab
 // run they are seen to lag by up to a second or two. A real regression (a
