@@ -16,31 +16,35 @@ import (
 // flush-caches back.
 const compStale compState = compDown + 1
 
-// componentOf is the inventory column of an engine component.
-var componentOf = map[event.Component]component{
-	event.CompEtcd:              compEtcd,
-	event.CompAPIServer:         compAPI,
-	event.CompScheduler:         compScheduler,
-	event.CompControllerManager: compCM,
-	event.CompKubelet:           compKubelet,
-}
-
-// stateOf is the inventory cell of what a check proved. A restarted
-// process is up: the column says whether it runs, the check's row says it
-// is new.
-var stateOf = map[event.ComponentState]compState{
-	event.CompUp:        compUp,
-	event.CompRestarted: compUp,
-	event.CompDown:      compDown,
-	event.CompStale:     compStale,
-}
-
 // checkEffect reads a check's Fact as an inventory cell; ok is false when
 // the check proves nothing about a component (locks, disk, the snapshot).
 func checkEffect(e event.CheckEvent) (component, compState, bool) {
-	c, okC := componentOf[e.Fact.Component]
-	st, okS := stateOf[e.Fact.State]
-	return c, st, okC && okS
+	var c component
+	switch e.Fact.Component {
+	case event.CompEtcd:
+		c = compEtcd
+	case event.CompAPIServer:
+		c = compAPI
+	case event.CompScheduler:
+		c = compScheduler
+	case event.CompControllerManager:
+		c = compCM
+	case event.CompKubelet:
+		c = compKubelet
+	default:
+		return 0, compUnknown, false
+	}
+	// A restarted process is up: the column says whether it runs, the
+	// check's row says it is new.
+	switch e.Fact.State {
+	case event.CompUp, event.CompRestarted:
+		return c, compUp, true
+	case event.CompDown:
+		return c, compDown, true
+	case event.CompStale:
+		return c, compStale, true
+	}
+	return 0, compUnknown, false
 }
 
 // applyLog reads SSH state from the engine's log lines: a LogCommand line
