@@ -3,6 +3,7 @@ package nodes
 import (
 	"context"
 	"errors"
+	"github.com/etcd-dr/etcd-dr/config"
 	"strings"
 	"testing"
 	"time"
@@ -70,12 +71,12 @@ func TestASilentNodeIsDeclaredDeadWithin15sAndRedialedLater(t *testing.T) {
 }
 
 func TestTheDefaultKeepaliveDeclaresDeathWithin15s(t *testing.T) {
-	if got := 2 * DefaultKeepalive; got > 15*time.Second {
-		t.Fatalf("2 x DefaultKeepalive = %v > 15s", got)
+	if got := 2 * config.DefaultKeepalive; got > 15*time.Second {
+		t.Fatalf("2 x config.DefaultKeepalive = %v > 15s", got)
 	}
 	e := newEnv(t)
 	r := e.runner(t, nil, nil)
-	if r.p.Keepalive != DefaultKeepalive {
+	if r.p.Keepalive != config.DefaultKeepalive {
 		t.Fatalf("zero Keepalive became %v", r.p.Keepalive)
 	}
 }

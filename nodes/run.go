@@ -229,20 +229,17 @@ func lastLine(s string) string {
 	return s
 }
 
-// FanOut runs build(node) on every node, at most Params.Concurrency at once,
-// and returns one Result per node in input order. onLine (optional)
-// receives every node's lines, one call at a time. Cancelling ctx stops all;
-// a dead node fails on its own (connect timeout, keepalive) without holding
-// up the others.
-func (r *Runner) FanOut(ctx context.Context, nodes []string, build func(node string) Cmd, onLine func(Line)) []Result {
-	results := make([]Result, len(nodes))
-	sem := make(chan struct{}, r.p.Concurrency)
-	var emitMu sync.Mutex
+// Each calls fn for every name, at most limit at once (the configured
+// ssh.concurrency; below 1, one at a time), and returns once every call
+// has returned, with fn's error per name in input order. A name whose turn
+// comes after ctx ended is not run: its error is ctx's. It is the one
+// bounded fan-out: the engine's steps, `etcd-dr check` and FanOut use it.
+func Each(ctx context.Context, limit int, names []string, fn func(ctx context.Context, i int, name string) error) []error {
+	sem := make(chan struct{}, max(limit, 1))
+	errs := make([]error, len(names))
 	var wg sync.WaitGroup
-	for i, node := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i, name := range names {
+		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
@@ -250,21 +247,41 @@ func (r *Runner) FanOut(ctx context.Context, nodes []string, build func(node str
 			}
 			// A slot freed by a cancelled command is ready at the same
 			// time as ctx.Done, and select picks at random: check again.
-			if ctx.Err() != nil {
-				results[i] = Result{Node: node, ExitCode: -1, Err: fmt.Errorf("not run on %s: %w", node, ctx.Err())}
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
 				return
 			}
-			var emit func(Line)
-			if onLine != nil {
-				emit = func(l Line) {
-					emitMu.Lock()
-					defer emitMu.Unlock()
-					onLine(l)
-				}
-			}
-			results[i] = r.run(ctx, node, build(node), emit)
-		}()
+			errs[i] = fn(ctx, i, name)
+		})
 	}
 	wg.Wait()
+	return errs
+}
+
+// FanOut runs build(node) on every node, at most Params.Concurrency at once,
+// and returns one Result per node in input order. onLine (optional)
+// receives every node's lines, one call at a time. Cancelling ctx stops all;
+// a dead node fails on its own (connect timeout, keepalive) without holding
+// up the others.
+func (r *Runner) FanOut(ctx context.Context, nodes []string, build func(node string) Cmd, onLine func(Line)) []Result {
+	results := make([]Result, len(nodes))
+	var emitMu sync.Mutex
+	var emit func(Line)
+	if onLine != nil {
+		emit = func(l Line) {
+			emitMu.Lock()
+			defer emitMu.Unlock()
+			onLine(l)
+		}
+	}
+	errs := Each(ctx, r.p.Concurrency, nodes, func(ctx context.Context, i int, node string) error {
+		results[i] = r.run(ctx, node, build(node), emit)
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			results[i] = Result{Node: nodes[i], ExitCode: -1, Err: fmt.Errorf("not run on %s: %w", nodes[i], err)}
+		}
+	}
 	return results
 }

@@ -14,14 +14,8 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Defaults for zero Params fields.
-const (
-	DefaultPort           = 22
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultCommandTimeout = 5 * time.Minute
-	DefaultKeepalive      = 5 * time.Second // dead after 2 intervals without a reply: 10 s
-	DefaultConcurrency    = 32
-)
+// Zero Params fields take the cluster file's defaults (config.Default*):
+// one owner for each, whether the Params come from a file or not.
 
 // Target is where one node's SSH server is and who to log in as.
 type Target struct {
@@ -116,7 +110,7 @@ func NewRunner(c *config.Cluster, opts Options) (*Runner, error) {
 
 // ParseJumpHost reads "[user@]host[:port]"; user defaults to defUser.
 func ParseJumpHost(s, defUser string) (Target, error) {
-	t := Target{Name: "jump host " + s, User: defUser, Port: DefaultPort}
+	t := Target{Name: "jump host " + s, User: defUser, Port: config.DefaultSSHPort}
 	for i := len(s) - 1; i >= 0; i-- {
 		if s[i] == '@' {
 			t.User, s = s[:i], s[i+1:]
@@ -142,21 +136,21 @@ func ParseJumpHost(s, defUser string) (Target, error) {
 // show before any node is touched; nodes are dialed on first use.
 func New(p Params) (*Runner, error) {
 	if p.ConnectTimeout <= 0 {
-		p.ConnectTimeout = DefaultConnectTimeout
+		p.ConnectTimeout = config.DefaultConnectTimeout
 	}
 	if p.CommandTimeout <= 0 {
-		p.CommandTimeout = DefaultCommandTimeout
+		p.CommandTimeout = config.DefaultCommandTimeout
 	}
 	if p.Keepalive <= 0 {
-		p.Keepalive = DefaultKeepalive
+		p.Keepalive = config.DefaultKeepalive
 	}
 	if p.Concurrency <= 0 {
-		p.Concurrency = DefaultConcurrency
+		p.Concurrency = config.DefaultConcurrency
 	}
 	r := &Runner{p: p, nodes: make(map[string]Target), slots: make(map[string]*slot)}
 	for _, t := range p.Nodes {
 		if t.Port == 0 {
-			t.Port = DefaultPort
+			t.Port = config.DefaultSSHPort
 		}
 		if _, dup := r.nodes[t.Name]; dup {
 			return nil, fmt.Errorf("node %s listed twice", t.Name)
@@ -164,7 +158,7 @@ func New(p Params) (*Runner, error) {
 		r.nodes[t.Name] = t
 	}
 	if p.Jump != nil && p.Jump.Port == 0 {
-		p.Jump.Port = DefaultPort
+		p.Jump.Port = config.DefaultSSHPort
 	}
 	hk, err := newHostKeys(ExpandHome(p.KnownHosts), p.AcceptNew)
 	if err != nil {

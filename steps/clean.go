@@ -1,12 +1,10 @@
 package steps
 
-import "github.com/etcd-dr/etcd-dr/nodes"
-
 // CleanEvent is cleanEvent for clients that build events themselves
 // (watch, from a journal an older version wrote).
 func CleanEvent(ev Event) Event {
 	if l, ok := ev.(LogEvent); ok {
-		lines := make([]nodes.Line, len(l.Lines))
+		lines := make([]LogLine, len(l.Lines))
 		for i, x := range l.Lines {
 			x.Text = CleanLine(x.Text)
 			lines[i] = x
@@ -41,7 +39,7 @@ func cleanEvent(ev Event) Event {
 // cleanGate cleans a gate's text: its Why quotes a failure, its facts
 // quote snapshot key names and node readings.
 func cleanGate(g Gate) Gate {
-	g.Title, g.Why = Clean(g.Title), Clean(g.Why)
+	g.Title, g.Why, g.Failure = Clean(g.Title), Clean(g.Why), Clean(g.Failure)
 	g.Facts = cleanAll(g.Facts)
 	if g.Commands != nil {
 		cmds := make([]NodeCommands, len(g.Commands))

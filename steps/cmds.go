@@ -143,22 +143,25 @@ func (c *Context) processGone(ctx context.Context, node, name string) error {
 		return err
 	}
 	pids := strings.Fields(res.Stdout)
-	c.Check(node, "no "+name+" process", len(pids) == 0, strings.Join(pids, " "))
+	c.CheckFact(node, "no "+name+" process", len(pids) == 0, strings.Join(pids, " "),
+		factIf(componentNamed(name), len(pids) == 0, CompDown, CompUp))
 	if len(pids) > 0 {
 		return &StillRunning{Node: node, Process: name, PIDs: pids}
 	}
 	return nil
 }
 
-// noListener checks that nothing listens on TCP port on node (ss -Hltn).
-func (c *Context) noListener(ctx context.Context, node string, port int, hosts []string) error {
+// noListener checks that nothing listens on TCP port on node (ss -Hltn),
+// the port of comp.
+func (c *Context) noListener(ctx context.Context, node string, comp Component, port int, hosts []string) error {
 	res, err := c.Exec1(ctx, Action{Node: node, ReadOnly: true, What: fmt.Sprintf("look for a listener on :%d", port),
 		Cmd: nodes.Cmd{Args: []string{"ss", "-Hltn"}}})
 	if err != nil {
 		return err
 	}
 	addrs := listenersOn(res.Stdout, port, hosts)
-	c.Check(node, fmt.Sprintf("nothing listening on :%d", port), len(addrs) == 0, strings.Join(addrs, " "))
+	c.CheckFact(node, fmt.Sprintf("nothing listening on :%d", port), len(addrs) == 0, strings.Join(addrs, " "),
+		factIf(comp, len(addrs) == 0, CompDown, CompUp))
 	if len(addrs) > 0 {
 		return fmt.Errorf("something still listens on %s", strings.Join(addrs, " "))
 	}

@@ -53,7 +53,12 @@ type Values struct {
 	// (empty before preflight takes it and after it is released): while
 	// set, every destructive action is fenced by it (Context.execTo).
 	NodeLock string `json:"nodeLock,omitempty"`
-	// NotFlushed lists nodes whose kubelet the operator chose to leave.
+	// Accepted lists, per step, the nodes the operator chose to leave out
+	// when its post-condition held only in part (flush-caches: kubelets
+	// not restarted); the engine records it (Engine.acceptPartial).
+	Accepted map[StepID][]string `json:"accepted,omitempty"`
+	// NotFlushed is Accepted[flush-caches] as journals before Accepted
+	// wrote it; read, never written.
 	NotFlushed []string `json:"notFlushed,omitempty"`
 	// Before records what flush-caches compares against (node/component →
 	// pid or kubelet InvocationID), journaled so a resume compares the same.
@@ -129,38 +134,64 @@ type Context struct {
 	mu   sync.Mutex // guards Values while nodes run in parallel
 }
 
-// Step is the step being run, planned or verified.
-func (c *Context) Step() StepID { return c.step }
-
-// Check reports one post-condition check (node empty: cluster-wide).
+// Check reports one post-condition check (node empty: cluster-wide) that
+// proves nothing about a component's state (a lock, the disk, a flag).
 func (c *Context) Check(node, check string, ok bool, detail string) {
-	if c.eng != nil {
-		c.eng.check(CheckEvent{At: c.eng.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail})
+	c.CheckFact(node, check, ok, detail, Fact{})
+}
+
+// CheckFact reports a check that proves f about a component on node:
+// clients fill their inventory from f, never from the check's words.
+func (c *Context) CheckFact(node, check string, ok bool, detail string, f Fact) {
+	r := c.report()
+	r.check(CheckEvent{At: r.now(), Step: c.step, Node: node, Check: check, OK: ok, Detail: detail, Fact: f})
+}
+
+// factIf is the fact a check proves when it passes (yes) or fails (no).
+func factIf(comp Component, ok bool, yes, no ComponentState) Fact {
+	if ok {
+		return Fact{Component: comp, State: yes}
 	}
+	return Fact{Component: comp, State: no}
+}
+
+// restartFact is what a look for a restarted process proves: restarted,
+// or the old process still running (seen: what was found), or none.
+func restartFact(comp Component, restarted bool, seen string) Fact {
+	switch {
+	case restarted:
+		return Fact{Component: comp, State: CompRestarted}
+	case seen != "":
+		return Fact{Component: comp, State: CompStale}
+	}
+	return Fact{Component: comp, State: CompDown}
+}
+
+// componentNamed is the component whose process is called name ("" when
+// it is none of them).
+func componentNamed(name string) Component {
+	switch c := Component(name); c {
+	case CompEtcd, CompAPIServer, CompScheduler, CompControllerManager, CompKubelet:
+		return c
+	}
+	return ""
 }
 
 // Progress reports what a node is doing now.
 func (c *Context) Progress(node, action string) {
-	if c.eng != nil {
-		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: Running, Action: action})
-	}
+	r := c.report()
+	r.emit(NodeEvent{At: r.now(), Step: c.step, Node: node, State: Running, Action: action})
 }
 
 // SaveValues journals c.Values; call it after deciding any of them.
 func (c *Context) SaveValues() error {
-	if c.eng == nil {
-		return nil
-	}
-	return c.eng.saveValues(c.Values)
+	return c.report().saveValues(c.Values)
 }
 
 // Journal appends a record for this step (locks, force-unlock, notes).
 func (c *Context) Journal(r journal.Record) error {
-	if c.eng == nil {
-		return nil
-	}
 	r.Step = string(c.step)
-	return c.eng.record(r)
+	return c.report().record(r)
 }
 
 // Exec1 runs one action with its output streamed to the log and the
@@ -181,20 +212,17 @@ func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line))
 		}
 	}
 	flush := func() {}
-	if c.eng != nil {
-		c.eng.commandStarted(a)
-		if onLine == nil {
-			onLine, flush = c.eng.lineSink(a)
-		}
+	rep := c.report()
+	rep.commandStarted(a)
+	if onLine == nil {
+		onLine, flush = rep.lineSink(a)
 	}
 	res, err := c.Exec.Run(ctx, a.Node, a.Cmd, onLine)
 	flush()
 	if err == nil {
 		err = res.Err
 	}
-	if c.eng != nil {
-		c.eng.commandEnded(c.step, a, res, err)
-	}
+	rep.commandEnded(c.step, a, res, err)
 	if a.Accept != nil && (err == nil || res.ExitCode > 0) {
 		if aerr := a.Accept(res); aerr != nil {
 			return res, &NodeError{Node: a.Node, Err: fmt.Errorf("%s: %w", a.What, aerr)}
@@ -259,11 +287,9 @@ func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn
 		if err != nil && !errors.As(err, &ne) {
 			err = &NodeError{Node: n, Err: err}
 		}
-		if c.eng != nil {
-			c.eng.nodeResult(c.step, n, time.Since(began), err)
-		}
+		c.report().nodeResult(c.step, n, time.Since(began), err)
 		if err != nil {
-			c.nodeState(n, Failed, err.Error())
+			c.nodeFailed(n, err)
 		} else {
 			c.nodeState(n, Done, "")
 		}
@@ -277,34 +303,28 @@ func (c *Context) forEachNode(ctx context.Context, limit int, names []string, fn
 // loop's readings), which would otherwise flood the inventory and journal.
 func (c *Context) parallel(ctx context.Context, limit int, names []string, fn func(ctx context.Context, node string) error) error {
 	if limit <= 0 {
-		limit = c.Cluster.SSH.Concurrency
+		limit = c.Cluster.SSH.Concurrency // config fills it (default 32)
 	}
-	if limit <= 0 {
-		limit = 32
+	errs := nodes.Each(ctx, limit, names, func(ctx context.Context, _ int, n string) error { return fn(ctx, n) })
+	for i, err := range errs {
+		var ne *NodeError
+		if err != nil && !errors.As(err, &ne) && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			errs[i] = &NodeError{Node: names[i], Err: err} // not run: ctx ended before its turn
+		}
 	}
-	sem := make(chan struct{}, limit)
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = &NodeError{Node: n, Err: ctx.Err()}
-				return
-			}
-			defer func() { <-sem }()
-			errs[i] = fn(ctx, n)
-		})
-	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
+// nodeFailed reports a node's failure, saying whether the node could not
+// be reached at all (the inventory's SSH column).
+func (c *Context) nodeFailed(node string, err error) {
+	r := c.report()
+	r.emit(NodeEvent{At: r.now(), Step: c.step, Node: node, State: Failed, Err: err.Error(), Unreachable: unreachable(err)})
+}
+
 func (c *Context) nodeState(node string, s State, why string) {
-	if c.eng != nil {
-		c.eng.emit(NodeEvent{At: c.eng.now(), Step: c.step, Node: node, State: s, Err: why})
-	}
+	r := c.report()
+	r.emit(NodeEvent{At: r.now(), Step: c.step, Node: node, State: s, Err: why})
 }
 
 // WaitFor calls check every c.Poll until it returns nil or c.Deadline

@@ -37,21 +37,15 @@ func (e *AbortError) Error() string {
 // the run stopped resumably.
 func (e *AbortError) Is(target error) bool { return target == ErrAborted }
 
-// Failure-gate choices.
-const (
-	ChoiceRetry    = "retry"     // run the step again (its actions are idempotent)
-	ChoiceReverify = "re-verify" // check the post-condition again (wait)
-	ChoiceUndo     = "undo"      // put back what the step changed, then offer its gate again
-	ChoiceContinue = "continue"  // accept a partial result (listed in the scorecard)
-)
-
 // Options configure an Engine.
 type Options struct {
 	Cluster *config.Cluster
 	Exec    Executor
 	Journal *journal.Journal
-	// Steps defaults to Runbook().
-	Steps []Step
+	// Steps defaults to Runbook(); RunbookName names them in the run's
+	// first event (default RunbookRestore).
+	Steps       []Step
+	RunbookName string
 	// Who is user@host, written to the journal, transcript and lock.
 	Who string
 	// NewRun abandons an open run in the journal (journaled) and starts afresh.
@@ -99,6 +93,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Steps == nil {
 		opts.Steps = Runbook()
+	}
+	if opts.RunbookName == "" {
+		opts.RunbookName = RunbookRestore
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -161,7 +158,9 @@ func (e *Engine) Run(ctx context.Context) (sc *Scorecard, err error) {
 	stopLogs := e.startLogFlusher()
 	defer stopLogs()
 
-	rp, err := e.start()
+	announced := Announce(e.opts.RunbookName, e.steps, e.now())
+	e.emit(announced) // the first event: clients list the steps from it
+	rp, err := e.start(announced)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +191,7 @@ func (e *Engine) Run(ctx context.Context) (sc *Scorecard, err error) {
 }
 
 // start opens a new run or resumes the open one from the journal.
-func (e *Engine) start() (resumePoint, error) {
+func (e *Engine) start(announced RunbookEvent) (resumePoint, error) {
 	recs, err := e.lastRun()
 	if err != nil {
 		return resumePoint{}, err
@@ -222,7 +221,7 @@ func (e *Engine) start() (resumePoint, error) {
 	}
 	v.Run, v.Who, v.StartedAt = newRunID(e.now()), e.opts.Who, e.now()
 	e.cx.Values = v
-	if err := e.record(journal.Record{Kind: journal.KindRunStart, Who: e.opts.Who}); err != nil {
+	if err := e.record(journal.Record{Kind: journal.KindRunStart, Who: e.opts.Who, Runbook: runbookJSON(announced)}); err != nil {
 		return rp, err
 	}
 	return resumePoint{reverify: -1}, e.saveValues(e.cx.Values)
@@ -254,6 +253,17 @@ func (e *Engine) saveValues(v Values) error {
 		return fmt.Errorf("encode values: %w", err)
 	}
 	return e.record(journal.Record{Kind: journal.KindValues, Values: b})
+}
+
+// acceptPartial records that the operator accepted step without nodes,
+// whichever step it is: the scorecard lists them under it.
+func (e *Engine) acceptPartial(step StepID, nodes []string) error {
+	v := &e.cx.Values
+	if v.Accepted == nil {
+		v.Accepted = map[StepID][]string{}
+	}
+	v.Accepted[step] = append(v.Accepted[step], nodes...)
+	return e.saveValues(*v)
 }
 
 func (e *Engine) stepState(s Step, st State, why string) error {
@@ -298,7 +308,7 @@ func (e *Engine) commandStarted(a Action) {
 	if e.tr != nil {
 		_ = e.tr.Command(at, a.Node, line) // a full disk must not stop a restore midway
 	}
-	e.logs.add(nodes.Line{Node: a.Node, Stream: nodes.Stdout, Time: at, Text: "$ " + line})
+	e.logs.add(LogLine{At: at, Node: a.Node, Kind: LogCommand, Text: line})
 }
 
 // lineSink scrubs a command's output (one scrubber per stream: a PEM block
@@ -312,7 +322,7 @@ func (e *Engine) lineSink(a Action) (sink func(nodes.Line), flush func()) {
 			if e.tr != nil {
 				_ = e.tr.Line(l.Time, l.Node, l.Stream.String(), l.Text)
 			}
-			e.logs.add(l)
+			e.logs.add(logLineOf(l))
 		}
 	}
 	sink = func(l nodes.Line) {
@@ -344,6 +354,16 @@ func (e *Engine) lineSink(a Action) (sink func(nodes.Line), flush func()) {
 		deliver(out)
 	}
 	return sink, flush
+}
+
+// logLineOf is a node's output line as the engine's clients see it: the
+// transport's stream becomes a LogKind.
+func logLineOf(l nodes.Line) LogLine {
+	k := LogStdout
+	if l.Stream == nodes.Stderr {
+		k = LogStderr
+	}
+	return LogLine{At: l.Time, Node: l.Node, Kind: k, Text: l.Text}
 }
 
 // streamScrub is a scrubber over nodes.Lines: a line held by the scrubber
@@ -397,7 +417,7 @@ func (e *Engine) check(ev CheckEvent) {
 	ev.Detail = Clean(ev.Detail) // the record below carries it too
 	e.emit(ev)
 	r := journal.Record{At: ev.At, Kind: journal.KindCheck, Step: string(ev.Step), Node: ev.Node, Check: ev.Check,
-		State: "ok", Why: ev.Detail}
+		State: "ok", Why: ev.Detail, Component: string(ev.Fact.Component), Proves: string(ev.Fact.State)}
 	if !ev.OK {
 		r.State = "failed"
 	}

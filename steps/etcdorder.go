@@ -132,9 +132,7 @@ func (c *Context) startMembersInTurn(ctx context.Context, ms []Member) error {
 				err = &NodeError{Node: m.Node, Err: err}
 			}
 			errs = append(errs, err)
-			if c.eng != nil {
-				c.eng.nodeResult(c.step, m.Node, time.Since(began), err)
-			}
+			c.report().nodeResult(c.step, m.Node, time.Since(began), err)
 			c.nodeState(m.Node, Failed, err.Error())
 			continue
 		}
@@ -163,7 +161,8 @@ func (c *Context) awaitPeerListener(ctx context.Context, m Member) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	c.Check(m.Node, fmt.Sprintf("etcd member %s listens on :%d before the next member starts", m.Name, port), err == nil, "")
+	c.CheckFact(m.Node, fmt.Sprintf("etcd member %s listens on :%d before the next member starts", m.Name, port), err == nil, "",
+		factIf(CompEtcd, err == nil, CompUp, CompDown))
 	if err != nil {
 		c.Progress(m.Node, fmt.Sprintf("etcd member %s does not listen on :%d after %s (%v); starting the next member, the verification will say more",
 			m.Name, port, listenWait, err))

@@ -71,10 +71,3 @@ func parseStatus(res nodes.Result) (endpointStatus, error) {
 	}
 	return st[0], nil
 }
-
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
-}

@@ -3,8 +3,6 @@ package steps
 import (
 	"sync"
 	"time"
-
-	"github.com/etcd-dr/etcd-dr/nodes"
 )
 
 // maxQueuedLogs bounds the log events waiting for a slow client; state
@@ -90,15 +88,15 @@ func (q *eventQueue) pump() {
 // send one event (and one UI redraw) per line.
 type logBatcher struct {
 	mu      sync.Mutex
-	pending map[string][]nodes.Line
+	pending map[string][]LogLine
 	order   []string
 }
 
-func (b *logBatcher) add(l nodes.Line) {
+func (b *logBatcher) add(l LogLine) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.pending == nil {
-		b.pending = map[string][]nodes.Line{}
+		b.pending = map[string][]LogLine{}
 	}
 	if _, ok := b.pending[l.Node]; !ok {
 		b.order = append(b.order, l.Node)

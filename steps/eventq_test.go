@@ -3,19 +3,22 @@ package steps
 import (
 	"context"
 	"fmt"
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
 func TestASlowClientLosesLogLinesButNeverStateEvents(t *testing.T) {
 	q := newEventQueue()
 	for i := range 2000 {
-		q.push(LogEvent{Lines: []nodes.Line{{Text: fmt.Sprint(i)}}})
+		q.push(LogEvent{Lines: []LogLine{{Text: fmt.Sprint(i)}}})
 		if i%20 == 0 {
 			q.push(StepEvent{Why: fmt.Sprint(i)})
 		}
@@ -114,7 +117,7 @@ func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
 	if err := c.processGone(ctx, "cp-1", name); err == nil {
 		t.Error("processGone passed while the process runs")
 	}
-	if err := c.noListener(ctx, "cp-1", port, []string{"127.0.0.1"}); err == nil {
+	if err := c.noListener(ctx, "cp-1", CompAPIServer, port, []string{"127.0.0.1"}); err == nil {
 		t.Errorf("noListener passed while :%d listens", port)
 	}
 	proc.Process.Kill()
@@ -123,7 +126,58 @@ func TestProcessAndListenerChecksSeeRealProcessesAndSockets(t *testing.T) {
 	if err := c.processGone(ctx, "cp-1", name); err != nil {
 		t.Errorf("processGone after the process ended: %v", err)
 	}
-	if err := c.noListener(ctx, "cp-1", port, []string{"127.0.0.1"}); err != nil {
+	if err := c.noListener(ctx, "cp-1", CompAPIServer, port, []string{"127.0.0.1"}); err != nil {
 		t.Errorf("noListener after the socket closed: %v", err)
+	}
+}
+
+// A check tells its clients what it proved as a field, and the journal
+// keeps it: a real socket held, then closed, is the apiserver up, then
+// down, whatever the check's words say.
+func TestAListenerCheckCarriesItsFactToClientsAndTheJournal(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { ln.Close() })
+	r := newRig(t)
+	e := r.engine(t, func(o *Options) {
+		o.Steps = []Step{{ID: StopApiservers, Title: "stop", Verify: func(ctx context.Context, c *Context) error {
+			_ = c.noListener(ctx, "cp-1", CompAPIServer, port, []string{"127.0.0.1"}) // held: fails, proves up
+			ln.Close()
+			return c.noListener(ctx, "cp-1", CompAPIServer, port, []string{"127.0.0.1"})
+		}}}
+	})
+	c := drive(e, yes)
+	if _, err := e.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t)
+	var got []Fact
+	for _, ev := range c.events {
+		if ce, ok := ev.(CheckEvent); ok {
+			got = append(got, ce.Fact)
+		}
+	}
+	want := []Fact{{Component: CompAPIServer, State: CompUp}, {Component: CompAPIServer, State: CompDown}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("check facts = %v, want %v", got, want)
+	}
+	recs, err := e.opts.Journal.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var journaled []Fact
+	for _, rec := range recs {
+		if rec.Kind == journal.KindCheck {
+			journaled = append(journaled, Fact{Component: Component(rec.Component), State: ComponentState(rec.Proves)})
+		}
+	}
+	if !slices.Equal(journaled, want) {
+		t.Fatalf("journaled facts = %v, want %v", journaled, want)
+	}
+	if rb, ok := c.events[0].(RunbookEvent); !ok || len(rb.Steps) != 1 || rb.Steps[0].ID != StopApiservers {
+		t.Fatalf("first event = %#v, want the runbook announced", c.events[0])
 	}
 }

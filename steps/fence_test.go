@@ -110,8 +110,8 @@ func TestARunWhoseLockWasForceUnlockedAtTheGateChangesNothing(t *testing.T) {
 		if g.Step == StopApiservers && len(g.Choices) > 0 {
 			refused = true
 			for _, want := range []string{"no longer holds the lock", "bob@bastion2", "run-b"} {
-				if !strings.Contains(g.Why, want) {
-					t.Errorf("the failure does not say %q: %s", want, g.Why)
+				if !strings.Contains(g.Failure, want) {
+					t.Errorf("the failure does not say %q: %s", want, g.Failure)
 				}
 			}
 		}

@@ -142,7 +142,7 @@ func verifyFlushed(ctx context.Context, c *Context) error {
 			}
 			now, was := strings.TrimSpace(res.Stdout), c.Values.Before[node+"/kubelet"]
 			ok := now != "" && was != "" && now != was
-			c.Check(node, "kubelet restarted after the restore", ok, now)
+			c.CheckFact(node, "kubelet restarted after the restore", ok, now, restartFact(CompKubelet, ok, now))
 			if !ok {
 				return fmt.Errorf("kubelet invocation %q is the one from before the restart (%q)", now, was)
 			}
@@ -163,7 +163,7 @@ func (c *Context) newProcess(ctx context.Context, node, comp string) error {
 	}
 	pid, was := strings.TrimSpace(res.Stdout), c.Values.Before[node+"/"+comp]
 	ok := pid != "" && pid != was
-	c.Check(node, "new "+comp+" process", ok, pid)
+	c.CheckFact(node, "new "+comp+" process", ok, pid, restartFact(componentNamed(comp), ok, pid))
 	if !ok {
 		return fmt.Errorf("%s pid %s is the one from before (%s)", comp, pid, was)
 	}

@@ -127,9 +127,8 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 		return nil, err
 	}
 	g := e.gateFor(s)
-	g.Title = s.Title + ": FAILED"
-	g.Why = failure.Error()
-	g.Choices = []string{ChoiceRetry, ChoiceReverify}
+	g.Failure = failure.Error()
+	g.Choices = []Choice{ChoiceRetry, ChoiceReverify}
 	if s.Undo != nil {
 		g.Choices = append(g.Choices, ChoiceUndo)
 	}
@@ -154,8 +153,7 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 	case ChoiceUndo:
 		return e.undo(ctx, s)
 	default: // ChoiceContinue: await admits only offered choices
-		e.cx.Values.NotFlushed = append(e.cx.Values.NotFlushed, partial.Nodes...)
-		if err := e.saveValues(e.cx.Values); err != nil {
+		if err := e.acceptPartial(s.ID, partial.Nodes); err != nil {
 			return nil, err
 		}
 		return nil, e.stepState(s, Done, "accepted by the operator without "+strings.Join(partial.Nodes, ", "))
@@ -218,7 +216,7 @@ func (e *Engine) await(ctx context.Context, g Gate) (Decision, error) {
 				g.Step, d.By, d.Proceed, d.Choice, nameOK))
 		}
 		if err := e.record(journal.Record{Kind: journal.KindGate, Step: string(g.Step), Who: d.By,
-			Gate: &journal.Gate{Proceed: d.Proceed, Choice: d.Choice, NeedsName: g.NeedsName, NameOK: nameOK}}); err != nil {
+			Gate: &journal.Gate{Proceed: d.Proceed, Choice: string(d.Choice), NeedsName: g.NeedsName, NameOK: nameOK}}); err != nil {
 			return d, err
 		}
 		switch {
@@ -229,9 +227,18 @@ func (e *Engine) await(ctx context.Context, g Gate) (Decision, error) {
 				Why: fmt.Sprintf("the typed name does not match the cluster name %q; the gate stays shut", g.Cluster)})
 		case len(g.Choices) > 0 && !slices.Contains(g.Choices, d.Choice):
 			e.emit(StepEvent{At: e.now(), Step: g.Step, State: WaitingGate,
-				Why: fmt.Sprintf("choose one of %s, or back out", strings.Join(g.Choices, ", "))})
+				Why: fmt.Sprintf("choose one of %s, or back out", joinChoices(g.Choices))})
 		default:
 			return d, nil
 		}
 	}
+}
+
+// joinChoices lists choices for people: "retry, re-verify, undo".
+func joinChoices(cs []Choice) string {
+	ss := make([]string, len(cs))
+	for i, c := range cs {
+		ss[i] = string(c)
+	}
+	return strings.Join(ss, ", ")
 }

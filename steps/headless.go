@@ -21,9 +21,9 @@ func Headless(e *Engine, confirm, who string, w io.Writer) {
 		}
 		if len(g.Gate.Choices) > 0 {
 			why := fmt.Sprintf("%s failed: %s; a headless run does not choose between %s, so it stopped there",
-				g.Gate.Step, g.Gate.Why, strings.Join(g.Gate.Choices, ", "))
+				g.Gate.Step, g.Gate.Failure, joinChoices(g.Gate.Choices))
 			fmt.Fprintf(w, "%s headless: %s; backing out (the run stays open: resume with the console, which offers %s)\n",
-				stamp(g.At), why, strings.Join(g.Gate.Choices, ", "))
+				stamp(g.At), why, joinChoices(g.Gate.Choices))
 			e.Decide(Decision{Proceed: false, By: who, Why: why})
 			continue
 		}
@@ -67,18 +67,28 @@ func FormatEvent(ev Event) string {
 			if i > 0 {
 				b.WriteByte('\n')
 			}
-			fmt.Fprintf(&b, "%s %s %s| %s", stamp(l.Time), l.Node, l.Stream, l.Text)
+			fmt.Fprintf(&b, "%s %s %s| %s", stamp(l.At), l.Node, l.Kind, l.Text)
+		}
+		return b.String()
+	case RunbookEvent:
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s runbook %s:", stamp(ev.At), ev.Name)
+		for _, st := range ev.Steps {
+			fmt.Fprintf(&b, " %s", st.ID)
 		}
 		return b.String()
 	case GateEvent:
 		g := ev.Gate
 		s := fmt.Sprintf("%s gate %s: %s", stamp(ev.At), g.Step, g.Title)
+		if g.Failure != "" {
+			s += "\n    failed: " + g.Failure
+		}
 		for _, f := range g.Facts {
 			s += "\n    • " + f
 		}
 		return s
 	}
-	return fmt.Sprintf("%T", ev)
+	return fmt.Sprintf("%s %T", stamp(ev.Time()), ev) // an event newer than this printer
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }

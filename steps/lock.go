@@ -301,11 +301,3 @@ func (c *Context) lockedNodeFor(node string) string {
 	}
 	return cps[0].Name
 }
-
-func names(ns []config.Node) []string {
-	out := make([]string, len(ns))
-	for i, n := range ns {
-		out[i] = n.Name
-	}
-	return out
-}

@@ -80,7 +80,7 @@ func (c *Context) etcdSource() string {
 // to the new data dir, so the disk check covers both.
 func (c *Context) snapshotPathOnNode() string {
 	if c.Values.DataDir == "" {
-		return PhSnapOnNod
+		return PhSnapshotOnNode
 	}
 	return path.Join(path.Dir(c.Values.DataDir), "etcd-dr-snapshot-"+c.Values.Run+".db")
 }
@@ -348,7 +348,7 @@ func (c *Context) readLiveRevision(ctx context.Context) {
 		if err != nil {
 			// Unreachable: the revision is read from the others, or 1e9
 			// bumps it; said, never hidden (a missing etcdctl once hid here).
-			c.Check(node, "live etcd revision read", false, err.Error())
+			c.CheckFact(node, "live etcd revision read", false, err.Error(), Fact{Component: CompEtcd, State: CompDown})
 			return nil
 		}
 		mu.Lock()

@@ -15,7 +15,7 @@ import (
 // etcd it is a manual gate listing the new backends.
 func RepointApiserversStep() Step {
 	return Step{
-		ID:    RepointApiserve,
+		ID:    RepointApiservers,
 		Title: "Point the apiservers at the restored members",
 		Why:   "If member URLs changed, apiservers started with the old --etcd-servers would find no etcd, or a different one.",
 		Plan: func(c *Context) ([]Action, error) {

@@ -75,27 +75,7 @@ func restoreFacts(c *Context) []string {
 	return append(facts, c.Values.SnapshotDiff...)
 }
 
-func (c *Context) now() time.Time {
-	if c.eng == nil {
-		return time.Now().UTC()
-	}
-	return c.eng.now()
-}
-
-// members is the inventory from preflight, or one placeholder per etcd
-// node so that `plan` can show the commands before preflight ran.
-func (c *Context) members() []Member {
-	if len(c.Values.Members) > 0 {
-		return c.Values.Members
-	}
-	var out []Member
-	for _, n := range c.Cluster.NodesWith(config.RoleEtcd) {
-		out = append(out, Member{Node: n.Name, Name: "<member name: read from " + n.Name + " in preflight>",
-			PeerURLs: []string{"<peer URL of " + n.Name + ">"}, DataDir: "<data dir of " + n.Name + ">",
-			Etcdutl: PhEtcdutl, Etcdctl: PhEtcdctl})
-	}
-	return out
-}
+func (c *Context) now() time.Time { return c.report().now() }
 
 func (c *Context) initialCluster() string {
 	if len(c.Values.Members) == 0 {
@@ -223,13 +203,6 @@ func (c *Context) pointDataDir(data []byte, dir string) ([]byte, error) {
 	return manifest.Edit(data, manifest.PointDataDir(dir))
 }
 
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
-}
-
 // verifyRestored: every member healthy, one cluster ID, one leader, and a
 // revision at least snapshot + bump.
 func verifyRestored(ctx context.Context, c *Context) error {
@@ -318,7 +291,7 @@ func statusOfAll(ctx context.Context, c *Context) (map[string]endpointStatus, er
 				err = fmt.Errorf("etcd member %s answers but knows no leader yet", m.Name)
 			}
 			// The console reads "etcd member <name> answers" as etcd up or down.
-			c.Check(node, "etcd member "+m.Name+" answers", err == nil, detail)
+			c.CheckFact(node, "etcd member "+m.Name+" answers", err == nil, detail, factIf(CompEtcd, err == nil, CompUp, CompDown))
 			if err != nil {
 				return err
 			}
@@ -340,7 +313,9 @@ func checkOneCluster(c *Context, got map[string]endpointStatus, want int64) erro
 		clusters[st.Status.Header.ClusterID] = true
 		leaders[st.Status.Leader] = true
 		ok := st.Status.Header.Revision >= want
-		c.Check(node, fmt.Sprintf("revision >= %d", want), ok, fmt.Sprint(st.Status.Header.Revision))
+		// A revision below the bump is still a member that answered.
+		c.CheckFact(node, fmt.Sprintf("revision >= %d", want), ok, fmt.Sprint(st.Status.Header.Revision),
+			Fact{Component: CompEtcd, State: CompUp})
 		if !ok {
 			errs = append(errs, &NodeError{Node: node, Err: fmt.Errorf("revision %d < snapshot %d + bump %d: was the restore run with --bump-revision?",
 				st.Status.Header.Revision, c.Values.SnapshotRevision, c.Values.Bump)})
@@ -369,7 +344,7 @@ func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) er
 		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
 			return err
 		}
-		return c.noListener(ctx, m.Node, port, urlHosts(m.ListenClientURLs))
+		return c.noListener(ctx, m.Node, CompEtcd, port, urlHosts(m.ListenClientURLs))
 	})
 	if c.systemd() {
 		return err

@@ -17,11 +17,8 @@ const (
 	RollbackDone        StepID = "rollback-done"
 )
 
-// RollbackRunbook points every member back at the data dir it had before
-// the restore, with the same care as the restore: apiservers stopped first,
-// caches flushed after. It runs with Options.Inherit, on the values the last
-// run journaled (members, old data dirs, original --etcd-servers).
-func RollbackRunbook() []Step {
+// rollbackSteps are the rollback's steps (RollbackRunbook lists them).
+func rollbackSteps() []Step {
 	return []Step{
 		{ID: RollbackCheck, Title: "Check the old data dirs are intact and take the lock",
 			Why:  "Rolling back onto a missing data dir would start an empty etcd.",
@@ -141,7 +138,7 @@ func inheritValues(recs []journal.Record) (Values, error) {
 		if err := json.Unmarshal(recs[i].Values, &v); err != nil || len(v.Members) == 0 {
 			continue
 		}
-		v.Before, v.NotFlushed, v.NodeLock = nil, nil, ""
+		v.Before, v.NotFlushed, v.Accepted, v.NodeLock = nil, nil, nil, ""
 		return v, nil
 	}
 	return Values{}, errNothingToRollBack

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ type Scorecard struct {
 	Ended      time.Time   `json:"ended"`
 	RTO        Duration    `json:"rto"` // first destructive step started → last step verified
 	Steps      []StepScore `json:"steps"`
-	NotFlushed []string    `json:"notFlushed,omitempty"`
+	NotFlushed []string    `json:"notFlushed,omitempty"` // Accepted[flush-caches]
+	// Accepted lists, per step, the nodes the operator accepted leaving out.
+	Accepted map[StepID][]string `json:"accepted,omitempty"`
 	// KubeadmDataDir is set after a restore into a new data dir on a
 	// static-pod (kubeadm) cluster: kubeadm's own record still names the old
 	// one. Clients show it; they never parse the text.
@@ -56,7 +59,8 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // Scorecard computes the scorecard of the current run from the journal.
 func (e *Engine) Scorecard() *Scorecard {
 	sc := &Scorecard{Cluster: e.opts.Cluster.Name, Run: e.cx.Values.Run, Who: e.cx.Values.Who,
-		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), NotFlushed: e.cx.Values.NotFlushed,
+		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), Accepted: e.cx.Values.Accepted,
+		NotFlushed:     append(slices.Clone(e.cx.Values.NotFlushed), e.cx.Values.Accepted[FlushCaches]...),
 		KubeadmDataDir: e.cx.kubeadmDataDir()}
 	if e.tr != nil {
 		sc.Transcript = e.tr.Path()
@@ -141,6 +145,11 @@ func (sc *Scorecard) Text() string {
 	fmt.Fprintf(&b, "  RTO (first destructive step → end): %s\n", sc.RTO)
 	if len(sc.NotFlushed) > 0 {
 		fmt.Fprintf(&b, "  NOT FLUSHED (kubelet not restarted): %s\n", strings.Join(sc.NotFlushed, ", "))
+	}
+	for _, s := range sc.Steps {
+		if ns := sc.Accepted[s.Step]; len(ns) > 0 && s.Step != FlushCaches {
+			fmt.Fprintf(&b, "  ACCEPTED WITHOUT %s in %s (its post-condition holds only for the other nodes)\n", strings.Join(ns, ", "), s.Step)
+		}
 	}
 	if k := sc.KubeadmDataDir; k != nil {
 		fmt.Fprintf(&b, "  KUBEADM RECORD STALE: %s\n      fix: %s\n", k.Why(), k.Fix)

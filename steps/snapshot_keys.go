@@ -154,13 +154,4 @@ func (c *Context) diffWith(ctx context.Context, m Member, snap snapshot.Keyspace
 
 // note records one line of the engine's own in the transcript and the log
 // pane (a summary in place of output kept out of them).
-func (c *Context) note(node, text string) {
-	if c.eng == nil {
-		return
-	}
-	at := c.eng.now()
-	if c.eng.tr != nil {
-		_ = c.eng.tr.Note(at, node, text) // a full disk must not stop a restore midway
-	}
-	c.eng.logs.add(nodes.Line{Node: node, Stream: nodes.Stdout, Time: at, Text: "# " + text})
-}
+func (c *Context) note(node, text string) { c.report().note(node, text) }

@@ -37,7 +37,7 @@ func (c *Context) snapshotPathFor(node string) string {
 	if node != "" && node == c.snapshotNode() {
 		return c.Cluster.Snapshot.Path
 	}
-	return c.val(c.Values.SnapshotOnNode, PhSnapOnNod)
+	return c.val(c.Values.SnapshotOnNode, PhSnapshotOnNode)
 }
 
 // localSnapshot is the snapshot file on the bastion that Verify, the member

@@ -43,7 +43,7 @@ func (c *Context) readyz(ctx context.Context, node string) error {
 		Cmd: nodes.Cmd{Args: []string{"curl", "-sk", "--max-time", "5", url}}})
 	body := strings.TrimSpace(res.Stdout)
 	ok := err == nil && body == "ok"
-	c.Check(node, "kube-apiserver /readyz", ok, body)
+	c.CheckFact(node, "kube-apiserver /readyz", ok, body, factIf(CompAPIServer, ok, CompUp, CompDown))
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,12 @@ type Executor interface {
 type Step struct {
 	ID    StepID
 	Title string
+	// Short is the title in a step list's column ("restore etcd"), and
+	// Number the step's number as operators say it ("step 2"), 0 for the
+	// unnumbered bookends; both are given where the runbook is listed
+	// (runbook.go), and announced with it (RunbookEvent).
+	Short  string
+	Number int
 	// Why is the sentence the operator needs at the gate.
 	Why string
 	// Destructive gates need the cluster name typed.

@@ -31,7 +31,7 @@ func StopApiserversStep() Step {
 					if err := c.processGone(ctx, node, "kube-apiserver"); err != nil {
 						return err
 					}
-					return c.noListener(ctx, node, port, []string{c.apiserverHost(node)})
+					return c.noListener(ctx, node, CompAPIServer, port, []string{c.apiserverHost(node)})
 				})
 				return c.parkedPodGone(node, "kube-apiserver", err)
 			})

@@ -3,7 +3,7 @@ package steps
 import (
 	"time"
 
-	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/config"
 )
 
 // slowRate is the slowest rate, in bytes per second, at which a node is
@@ -29,7 +29,7 @@ const (
 func (c *Context) sizedTimeout(passes int64) time.Duration {
 	floor := c.Cluster.SSH.CommandTimeout
 	if floor <= 0 {
-		floor = nodes.DefaultCommandTimeout
+		floor = config.DefaultCommandTimeout // config fills it; a Cluster built in code may not
 	}
 	return floor + time.Duration(passes*c.Values.SnapshotSize/slowRate)*time.Second
 }

@@ -10,7 +10,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -38,7 +37,7 @@ func floodFrame(nodeCount, frame int) eventsMsg {
 			if i == 7 {
 				text = "error: etcdserver: request timed out, retrying"
 			}
-			ev.Lines = append(ev.Lines, nodes.Line{Node: name, Time: base, Text: text})
+			ev.Lines = append(ev.Lines, steps.LogLine{Node: name, At: base, Text: text})
 		}
 		msg.events = append(msg.events, ev)
 	}

@@ -1,103 +1,66 @@
 package tui
 
 import (
-	"strings"
 	"time"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
-// The inventory's columns are derived from what the engine really emits:
-// the check names of steps/*.go (c.Check), the node events of ForEachNode,
-// and the "$ command" lines it logs before every command. The event
-// contract has no typed field for SSH or component state, so this file is
-// the one place that knows the engine's words; a check it does not know
-// falls back to the keyword reading in state.go.
+// The inventory's columns are derived from typed fields of what the engine
+// emits, never from its words: a check's Fact (component and state), a
+// node event's Unreachable, and the LogCommand lines it logs before every
+// command. Rewording a check changes what people read, not the inventory.
 
 // compStale is a component whose process runs but is the one from before
-// the restore ("new kube-scheduler process" failed with a pid): it still
-// serves its pre-restore cache, which is what holds flush-caches back.
+// the restore: it still serves its pre-restore cache, which is what holds
+// flush-caches back.
 const compStale compState = compDown + 1
 
-// checkEffect reads one of the engine's checks as a component state. ok is
-// false when the check says nothing about a component (locks, disk, the
-// snapshot, --etcd-servers in a manifest).
-func checkEffect(e steps.CheckEvent) (component, compState, bool) {
-	lower := strings.ToLower(e.Check)
-	switch {
-	case strings.HasPrefix(lower, "--etcd-servers"), strings.HasPrefix(lower, "load balancer"),
-		strings.HasPrefix(lower, "lock "), strings.Contains(lower, "snapshot"), strings.Contains(lower, "free disk"):
-		return 0, compUnknown, false
-	case strings.HasPrefix(lower, "nothing listening on :"):
-		// The port alone does not say whose it was; the step does.
-		c, ok := checkComponent(lower)
-		if !ok {
-			if c, ok = stepComponent(e.Step); !ok {
-				return 0, compUnknown, false
-			}
-		}
-		return c, downIf(e.OK), true
-	case strings.HasPrefix(lower, "etcd member ") && strings.HasSuffix(lower, " answers"),
-		strings.HasPrefix(lower, "revision >= "):
-		// A revision below the bump is still a member that answered.
-		return compEtcd, upIf(e.OK || strings.HasPrefix(lower, "revision")), true
-	case strings.HasPrefix(lower, "new "), strings.Contains(lower, "restarted after"):
-		c, ok := checkComponent(lower)
-		if !ok {
-			return 0, compUnknown, false
-		}
-		if !e.OK && strings.TrimSpace(e.Detail) != "" {
-			return c, compStale, true // a process runs, but the old one
-		}
-		return c, upIf(e.OK), true
-	}
-	c, ok := checkComponent(lower)
-	if !ok {
+// checkEffect reads a check's Fact as an inventory cell; ok is false when
+// the check proves nothing about a component (locks, disk, the snapshot).
+func checkEffect(e event.CheckEvent) (component, compState, bool) {
+	var c component
+	switch e.Fact.Component {
+	case event.CompEtcd:
+		c = compEtcd
+	case event.CompAPIServer:
+		c = compAPI
+	case event.CompScheduler:
+		c = compScheduler
+	case event.CompControllerManager:
+		c = compCM
+	case event.CompKubelet:
+		c = compKubelet
+	default:
 		return 0, compUnknown, false
 	}
-	return c, checkMeaning(lower, e.OK), true
-}
-
-// stepComponent is the component a step stops or starts, for checks whose
-// words name only a port.
-func stepComponent(id steps.StepID) (component, bool) {
-	switch id {
-	case steps.StopApiservers, steps.StartApiservers, steps.RepointApiserve, steps.RollbackEtcdServers:
-		return compAPI, true
-	case steps.RestoreEtcd, steps.RollbackEtcd:
-		return compEtcd, true
+	// A restarted process is up: the column says whether it runs, the
+	// check's row says it is new.
+	switch e.Fact.State {
+	case event.CompUp, event.CompRestarted:
+		return c, compUp, true
+	case event.CompDown:
+		return c, compDown, true
+	case event.CompStale:
+		return c, compStale, true
 	}
-	return 0, false
+	return 0, compUnknown, false
 }
 
-func upIf(ok bool) compState {
-	if ok {
-		return compUp
-	}
-	return compDown
-}
-
-func downIf(ok bool) compState {
-	if ok {
-		return compDown
-	}
-	return compUp
-}
-
-// applyLog reads SSH state from the engine's log lines: a "$ command" line
+// applyLog reads SSH state from the engine's log lines: a LogCommand line
 // means a command is on its way to the node; any later line, event or
 // command from that node means the previous one came back over SSH.
-func (rs *runState) applyLog(e steps.LogEvent) {
+func (rs *runState) applyLog(e event.LogEvent) {
 	for _, l := range e.Lines {
 		if l.Node == "" {
 			continue
 		}
 		n := rs.node(l.Node)
-		if strings.HasPrefix(l.Text, "$ ") {
-			rs.commandSent(n, l.Time)
+		if l.Kind == event.LogCommand {
+			rs.commandSent(n, l.At)
 			continue
 		}
-		rs.sshAnswered(n, l.Time)
+		rs.sshAnswered(n, l.At)
 	}
 }
 

@@ -4,59 +4,39 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
-// The check names below are the engine's own (grep c.Check( steps/*.go):
-// if one is renamed there, this table is where the inventory goes blind.
-func TestTheEnginesOwnChecksFillTheInventory(t *testing.T) {
+// The inventory reads a check's Fact, never its words: the same words
+// with another fact, or a fact under any words, fill the cell the fact says.
+func TestACheckFactFillsTheInventory(t *testing.T) {
 	tests := []struct {
-		name   string
-		step   steps.StepID
-		check  string
-		ok     bool
-		detail string
-		comp   component
-		want   compState
+		name  string
+		check string // any words: the inventory must not read them
+		ok    bool
+		fact  steps.Fact
+		comp  component
+		want  compState
 	}{
-		{"no apiserver process after stop-apiservers shows it down", steps.StopApiservers, "no kube-apiserver process", true, "", compAPI, compDown},
-		{"a free apiserver port in stop-apiservers shows the apiserver down", steps.StopApiservers, "nothing listening on :6443", true, "", compAPI, compDown},
-		{"a held apiserver port in stop-apiservers shows it still up", steps.StopApiservers, "nothing listening on :6443", false, "0.0.0.0:6443", compAPI, compUp},
-		{"a free client port in restore-etcd shows etcd down", steps.RestoreEtcd, "nothing listening on :2379", true, "", compEtcd, compDown},
-		{"a free client port in rollback shows etcd down", steps.RollbackEtcd, "nothing listening on :2379", true, "", compEtcd, compDown},
-		{"no etcd process shows etcd down", steps.RestoreEtcd, "no etcd process", true, "", compEtcd, compDown},
-		{"an answering member shows etcd up", steps.RestoreEtcd, "etcd member m1 answers", true, "", compEtcd, compUp},
-		{"a silent member shows etcd down", steps.RestoreEtcd, "etcd member m1 answers", false, "", compEtcd, compDown},
-		{"a member behind the bump still answered", steps.RestoreEtcd, "revision >= 1000", false, "12", compEtcd, compUp},
-		{"a ready apiserver shows up", steps.StartApiservers, "kube-apiserver /readyz", true, "ok", compAPI, compUp},
-		{"an unready apiserver shows down", steps.StartApiservers, "kube-apiserver /readyz", false, "", compAPI, compDown},
-		{"a new scheduler shows up", steps.FlushCaches, "new kube-scheduler process", true, "42", compScheduler, compUp},
-		{"the pre-restore scheduler still running shows old", steps.FlushCaches, "new kube-scheduler process", false, "41", compScheduler, compStale},
-		{"no scheduler at all shows down", steps.FlushCaches, "new kube-scheduler process", false, "", compScheduler, compDown},
-		{"a new controller-manager shows up", steps.FlushCaches, "new kube-controller-manager process", true, "43", compCM, compUp},
-		{"a restarted kubelet shows up", steps.FlushCaches, "kubelet restarted after the restore", true, "inv-2", compKubelet, compUp},
-		{"the old kubelet shows old", steps.FlushCaches, "kubelet restarted after the restore", false, "inv-1", compKubelet, compStale},
+		{"an apiserver proved down", "no kube-apiserver process", true, steps.Fact{Component: steps.CompAPIServer, State: steps.CompDown}, compAPI, compDown},
+		{"an apiserver proved still up by a failed absence check", "nothing listening on :6443", false, steps.Fact{Component: steps.CompAPIServer, State: steps.CompUp}, compAPI, compUp},
+		{"etcd proved down by a free port", "nothing listening on :2379", true, steps.Fact{Component: steps.CompEtcd, State: steps.CompDown}, compEtcd, compDown},
+		{"etcd up", "etcd member m1 answers", true, steps.Fact{Component: steps.CompEtcd, State: steps.CompUp}, compEtcd, compUp},
+		{"a failed check can still prove up", "revision >= 1000", false, steps.Fact{Component: steps.CompEtcd, State: steps.CompUp}, compEtcd, compUp},
+		{"a restarted scheduler is up", "new kube-scheduler process", true, steps.Fact{Component: steps.CompScheduler, State: steps.CompRestarted}, compScheduler, compUp},
+		{"the pre-restore scheduler is stale", "new kube-scheduler process", false, steps.Fact{Component: steps.CompScheduler, State: steps.CompStale}, compScheduler, compStale},
+		{"a controller-manager", "x", true, steps.Fact{Component: steps.CompControllerManager, State: steps.CompRestarted}, compCM, compUp},
+		{"the old kubelet is stale", "kubelet restarted after the restore", false, steps.Fact{Component: steps.CompKubelet, State: steps.CompStale}, compKubelet, compStale},
+		{"words naming etcd without a fact leave etcd alone", "etcd member m1 answers", true, steps.Fact{}, compEtcd, compUnknown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newRunState(testCluster())
-			rs.apply(checkEv(1, tc.step, "cp-1", tc.check, tc.ok, tc.detail))
+			ev := checkEv(1, steps.RestoreEtcd, "cp-1", tc.check, tc.ok, "")
+			ev.Fact = tc.fact
+			rs.apply(ev)
 			if got := rs.byNode["cp-1"].Comp[tc.comp]; got != tc.want {
 				t.Fatalf("%s = %q, want %q", compCols[tc.comp], compCell(rs.byNode["cp-1"], tc.comp), stateWord(tc.want))
-			}
-		})
-	}
-}
-
-func TestChecksAboutNoComponentLeaveTheColumnsAlone(t *testing.T) {
-	for _, check := range []string{"--etcd-servers names the restored members", "lock held by this run",
-		"snapshot on the node matches sha256", "free disk >= 2x snapshot", "load balancer https://lb:2379 reaches the restored cluster"} {
-		t.Run(check, func(t *testing.T) {
-			rs := newRunState(testCluster())
-			rs.apply(checkEv(1, steps.RepointApiserve, "cp-1", check, true, ""))
-			if got := rs.byNode["cp-1"].Comp; got != [numComponents]compState{} {
-				t.Fatalf("components = %v, want all unknown", got)
 			}
 		})
 	}
@@ -69,8 +49,8 @@ func TestSSHLatencyIsTheFirstCommandsRoundTrip(t *testing.T) {
 		wantSSH string
 		wantLat string
 	}{
-		{"an output line answers", steps.LogEvent{Lines: []nodes.Line{{Node: "cp-1", Time: at(0).Add(40 * time.Millisecond), Text: "etcdutl version 3.7.3"}}}, "ok", "40ms"},
-		{"the next command answers for the silent one before it", steps.LogEvent{Lines: []nodes.Line{{Node: "cp-1", Time: at(0).Add(25 * time.Millisecond), Text: "$ df -Pk"}}}, "ok", "25ms"},
+		{"an output line answers", steps.LogEvent{Lines: []steps.LogLine{{Node: "cp-1", At: at(0).Add(40 * time.Millisecond), Text: "etcdutl version 3.7.3"}}}, "ok", "40ms"},
+		{"the next command answers for the silent one before it", cmdEv(at(0).Add(25*time.Millisecond), "cp-1", "df -Pk"), "ok", "25ms"},
 		{"the node finishing answers", steps.NodeEvent{At: at(0).Add(70 * time.Millisecond), Step: steps.Preflight, Node: "cp-1", State: steps.Done}, "ok", "70ms"},
 		{"a check on the node answers", steps.CheckEvent{At: at(0).Add(9 * time.Millisecond), Step: steps.Preflight, Node: "cp-1", Check: "free disk >= 2x snapshot", OK: true}, "ok", "9ms"},
 		{"a node still running has not answered", steps.NodeEvent{At: at(1), Step: steps.Preflight, Node: "cp-1", State: steps.Running, Action: "check free disk"}, "connecting", ""},
@@ -78,7 +58,7 @@ func TestSSHLatencyIsTheFirstCommandsRoundTrip(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newRunState(testCluster())
-			rs.applyLog(steps.LogEvent{Lines: []nodes.Line{{Node: "cp-1", Time: at(0), Text: "$ sudo -n true"}}})
+			rs.applyLog(cmdEv(at(0), "cp-1", "sudo -n true"))
 			if got := rs.byNode["cp-1"].SSH; got != "connecting" {
 				t.Fatalf("after the first command ssh = %q, want connecting", got)
 			}
@@ -112,7 +92,7 @@ func stateWord(s compState) string {
 func TestANodeDoneBeforeItsCommandLineArrivesIsReachable(t *testing.T) {
 	rs := newRunState(testCluster())
 	rs.apply(steps.NodeEvent{At: at(0).Add(30 * time.Millisecond), Step: steps.Preflight, Node: "cp-1", State: steps.Done})
-	rs.applyLog(steps.LogEvent{Lines: []nodes.Line{{Node: "cp-1", Time: at(0), Text: "$ sudo -n -- true"}}})
+	rs.applyLog(cmdEv(at(0), "cp-1", "sudo -n -- true"))
 	if n := rs.byNode["cp-1"]; n.SSH != "ok" || n.Latency != "30ms" {
 		t.Fatalf("ssh = %q %q, want ok 30ms", n.SSH, n.Latency)
 	}

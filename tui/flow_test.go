@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,12 @@ type flow struct {
 
 func startFlow(t *testing.T, readOnly bool) *flow {
 	t.Helper()
+	return startFlowOf(t, readOnly, restoreRunbook())
+}
+
+// startFlowOf is startFlow for the runbook the engine announces first.
+func startFlowOf(t *testing.T, readOnly bool, runbook steps.RunbookEvent) *flow {
+	t.Helper()
 	f := &flow{events: make(chan steps.Event, 256), decisions: make(chan steps.Decision, 8)}
 	o := Options{Events: f.events, Drill: true, Resume: "etcd-dr console -f prod-eu1.yaml", Operator: "sre@bastion"}
 	if !readOnly {
@@ -41,6 +48,7 @@ func startFlow(t *testing.T, readOnly bool) *flow {
 	done := make(chan struct{})
 	m.done = done
 	f.tm = teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 40))
+	f.send(runbook) // the engine's first event
 	t.Cleanup(func() {
 		close(done)
 		_ = f.tm.Quit()
@@ -147,7 +155,7 @@ func TestFailedVerifyOffersRetry(t *testing.T) {
 	f.waitFor(t, "verify and report failed", "[ retry ]", "re-verify", "abort", "post-snapshot writes are still served")
 	f.keys("enter")
 	got := f.decision(t)
-	if got.Choice != choiceRetry || !got.Proceed {
+	if got.Choice != steps.ChoiceRetry || !got.Proceed {
 		t.Fatalf("decision = %+v, want choice retry", got)
 	}
 }
@@ -179,4 +187,37 @@ func TestReadOnlyConsoleNeverAnswersGates(t *testing.T) {
 	f.tm.Type("prod-eu1")
 	f.keys("enter")
 	f.noDecision(t)
+}
+
+// The rollback console lists the rollback's own steps from the runbook the
+// engine announces, asks for the cluster name at its destructive gate, and
+// ends on the rollback's scorecard.
+func TestRollbackConsoleShowsItsOwnStepsThroughItsGate(t *testing.T) {
+	f := startFlowOf(t, false, rollbackRunbook())
+	f.waitFor(t, "check old data dirs", "2 etcd to old data", "3 old --etcd-servers", "release the lock")
+	evs := rollbackAtGate()[1:] // the runbook was announced
+	f.send(evs...)
+	f.waitFor(t, "Point every etcd member back at its old data dir", "Type the cluster name prod-eu1")
+	f.keys("enter")
+	f.noDecision(t)
+	for _, r := range "prod-eu1" {
+		f.keys(string(r))
+	}
+	f.keys("enter")
+	if d := f.decision(t); !d.Proceed || d.Typed != "prod-eu1" || d.Choice != "" {
+		t.Fatalf("decision = %+v, want proceed with the cluster name typed", d)
+	}
+	f.send(rollbackDone()[len(rollbackAtGate()):]...)
+	f.waitFor(t, "ROLLBACK COMPLETE", "release the lock")
+	f.keys("q")
+	fm := f.tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+	var got []steps.StepID
+	for _, s := range fm.rs.steps {
+		got = append(got, s.ID)
+	}
+	want := []steps.StepID{steps.RollbackCheck, steps.StopApiservers, steps.RollbackEtcd, steps.RollbackEtcdServers,
+		steps.StartApiservers, steps.FlushCaches, steps.RollbackDone}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the console listed %v, want the rollback's own steps %v", got, want)
+	}
 }

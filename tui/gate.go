@@ -10,28 +10,26 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
-// Decision.Choice values. The engine offers its own in Gate.Choices (for a
-// failed step: retry, re-verify, undo when the step has one, continue when a
-// partial result is allowed); the console sends exactly one of those. Abort
-// is Decision{Proceed: false}: the engine stops and the run stays resumable.
+// The dialog's buttons are the engine's event.Choice values (a failure gate
+// offers retry, re-verify, undo when the step has one, continue when a
+// partial result is allowed; the console sends exactly one of those) and
+// two of the console's own, never sent as a Choice: proceed is
+// Decision{Proceed: true} alone, abort is Decision{Proceed: false} (the
+// engine stops and the run stays resumable).
 const (
-	choiceProceed  = "proceed" // not sent as a Choice: Decision.Proceed alone
-	choiceRetry    = "retry"
-	choiceReverify = "re-verify"
-	choiceUndo     = "undo"
-	choiceContinue = "continue"
-	choiceAbort    = "abort"
+	choiceProceed event.Choice = "proceed"
+	choiceAbort   event.Choice = "abort"
 )
 
-var choiceHelp = map[string]string{
-	choiceRetry:    "run the step again (every action is safe to repeat)",
-	choiceReverify: "check the result again without re-running (wait for a slow node)",
-	choiceUndo:     "put back what this step changed; its gate is offered again",
-	choiceContinue: "accept a partial result; the nodes left out are listed in the scorecard",
-	choiceAbort:    "stop here; nothing more runs; resume later from the journal",
+var choiceHelp = map[event.Choice]string{
+	event.ChoiceRetry:    "run the step again (every action is safe to repeat)",
+	event.ChoiceReverify: "check the result again without re-running (wait for a slow node)",
+	event.ChoiceUndo:     "put back what this step changed; its gate is offered again",
+	event.ChoiceContinue: "accept a partial result; the nodes left out are listed in the scorecard",
+	choiceAbort:          "stop here; nothing more runs; resume later from the journal",
 }
 
 // gateDialog is the confirmation the engine waits for. It shows the exact
@@ -40,7 +38,7 @@ var choiceHelp = map[string]string{
 // stays pending and "o" reopens it.
 type gateDialog struct {
 	keys     keyMap
-	gate     steps.Gate
+	gate     event.Gate
 	failure  string // why the step failed; non-empty offers retry/undo/abort
 	cluster  string // the name to type when the gate names none
 	pending  bool
@@ -62,7 +60,7 @@ func newGateDialog(keys keyMap, cluster string, readOnly bool) gateDialog {
 }
 
 // ask puts a gate (or a failure) in front of the operator.
-func (g *gateDialog) ask(gate steps.Gate, failure string) tea.Cmd {
+func (g *gateDialog) ask(gate event.Gate, failure string) tea.Cmd {
 	if g.pending && g.gate.Step == gate.Step && failure == "" && g.failure != "" {
 		// The engine's gate for a failed step brings its own choices: keep
 		// the failure text and merge the choices.
@@ -97,16 +95,16 @@ func (g *gateDialog) name() string {
 // choices lists the buttons, the default first and abort last. When the
 // engine offers choices, a plain proceed is not one of them: it would be
 // refused.
-func (g *gateDialog) choices() []string {
-	var out []string
+func (g *gateDialog) choices() []event.Choice {
+	var out []event.Choice
 	switch {
 	case len(g.gate.Choices) > 0:
 		out = slices.Clone(g.gate.Choices)
 	case g.failure != "":
 		// The step failed and the engine's gate has not arrived yet.
-		out = []string{choiceRetry, choiceUndo}
+		out = []event.Choice{event.ChoiceRetry, event.ChoiceUndo}
 	default:
-		out = []string{choiceProceed}
+		out = []event.Choice{choiceProceed}
 	}
 	if !slices.Contains(out, choiceAbort) {
 		out = append(out, choiceAbort)
@@ -122,7 +120,7 @@ func (g *gateDialog) needsName() bool {
 	if c == choiceAbort {
 		return false
 	}
-	return g.gate.NeedsName || c == choiceUndo
+	return g.gate.NeedsName || c == event.ChoiceUndo
 }
 
 func (g *gateDialog) SetSize(w, h int) {
@@ -159,13 +157,13 @@ func (g *gateDialog) bodyLines(cw int) []string {
 	if g.failure != "" {
 		wrap("", "Failed: "+g.failure)
 	}
-	if g.gate.Why != "" && g.gate.Why != g.failure {
+	if g.gate.Why != "" && g.failure == "" {
 		wrap("", g.gate.Why)
 	}
 	if g.failure != "" || len(g.gate.Choices) > 0 {
 		for _, c := range g.choices() {
 			if h, ok := choiceHelp[c]; ok {
-				wrap("  ", c+": "+h)
+				wrap("  ", string(c)+": "+h)
 			}
 		}
 	}

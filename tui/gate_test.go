@@ -9,10 +9,10 @@ import (
 
 func TestGateDecisions(t *testing.T) {
 	// The engine's gate after a failure (steps/gate.go onFailure).
-	unreachable := steps.Gate{Step: steps.FlushCaches, Title: "flush caches: FAILED", Why: "w-2 unreachable",
-		Choices: []string{choiceRetry, choiceReverify, choiceContinue}}
-	restoreFailed := steps.Gate{Step: steps.RestoreEtcd, Title: "restore etcd: FAILED", Why: "cp-2 unreachable",
-		NeedsName: true, Cluster: "prod-eu1", Choices: []string{choiceRetry, choiceReverify, choiceUndo}}
+	unreachable := steps.Gate{Step: steps.FlushCaches, Title: "flush caches", Failure: "w-2 unreachable",
+		Choices: []steps.Choice{steps.ChoiceRetry, steps.ChoiceReverify, steps.ChoiceContinue}}
+	restoreFailed := steps.Gate{Step: steps.RestoreEtcd, Title: "restore etcd", Failure: "cp-2 unreachable",
+		NeedsName: true, Cluster: "prod-eu1", Choices: []steps.Choice{steps.ChoiceRetry, steps.ChoiceReverify, steps.ChoiceUndo}}
 	tests := []struct {
 		name    string
 		gate    steps.Gate

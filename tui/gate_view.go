@@ -8,15 +8,15 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // decidedMsg reports that the operator's decision has been handed over.
-type decidedMsg struct{ d steps.Decision }
+type decidedMsg struct{ d event.Decision }
 
 // decideCmd hands a decision to the engine outside Update: Decide may block
 // until the engine takes it.
-func decideCmd(decide func(steps.Decision), d steps.Decision) tea.Cmd {
+func decideCmd(decide func(event.Decision), d event.Decision) tea.Cmd {
 	return func() tea.Msg {
 		decide(d)
 		return decidedMsg{d}
@@ -25,7 +25,7 @@ func decideCmd(decide func(steps.Decision), d steps.Decision) tea.Cmd {
 
 // Update handles a key while the dialog is open. It returns the decision
 // when one was made, and a command for the text input.
-func (g *gateDialog) Update(msg tea.KeyPressMsg, by string) (*steps.Decision, tea.Cmd) {
+func (g *gateDialog) Update(msg tea.KeyPressMsg, by string) (*event.Decision, tea.Cmd) {
 	k := g.keys
 	switch {
 	case !g.open:
@@ -83,7 +83,7 @@ func (g *gateDialog) selectChoice(i int) tea.Cmd {
 
 // decide checks the typed name and builds the decision. A wrong name keeps
 // the gate shut and says why; the engine never sees it.
-func (g *gateDialog) decide(by string) *steps.Decision {
+func (g *gateDialog) decide(by string) *event.Decision {
 	typed := strings.TrimSpace(g.input.Value())
 	if g.needsName() && typed != g.name() {
 		if typed == "" {
@@ -95,7 +95,7 @@ func (g *gateDialog) decide(by string) *steps.Decision {
 	}
 	c := g.choices()[g.choice]
 	// Proceed false is the engine's abort; every other answer proceeds.
-	d := steps.Decision{Proceed: c != choiceAbort, Typed: typed, By: by}
+	d := event.Decision{Proceed: c != choiceAbort, Typed: typed, By: by}
 	if c != choiceProceed && c != choiceAbort {
 		d.Choice = c
 	}
@@ -111,7 +111,7 @@ func (g gateDialog) View(st styles) string {
 		title += " · destructive"
 	}
 	if g.failure != "" {
-		box, title = st.dialogDanger, strings.TrimSuffix(g.gate.Title, ": FAILED")+" failed"
+		box, title = st.dialogDanger, g.gate.Title+" failed"
 	}
 	if g.gate.Title == "" {
 		title = strings.TrimPrefix(title, "Gate · ")
@@ -140,9 +140,9 @@ func (g gateDialog) buttons(st styles, cw int) string {
 	var parts []string
 	for i, c := range g.choices() {
 		if i == g.choice {
-			parts = append(parts, st.selected.Render("[ "+c+" ]"))
+			parts = append(parts, st.selected.Render("[ "+string(c)+" ]"))
 		} else {
-			parts = append(parts, "  "+c+"  ")
+			parts = append(parts, "  "+string(c)+"  ")
 		}
 	}
 	hint := "enter choose · ←/→ · esc back out"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
 
@@ -33,7 +34,7 @@ func restoreRunning() []steps.Event {
 		logEv(45, "cp-3", "etcd still running (pid 4711), waiting", "error: etcd did not stop within 30s, retrying"),
 	)
 	for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
-		evs = append(evs, checkEv(31, steps.StopApiservers, n, "no kube-apiserver process", true, ""))
+		evs = append(evs, factEv(31, steps.StopApiservers, n, "no kube-apiserver process", true, "", steps.CompAPIServer, steps.CompDown))
 	}
 	return evs
 }
@@ -44,7 +45,7 @@ func restoreVerifying() []steps.Event {
 		nodeEv(52, steps.RestoreEtcd, "cp-3", steps.Done, "restored"),
 		stepEv(53, steps.RestoreEtcd, steps.Verifying, "waiting for every member to be healthy"),
 		checkEv(54, steps.RestoreEtcd, "", "one cluster ID", true, "c0ffee"),
-		checkEv(55, steps.RestoreEtcd, "cp-1", "etcd healthy", true, "leader"),
+		factEv(55, steps.RestoreEtcd, "cp-1", "etcd healthy", true, "leader", steps.CompEtcd, steps.CompUp),
 	)
 }
 
@@ -58,10 +59,10 @@ func postSnapshotDetail(ok bool) string {
 
 func allDone(verifyOK bool) []steps.Event {
 	evs := append(restoreVerifying(),
-		checkEv(56, steps.RestoreEtcd, "cp-2", "etcd healthy", true, ""),
-		checkEv(56, steps.RestoreEtcd, "cp-3", "etcd healthy", true, ""),
+		factEv(56, steps.RestoreEtcd, "cp-2", "etcd healthy", true, "", steps.CompEtcd, steps.CompUp),
+		factEv(56, steps.RestoreEtcd, "cp-3", "etcd healthy", true, "", steps.CompEtcd, steps.CompUp),
 		stepEv(60, steps.RestoreEtcd, steps.Done, "3 members healthy, revision 1000048213"),
-		stepEv(61, steps.RepointApiserve, steps.Skipped, "member URLs unchanged"),
+		stepEv(61, steps.RepointApiservers, steps.Skipped, "member URLs unchanged"),
 		stepEv(62, steps.StartApiservers, steps.Running, "unparking"),
 		stepEv(80, steps.StartApiservers, steps.Done, "/readyz ok on 3 nodes"),
 		stepEv(81, steps.FlushCaches, steps.Running, "restarting kubelets"),
@@ -93,8 +94,8 @@ func tallScorecard() []steps.Event {
 	evs = evs[:len(evs)-1]
 	for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
 		evs = append(evs,
-			checkEv(152, steps.VerifyReport, n, "etcd member "+n+" answers", true, ""),
-			checkEv(152, steps.VerifyReport, n, "revision >= 1000048000", true, "1000048213"))
+			factEv(152, steps.VerifyReport, n, "etcd member "+n+" answers", true, "", steps.CompEtcd, steps.CompUp),
+			factEv(152, steps.VerifyReport, n, "revision >= 1000048000", true, "1000048213", steps.CompEtcd, steps.CompUp))
 	}
 	return append(evs, checkEv(153, steps.VerifyReport, "", "last-check-of-a-long-list", true, "shown only when scrolled"), done)
 }
@@ -102,7 +103,7 @@ func tallScorecard() []steps.Event {
 // failureGate is what the engine sends when a step fails: the failed state,
 // then the failure gate with its choices (steps/gate.go onFailure).
 func failureGate(sec int, id steps.StepID, title, why string) []steps.Event {
-	g := steps.Gate{Step: id, Title: title + ": FAILED", Why: why, Choices: []string{choiceRetry, choiceReverify}}
+	g := steps.Gate{Step: id, Title: title, Failure: why, Choices: []steps.Choice{steps.ChoiceRetry, steps.ChoiceReverify}}
 	return []steps.Event{
 		stepEv(sec, id, steps.Failed, why),
 		stepEv(sec, id, steps.WaitingGate, g.Title),
@@ -174,5 +175,77 @@ func TestAnEngineThatEndsAtAGateShowsTheScorecard(t *testing.T) {
 	}
 	if s := screen(m); !strings.Contains(s, "RUN ENDED BEFORE VERIFY PASSED") {
 		t.Fatalf("scorecard does not say the run ended early:\n%s", s)
+	}
+}
+
+// rollbackRunbook is `etcd-dr rollback`'s runbook as the engine announces it.
+func rollbackRunbook() steps.RunbookEvent {
+	return steps.Announce(steps.RunbookRollback, steps.RollbackRunbook(), t0)
+}
+
+func rollbackGate() steps.Gate {
+	g := steps.Gate{Step: steps.RollbackEtcd, Title: "Point every etcd member back at its old data dir", NeedsName: true,
+		Cluster: "prod-eu1", Why: "Undoes the restore: each member restarts on the data it had before, which was never modified."}
+	for i := 1; i <= 3; i++ {
+		g.Facts = append(g.Facts, fmt.Sprintf("etcd-%d (cp-%d): back to /var/lib/etcd", i, i))
+	}
+	return g
+}
+
+// rollbackAtGate is a rollback whose check and stop are done, waiting at
+// the destructive gate that points etcd back.
+func rollbackAtGate() []steps.Event {
+	evs := []steps.Event{rollbackRunbook(), stepEv(0, steps.RollbackCheck, steps.Running, "checking the old data dirs")}
+	for i := 1; i <= 3; i++ {
+		n := fmt.Sprintf("cp-%d", i)
+		evs = append(evs, cmdEv(at(1).Add(-time.Duration(2+i)*time.Millisecond), n, "sudo -n -- test -d /var/lib/etcd/member"),
+			nodeEv(1, steps.RollbackCheck, n, steps.Done, "old data dir intact"))
+	}
+	evs = append(evs, stepEv(3, steps.RollbackCheck, steps.Done, "old data dirs intact; lock taken"),
+		stepEv(5, steps.StopApiservers, steps.Running, "parking kube-apiserver.yaml"))
+	for i := 1; i <= 3; i++ {
+		n := fmt.Sprintf("cp-%d", i)
+		evs = append(evs, factEv(12, steps.StopApiservers, n, "no kube-apiserver process", true, "", steps.CompAPIServer, steps.CompDown))
+	}
+	return append(evs, stepEv(14, steps.StopApiservers, steps.Done, "no apiserver process or listener"),
+		steps.GateEvent{At: at(15), Gate: rollbackGate()})
+}
+
+// rollbackDone is the whole rollback run, to the lock released.
+func rollbackDone() []steps.Event {
+	evs := append(rollbackAtGate(), stepEv(30, steps.RollbackEtcd, steps.Running, "pointing members back"))
+	for i := 1; i <= 3; i++ {
+		evs = append(evs, factEv(40, steps.RollbackEtcd, fmt.Sprintf("cp-%d", i), fmt.Sprintf("etcd member etcd-%d answers", i), true, "",
+			steps.CompEtcd, steps.CompUp))
+	}
+	return append(evs,
+		stepEv(45, steps.RollbackEtcd, steps.Done, "one cluster, one leader, on the old data"),
+		stepEv(46, steps.RollbackEtcdServers, steps.Done, "--etcd-servers as before the restore"),
+		stepEv(47, steps.StartApiservers, steps.Running, "unparking"),
+		stepEv(60, steps.StartApiservers, steps.Done, "/readyz ok on 3 nodes"),
+		stepEv(61, steps.FlushCaches, steps.Running, "restarting kubelets"),
+		stepEv(90, steps.FlushCaches, steps.Done, "5 kubelets restarted"),
+		stepEv(91, steps.RollbackDone, steps.Running, "releasing the lock"),
+		checkEv(92, steps.RollbackDone, "cp-1", "lock released", true, "/var/lib/etcd-dr.lock"),
+		stepEv(92, steps.RollbackDone, steps.Done, "the cluster is back on its old data"))
+}
+
+// TestGoldenRollbackScreens pins the console of `etcd-dr rollback`: its
+// own steps, numbered as its runbook numbers them, never the restore's.
+func TestGoldenRollbackScreens(t *testing.T) {
+	scenarios := []scenario{
+		{name: "rollback_pending", now: 0, evs: []steps.Event{rollbackRunbook()}},
+		{name: "rollback_at_gate", now: 16, evs: rollbackAtGate()},
+		{name: "rollback_done_scorecard", now: 95, evs: rollbackDone()},
+	}
+	for _, size := range [][2]int{{80, 24}, {160, 50}} {
+		for _, sc := range scenarios {
+			t.Run(fmt.Sprintf("%s_%dx%d", sc.name, size[0], size[1]), func(t *testing.T) {
+				o := Options{Decide: func(steps.Decision) {}, Resume: "etcd-dr rollback -f prod-eu1.yaml"}
+				m := newBareTestModel(t, o, size[0], size[1], at(sc.now))
+				m = feed(t, m, sc.evs...)
+				golden.RequireEqual(t, screen(m))
+			})
+		}
 	}
 }

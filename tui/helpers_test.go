@@ -9,7 +9,6 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -32,8 +31,15 @@ func testCluster() *config.Cluster {
 	return c
 }
 
-// newTestModel is a console with a fixed clock and no colour, sized w×h.
+// newTestModel is a console with a fixed clock and no colour, sized w×h,
+// that has heard the restore's runbook announced.
 func newTestModel(t *testing.T, o Options, w, h int, now time.Time) Model {
+	t.Helper()
+	return feed(t, newBareTestModel(t, o, w, h, now), restoreRunbook()) // the engine's first event
+}
+
+// newBareTestModel is newTestModel before any event.
+func newBareTestModel(t *testing.T, o Options, w, h int, now time.Time) Model {
 	t.Helper()
 	if o.Cluster == nil {
 		o.Cluster = testCluster()
@@ -44,6 +50,11 @@ func newTestModel(t *testing.T, o Options, w, h int, now time.Time) Model {
 	m.st = newStyles(true, true)
 	m.help.Styles = m.st.help
 	return update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
+}
+
+// restoreRunbook is the restore's runbook as the engine announces it.
+func restoreRunbook() steps.RunbookEvent {
+	return steps.Announce(steps.RunbookRestore, steps.Runbook(), t0)
 }
 
 func update(t *testing.T, m Model, msgs ...tea.Msg) Model {
@@ -110,12 +121,24 @@ func checkEv(sec int, id steps.StepID, node, check string, ok bool, detail strin
 	return steps.CheckEvent{At: at(sec), Step: id, Node: node, Check: check, OK: ok, Detail: detail}
 }
 
+// factEv is a check that proves comp is in state st on node.
+func factEv(sec int, id steps.StepID, node, check string, ok bool, detail string, comp steps.Component, st steps.ComponentState) steps.CheckEvent {
+	ev := checkEv(sec, id, node, check, ok, detail)
+	ev.Fact = steps.Fact{Component: comp, State: st}
+	return ev
+}
+
 func logEv(sec int, node string, texts ...string) steps.LogEvent {
 	ev := steps.LogEvent{At: at(sec)}
 	for _, tx := range texts {
-		ev.Lines = append(ev.Lines, nodes.Line{Node: node, Time: at(sec), Text: tx})
+		ev.Lines = append(ev.Lines, steps.LogLine{Node: node, At: at(sec), Text: tx})
 	}
 	return ev
+}
+
+// cmdEv is a command leaving for node at t.
+func cmdEv(t time.Time, node, cmd string) steps.LogEvent {
+	return steps.LogEvent{At: t, Lines: []steps.LogLine{{Node: node, At: t, Kind: steps.LogCommand, Text: cmd}}}
 }
 
 func stopGate() steps.Gate {
@@ -136,15 +159,16 @@ func stopGate() steps.Gate {
 func preflightDone() []steps.Event {
 	evs := []steps.Event{stepEv(0, steps.Preflight, steps.Running, "checking SSH, sudo, snapshot, disk")}
 	for i, n := range testCluster().Nodes {
+		// SSH is proved by the first command's answer: its round trip is the latency.
 		evs = append(evs,
-			nodeEv(1, steps.Preflight, n.Name, steps.Done, "sudo ok"),
-			checkEv(1, steps.Preflight, n.Name, "ssh reachable", true, fmt.Sprintf("%dms", 3+i)))
+			cmdEv(at(1).Add(-time.Duration(3+i)*time.Millisecond), n.Name, "sudo -n true"),
+			nodeEv(1, steps.Preflight, n.Name, steps.Done, "sudo ok"))
 		if n.Has(config.RoleControlPlane) {
 			evs = append(evs,
-				checkEv(1, steps.Preflight, n.Name, "kube-apiserver running", true, ""),
-				checkEv(1, steps.Preflight, n.Name, "etcd healthy", true, ""))
+				factEv(1, steps.Preflight, n.Name, "kube-apiserver running", true, "", steps.CompAPIServer, steps.CompUp),
+				factEv(1, steps.Preflight, n.Name, "etcd healthy", true, "", steps.CompEtcd, steps.CompUp))
 		}
-		evs = append(evs, checkEv(1, steps.Preflight, n.Name, "kubelet active", true, ""))
+		evs = append(evs, factEv(1, steps.Preflight, n.Name, "kubelet active", true, "", steps.CompKubelet, steps.CompUp))
 	}
 	return append(evs, checkEv(2, steps.Preflight, "", "snapshot hash", true, "rev 48213, 1204 keys"),
 		stepEv(12, steps.Preflight, steps.Done, "snapshot rev 48213 ok; 5 nodes reachable"))

@@ -9,7 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // inventoryPane lists every node with what the run knows about it, so the
@@ -95,7 +95,7 @@ func (p inventoryPane) titleText(rs *runState) string {
 	}
 	var holding []string
 	for _, name := range cur.Nodes {
-		if st := cur.Progress[name].State; st != steps.Done && st != steps.Skipped {
+		if st := cur.Progress[name].State; st != event.Done && st != event.Skipped {
 			holding = append(holding, name)
 		}
 	}
@@ -148,9 +148,9 @@ func (p inventoryPane) row(st styles, n *nodeInfo, selected bool, now time.Time)
 	}
 	line := truncate(b+" "+now2, p.width)
 	switch {
-	case n.SSH == "dead" || n.State == steps.Failed:
+	case n.SSH == "dead" || n.State == event.Failed:
 		line = st.bad.Render(line)
-	case n.State == steps.Running || n.State == steps.Verifying:
+	case n.State == event.Running || n.State == event.Verifying:
 		line = style.Render(line)
 	}
 	if selected {
@@ -178,9 +178,9 @@ func compCell(n *nodeInfo, c component) string {
 // it runs: a long wait shows its progress as a growing clock.
 func nodeAction(n *nodeInfo, now time.Time) string {
 	switch {
-	case n.State == steps.Failed && n.Err != "":
+	case n.State == event.Failed && n.Err != "":
 		return n.Err
-	case n.Action != "" && (n.State == steps.Running || n.State == steps.Verifying) && !n.Since.IsZero():
+	case n.Action != "" && (n.State == event.Running || n.State == event.Verifying) && !n.Since.IsZero():
 		return n.Action + " · " + clock(now.Sub(n.Since))
 	case n.Action != "":
 		return n.Action

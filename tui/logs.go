@@ -7,7 +7,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	"charm.land/bubbles/v2/viewport"
 
-	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // Ring sizes: enough history to read back through a step on every node,
@@ -86,11 +86,23 @@ func (p *logsPane) selectNode(name string) {
 	p.follow = true
 }
 
+// logText is a line as the pane shows it: a command after "$ ", the
+// engine's own note after "# ", as a shell transcript reads.
+func logText(l event.LogLine) string {
+	switch l.Kind {
+	case event.LogCommand:
+		return "$ " + l.Text
+	case event.LogNote:
+		return "# " + l.Text
+	}
+	return l.Text
+}
+
 // appendLines stores one batch. Work is proportional to the batch only.
-func (p *logsPane) appendLines(lines []nodes.Line) {
+func (p *logsPane) appendLines(lines []event.LogLine) {
 	src := p.source()
 	for _, ln := range lines {
-		l := newLogLine(ln.Node, ln.Text, ln.Time)
+		l := newLogLine(ln.Node, logText(ln), ln.At)
 		r := p.perNode[ln.Node]
 		if r == nil {
 			r = newRing(nodeRingLines)

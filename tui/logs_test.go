@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps"
 )
 
-func lines(node string, from, n int) []nodes.Line {
-	out := make([]nodes.Line, 0, n)
+func lines(node string, from, n int) []steps.LogLine {
+	out := make([]steps.LogLine, 0, n)
 	for i := from; i < from+n; i++ {
-		out = append(out, nodes.Line{Node: node, Time: at(i), Text: fmt.Sprintf("line %d", i)})
+		out = append(out, steps.LogLine{Node: node, At: at(i), Text: fmt.Sprintf("line %d", i)})
 	}
 	return out
 }
@@ -173,9 +173,9 @@ func TestLogStatsCountEveryLineReceivedAndKeepTheRingsBounded(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := New(Options{})
-			var batch []nodes.Line
+			var batch []steps.LogLine
 			for i := range tc.lines {
-				batch = append(batch, nodes.Line{Node: fmt.Sprintf("n-%d", i%tc.nodes), Text: "x"})
+				batch = append(batch, steps.LogLine{Node: fmt.Sprintf("n-%d", i%tc.nodes), Text: "x"})
 			}
 			m.logs.appendLines(batch)
 			s := m.LogStats()

@@ -15,14 +15,14 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // Options wires the console to an engine.
 type Options struct {
 	Cluster  *config.Cluster      // node inventory (names, roles), cluster name for typed gates
-	Events   <-chan steps.Event   // closed when the engine ends
-	Decide   func(steps.Decision) // nil in read-only (watch) mode
+	Events   <-chan event.Event   // closed when the engine ends
+	Decide   func(event.Decision) // nil in read-only (watch) mode
 	Drill    bool                 // banner: THIS IS A DRILL
 	ReadOnly bool                 // etcd-dr watch: no gates answered
 	Resume   string               // how to resume, shown when quitting mid-step ("etcd-dr console -f X")
@@ -71,7 +71,7 @@ type Model struct {
 	now      func() time.Time // injected in tests for deterministic clocks
 	nowT     time.Time        // the clock as of the last message; View reads only this
 	done     <-chan struct{}  // closed when Run returns, so no reader outlives it
-	lastStep steps.StepID     // the step the cursor last followed
+	lastStep event.StepID     // the step the cursor last followed
 }
 
 // New builds the console model for o.
@@ -138,21 +138,21 @@ func (m *Model) onEvents(msg eventsMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	for _, ev := range msg.events {
 		switch e := ev.(type) {
-		case steps.LogEvent:
+		case event.LogEvent:
 			m.logs.appendLines(e.Lines)
 			m.rs.applyLog(e)
 			continue
-		case steps.GateEvent:
+		case event.GateEvent:
 			g, failure := e.Gate, m.failureOf(e.Gate.Step)
 			if failure != "" {
 				g.Facts = append(m.failedChecks(g.Step), g.Facts...)
 			}
 			cmds = append(cmds, m.gate.ask(g, failure))
-		case steps.StepEvent:
+		case event.StepEvent:
 			switch e.State {
-			case steps.Failed:
+			case event.Failed:
 				cmds = append(cmds, m.gate.ask(m.gateFor(e.Step), e.Why))
-			case steps.Running, steps.Verifying, steps.Done, steps.Skipped:
+			case event.Running, event.Verifying, event.Done, event.Skipped:
 				// Answered elsewhere (headless --confirm, or the operator's
 				// console while this one only watches): the gate is gone.
 				if m.gate.pending && m.gate.gate.Step == e.Step {
@@ -164,9 +164,9 @@ func (m *Model) onEvents(msg eventsMsg) tea.Cmd {
 	}
 	cur := m.rs.current()
 	if cur == nil {
-		cur = m.rs.steps[len(m.rs.steps)-1]
+		cur = m.rs.lastStep()
 	}
-	if cur.ID != m.lastStep {
+	if cur != nil && cur.ID != m.lastStep {
 		m.lastStep = cur.ID
 		m.steps.follow(m.rs, cur.ID)
 	}
@@ -184,22 +184,22 @@ func (m *Model) onEvents(msg eventsMsg) tea.Cmd {
 }
 
 // failureOf is the reason a step failed, if it did.
-func (m *Model) failureOf(id steps.StepID) string {
+func (m *Model) failureOf(id event.StepID) string {
 	return m.rs.step(id).Failure
 }
 
 // gateFor is the gate to show for a failed step until the engine's own
 // failure gate arrives: the pending one if it is that step's, else one
 // built from the step.
-func (m *Model) gateFor(id steps.StepID) steps.Gate {
+func (m *Model) gateFor(id event.StepID) event.Gate {
 	if m.gate.pending && m.gate.gate.Step == id {
 		return m.gate.gate
 	}
-	return steps.Gate{Step: id, Title: m.rs.step(id).Title, Facts: m.failedChecks(id)}
+	return event.Gate{Step: id, Title: m.rs.step(id).Title, Facts: m.failedChecks(id)}
 }
 
 // failedChecks are a failed step's reasons in plain words, shown first.
-func (m *Model) failedChecks(id steps.StepID) []string {
+func (m *Model) failedChecks(id event.StepID) []string {
 	var out []string
 	for _, c := range m.rs.step(id).Checks {
 		if c.OK {

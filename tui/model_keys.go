@@ -4,7 +4,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // onKey routes a key: modal parts first (quit question, gate, filter
@@ -104,7 +104,7 @@ func (m *Model) leave() tea.Cmd {
 		q := &QuitError{Resume: m.o.Resume}
 		if busy := m.rs.busy(); busy != nil {
 			q.Step, q.Running = busy.ID, true
-		} else if cur := m.rs.current(); cur != nil && cur.State != steps.Pending {
+		} else if cur := m.rs.current(); cur != nil && cur.State != event.Pending {
 			q.Step = cur.ID
 		}
 		m.quit = q

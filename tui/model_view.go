@@ -123,7 +123,7 @@ func (m Model) quitDialog() string {
 	busy := m.rs.busy()
 	lines := []string{m.st.bold.Render("Quit while a step is running?")}
 	if busy != nil {
-		lines = append(lines, fmt.Sprintf("%s is %s: quitting interrupts it mid-change.", busy.Title, busy.State))
+		lines = append(lines, fmt.Sprintf("%s is %s: quitting interrupts it mid-change.", busy.shortTitle(), busy.State))
 	}
 	if m.o.Resume != "" {
 		lines = append(lines, "Resume later with: "+m.o.Resume)

@@ -26,6 +26,15 @@ func newLogLine(node, raw string, at time.Time) logLine {
 	return logLine{node: node, text: text, at: at, isErr: containsAny(strings.ToLower(text), errorWords...)}
 }
 
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
 // sanitize keeps remote output from moving the cursor or recolouring the
 // screen: escape sequences are dropped, tabs expanded, other C0 controls
 // removed, and what a terminal may still act on (C1 controls such as

@@ -8,7 +8,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // Event coalescing: one message (and so one frame) carries every event that
@@ -21,18 +21,18 @@ const (
 
 // eventsMsg is a batch of engine events, in the engine's order.
 type eventsMsg struct {
-	events []steps.Event
+	events []event.Event
 	closed bool // the engine ended
 }
 
 // readEvents waits for the next events. It returns when the engine sends,
 // closes its channel, or the console stops, so it never outlives Run.
-func readEvents(ch <-chan steps.Event, done <-chan struct{}) tea.Cmd {
+func readEvents(ch <-chan event.Event, done <-chan struct{}) tea.Cmd {
 	if ch == nil {
 		return nil
 	}
 	return func() tea.Msg {
-		var batch []steps.Event
+		var batch []event.Event
 		select {
 		case ev, ok := <-ch:
 			if !ok {
@@ -80,7 +80,7 @@ func tickCmd(done <-chan struct{}) tea.Cmd {
 // QuitError is what Run returns when the operator leaves before the engine
 // ended: the caller prints it and exits non-zero.
 type QuitError struct {
-	Step    steps.StepID // the step running or waiting at quit
+	Step    event.StepID // the step running or waiting at quit
 	Running bool         // a step was running, not waiting at a gate
 	Resume  string       // how to resume
 }
@@ -108,7 +108,7 @@ func Run(ctx context.Context, o Options) error {
 // run is Run with program options, so tests drive it without a terminal.
 func run(ctx context.Context, o Options, opts ...tea.ProgramOption) error {
 	if o.Operator == "" {
-		o.Operator = steps.Operator()
+		o.Operator = event.Operator()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

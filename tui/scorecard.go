@@ -9,7 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // scorecardView is the end screen: time per step, total RTO, and the
@@ -17,10 +17,17 @@ import (
 func (m Model) scorecardView() string {
 	st := m.st
 	verdict, style := "RESTORE COMPLETE", st.ok
-	if v := m.rs.step(steps.VerifyReport); v.State != steps.Done {
+	if m.rs.runbook != "" && m.rs.runbook != event.RunbookRestore {
+		verdict = strings.ToUpper(m.rs.runbook) + " COMPLETE"
+	}
+	last := m.rs.lastStep()
+	if last == nil || last.State != event.Done {
 		verdict, style = "RUN ENDED BEFORE VERIFY PASSED", st.bad
 	}
-	inv := groupInvariants(m.rs.step(steps.VerifyReport).Checks)
+	var inv []invariant
+	if last != nil {
+		inv = groupInvariants(last.Checks)
+	}
 	failed := 0
 	for _, iv := range inv {
 		if !iv.ok {
@@ -36,13 +43,13 @@ func (m Model) scorecardView() string {
 		"",
 		st.dim.Render(fmt.Sprintf("  %-22s %-16s %8s", "STEP", "RESULT", "TIME")),
 	}
-	for i, s := range m.rs.steps {
+	for _, s := range m.rs.steps {
 		sty, glyph := st.state(s.State)
 		el := "–"
 		if !s.Started.IsZero() {
 			el = clock(s.elapsed(m.nowT))
 		}
-		out = append(out, sty.Render(fmt.Sprintf("%s %s %-20s %-16s %8s", glyph, label(i, s), truncate(s.shortTitle(), 20), s.State, el)))
+		out = append(out, sty.Render(fmt.Sprintf("%s %s %-20s %-16s %8s", glyph, label(s), truncate(s.shortTitle(), 20), s.State, el)))
 	}
 	if len(inv) > 0 {
 		out = append(out, "", st.dim.Render(fmt.Sprintf("  INVARIANTS  %d passed, %d failed", len(inv)-failed, failed)))
@@ -65,7 +72,7 @@ type invariant struct {
 // ("lock released" on every control-plane node) into one line, and puts
 // the failed ones first: on a small terminal the end of the list is what
 // gets cut, and a broken invariant must never be.
-func groupInvariants(checks []steps.CheckEvent) []invariant {
+func groupInvariants(checks []event.CheckEvent) []invariant {
 	var out []invariant
 	for _, c := range checks {
 		i := slices.IndexFunc(out, func(iv invariant) bool {
@@ -168,8 +175,8 @@ func scrolled(s string, top, h int, dim lipgloss.Style) string {
 // shortTitle is the runbook's short name for the step ("restore etcd"):
 // the scorecard's column has no room for a gate's full title.
 func (s *stepInfo) shortTitle() string {
-	if t, ok := stepTitles[s.ID]; ok {
-		return t
+	if s.Short != "" {
+		return s.Short
 	}
 	return s.Title
 }

@@ -1,36 +1,26 @@
 package tui
 
 import (
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
-
-// stepTitles are shown before the engine sends a gate with the step's own
-// title, so the list reads as the runbook from the first frame.
-var stepTitles = map[steps.StepID]string{
-	steps.Preflight:       "preflight",
-	steps.StopApiservers:  "stop apiservers",
-	steps.RestoreEtcd:     "restore etcd",
-	steps.RepointApiserve: "repoint apiservers",
-	steps.StartApiservers: "start apiservers",
-	steps.FlushCaches:     "flush caches",
-	steps.VerifyReport:    "verify and report",
-}
 
 // stepInfo is what the console knows about one step.
 type stepInfo struct {
-	ID           steps.StepID
+	ID           event.StepID
 	Title        string
-	State        steps.State
+	Short        string // the runbook's short title, for the list's column
+	Number       int    // the runbook's step number; 0 unnumbered
+	State        event.State
 	Why          string
 	Failure      string    // why it last failed, until it runs again
 	Started, End time.Time // End is zero while the step has not finished
 	Nodes        []string  // node order of first appearance, for stable rows
-	Progress     map[string]steps.NodeEvent
-	Checks       []steps.CheckEvent
+	Progress     map[string]event.NodeEvent
+	Checks       []event.CheckEvent
 }
 
 func (s *stepInfo) elapsed(now time.Time) time.Duration {
@@ -56,16 +46,6 @@ const (
 	numComponents
 )
 
-// compKeywords recognise a component in a check's words. Order matters:
-// "kube-controller-manager" must not match "apiserver" and so on.
-var compKeywords = [numComponents][]string{
-	compEtcd:      {"etcd"},
-	compAPI:       {"apiserver", "readyz"},
-	compScheduler: {"scheduler"},
-	compCM:        {"controller-manager", "controller manager"},
-	compKubelet:   {"kubelet"},
-}
-
 // compState is what the checks last proved about a component on a node.
 type compState int
 
@@ -82,8 +62,8 @@ type nodeInfo struct {
 	SSH     string // "", "connecting", "ok", "dead"
 	Latency string
 	Comp    [numComponents]compState
-	Step    steps.StepID // step of the latest node event
-	State   steps.State
+	Step    event.StepID // step of the latest node event
+	State   event.State
 	Action  string
 	Since   time.Time // when Action began, for the clock on long waits
 	Err     string
@@ -97,21 +77,18 @@ type nodeInfo struct {
 // It is a pure function of the events received: no clock, no I/O.
 type runState struct {
 	steps    []*stepInfo
-	byID     map[steps.StepID]*stepInfo
+	byID     map[event.StepID]*stepInfo
 	nodes    []*nodeInfo
 	byNode   map[string]*nodeInfo
 	rtoStart time.Time
 	rtoEnd   time.Time
-	ended    bool // the engine closed its channel
+	ended    bool         // the engine closed its channel
+	runbook  string       // the announced runbook's name: "restore", "rollback"
+	last     event.StepID // the announced runbook's last step: its end stops the RTO clock
 }
 
 func newRunState(c *config.Cluster) *runState {
-	rs := &runState{byID: map[steps.StepID]*stepInfo{}, byNode: map[string]*nodeInfo{}}
-	for _, id := range steps.Order {
-		si := &stepInfo{ID: id, Title: stepTitles[id], Progress: map[string]steps.NodeEvent{}}
-		rs.steps = append(rs.steps, si)
-		rs.byID[id] = si
-	}
+	rs := &runState{byID: map[event.StepID]*stepInfo{}, byNode: map[string]*nodeInfo{}}
 	if c != nil {
 		for _, n := range c.Nodes {
 			rs.node(n.Name).Roles = n.Roles
@@ -120,13 +97,52 @@ func newRunState(c *config.Cluster) *runState {
 	return rs
 }
 
+// applyRunbook lists the announced steps, in the runbook's order, before
+// any step a client heard of out of turn.
+func (rs *runState) applyRunbook(e event.RunbookEvent) {
+	var listed []*stepInfo
+	for _, r := range e.Steps {
+		s, ok := rs.byID[r.ID]
+		if !ok {
+			s = &stepInfo{ID: r.ID, Progress: map[string]event.NodeEvent{}}
+			rs.byID[r.ID] = s
+		}
+		if s.Title == "" || s.Title == string(r.ID) {
+			s.Title = r.Title
+		}
+		s.Short, s.Number = r.Short, r.Number
+		listed = append(listed, s)
+	}
+	for _, s := range rs.steps {
+		if !slices.Contains(listed, s) {
+			listed = append(listed, s)
+		}
+	}
+	rs.steps, rs.runbook = listed, e.Name
+	if n := len(e.Steps); n > 0 {
+		rs.last = e.Steps[n-1].ID
+	}
+}
+
+// lastStep is the runbook's last step (verify, for a restore), or nil
+// before the runbook is announced.
+func (rs *runState) lastStep() *stepInfo {
+	if rs.last != "" {
+		return rs.step(rs.last)
+	}
+	if len(rs.steps) > 0 {
+		return rs.steps[len(rs.steps)-1]
+	}
+	return nil
+}
+
 // step returns the step with id, adding an unknown one at the end so a newer
 // engine's extra step is shown rather than dropped.
-func (rs *runState) step(id steps.StepID) *stepInfo {
+func (rs *runState) step(id event.StepID) *stepInfo {
 	if s, ok := rs.byID[id]; ok {
 		return s
 	}
-	s := &stepInfo{ID: id, Title: string(id), Progress: map[string]steps.NodeEvent{}}
+	s := &stepInfo{ID: id, Title: string(id), Progress: map[string]event.NodeEvent{}}
 	rs.steps = append(rs.steps, s)
 	rs.byID[id] = s
 	return s
@@ -143,64 +159,68 @@ func (rs *runState) node(name string) *nodeInfo {
 }
 
 // apply folds one state event into the picture. Log events are not state.
-func (rs *runState) apply(ev steps.Event) {
+func (rs *runState) apply(ev event.Event) {
 	switch e := ev.(type) {
-	case steps.StepEvent:
+	case event.RunbookEvent:
+		rs.applyRunbook(e)
+	case event.StepEvent:
 		rs.applyStep(e)
-	case steps.NodeEvent:
+	case event.NodeEvent:
 		rs.applyNode(e)
-	case steps.CheckEvent:
+	case event.CheckEvent:
 		rs.applyCheck(e)
-	case steps.GateEvent:
+	case event.GateEvent:
 		s := rs.step(e.Gate.Step)
-		// A failure gate is titled "<step>: FAILED"; the row says failed itself.
-		if t := strings.TrimSuffix(e.Gate.Title, ": FAILED"); t != "" {
-			s.Title = t
+		if e.Gate.Title != "" {
+			s.Title = e.Gate.Title
 		}
-		if s.State == steps.Pending {
-			s.State = steps.WaitingGate
+		if s.State == event.Pending {
+			s.State = event.WaitingGate
 		}
-		if e.Gate.Why != "" && s.Failure == "" {
+		switch {
+		case e.Gate.Failure != "":
+			s.Failure, s.Why = e.Gate.Failure, e.Gate.Failure
+		case e.Gate.Why != "" && s.Failure == "":
 			s.Why = e.Gate.Why
 		}
 	}
 }
 
-func (rs *runState) applyStep(e steps.StepEvent) {
+func (rs *runState) applyStep(e event.StepEvent) {
 	s := rs.step(e.Step)
 	s.State = e.State
 	// At a failure gate the reason it failed is the useful line, not the
 	// gate's title the engine repeats.
-	if e.Why != "" && e.Why != s.Title && !(e.State == steps.WaitingGate && s.Failure != "") {
+	if e.Why != "" && e.Why != s.Title && !(e.State == event.WaitingGate && s.Failure != "") {
 		s.Why = e.Why
 	}
 	switch e.State {
-	case steps.Failed:
+	case event.Failed:
 		s.Failure = e.Why
-	case steps.Running, steps.Done, steps.Pending, steps.Skipped:
+	case event.Running, event.Done, event.Pending, event.Skipped:
 		s.Failure = ""
 	}
 	switch e.State {
-	case steps.Running:
+	case event.Running:
 		if s.Started.IsZero() || !s.End.IsZero() { // a retry starts the clock again
 			s.Started, s.End = e.At, time.Time{}
 		}
 		if rs.rtoStart.IsZero() {
 			rs.rtoStart = e.At
 		}
-	case steps.Done, steps.Failed, steps.Skipped:
+	case event.Done, event.Failed, event.Skipped:
 		s.End = e.At
 		if s.Started.IsZero() {
 			s.Started = e.At
 		}
 	}
 	// A failed verify is not the end: the operator may retry or undo.
-	if e.Step == steps.VerifyReport && e.State == steps.Done {
+	if e.Step == rs.last && e.State == event.Done {
 		rs.rtoEnd = e.At
 	}
 }
 
-func (rs *runState) applyNode(e steps.NodeEvent) {
+func (rs *runState) applyNode(e event.NodeEvent) {
 	s := rs.step(e.Step)
 	if _, seen := s.Progress[e.Node]; !seen {
 		s.Nodes = append(s.Nodes, e.Node)
@@ -211,18 +231,15 @@ func (rs *runState) applyNode(e steps.NodeEvent) {
 		n.Since = e.At
 	}
 	n.Step, n.State, n.Action, n.Err = e.Step, e.State, e.Action, e.Err
-	lower := strings.ToLower(e.Action + " " + e.Err)
 	switch {
-	case e.State == steps.Failed && containsAny(lower, "ssh", "dial", "unreachable", "connection", "handshake"):
+	case e.State == event.Failed && e.Unreachable:
 		n.SSH = "dead"
-	case strings.Contains(lower, "connecting") && n.SSH == "":
-		n.SSH = "connecting"
-	case e.State == steps.Done:
+	case e.State == event.Done:
 		rs.sshAnswered(n, e.At) // its commands came back
 	}
 }
 
-func (rs *runState) applyCheck(e steps.CheckEvent) {
+func (rs *runState) applyCheck(e event.CheckEvent) {
 	s := rs.step(e.Step)
 	replaced := false
 	for i := range s.Checks {
@@ -237,83 +254,17 @@ func (rs *runState) applyCheck(e steps.CheckEvent) {
 		return
 	}
 	n := rs.node(e.Node)
-	lower := strings.ToLower(e.Check)
-	if strings.Contains(lower, "ssh") {
-		n.SSH = "dead"
-		if e.OK {
-			n.SSH, n.Latency = "ok", latencyIn(e.Detail)
-		}
-		return
-	}
 	rs.sshAnswered(n, e.At) // a node check reads a command's answer
 	if c, st, ok := checkEffect(e); ok {
 		n.Comp[c] = st
 	}
 }
 
-// The inventory's SSH and component columns are read from the words of the
-// engine's checks, since the event contract has no typed field for them:
-//   - a check naming "ssh" on a node sets SSH ok (or dead when it fails);
-//     a duration in its Detail ("12ms") is shown as the latency;
-//   - a check naming etcd, apiserver (or readyz), scheduler,
-//     controller-manager or kubelet sets that component up or down;
-//     wording of absence ("no ", "stopped", "not running", "nothing
-//     listening", "gone") inverts it: "no kube-apiserver process" passing
-//     means the apiserver is down.
-//
-// checkComponent finds which component a check is about.
-func checkComponent(lower string) (component, bool) {
-	for c := compEtcd; c < numComponents; c++ {
-		if containsAny(lower, compKeywords[c]...) {
-			// "apiserver" checks mention etcd too ("apiserver reads etcd"):
-			// prefer the later, more specific component.
-			for d := c + 1; d < numComponents; d++ {
-				if containsAny(lower, compKeywords[d]...) {
-					return d, true
-				}
-			}
-			return c, true
-		}
-	}
-	return 0, false
-}
-
-// checkMeaning turns a passed or failed check into up or down. A check that
-// asserts absence ("no kube-apiserver process", "etcd stopped") proves the
-// component is down when it passes, and still up when it fails.
-func checkMeaning(lower string, ok bool) compState {
-	absent := containsAny(lower, "no ", "stopped", "not running", "nothing listening", "gone")
-	if absent == ok {
-		return compDown
-	}
-	return compUp
-}
-
-// latencyIn finds a duration such as "12ms" in a check's detail.
-func latencyIn(detail string) string {
-	for _, f := range strings.Fields(detail) {
-		f = strings.Trim(f, "(),;")
-		if _, err := time.ParseDuration(f); err == nil {
-			return f
-		}
-	}
-	return ""
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
-}
-
 // current is the step the run is at: the first one not finished.
 func (rs *runState) current() *stepInfo {
 	for _, s := range rs.steps {
 		switch s.State {
-		case steps.Done, steps.Skipped:
+		case event.Done, event.Skipped:
 			continue
 		}
 		return s
@@ -325,7 +276,7 @@ func (rs *runState) current() *stepInfo {
 // the cluster mid-change, so the console asks first.
 func (rs *runState) busy() *stepInfo {
 	for _, s := range rs.steps {
-		if s.State == steps.Running || s.State == steps.Verifying {
+		if s.State == event.Running || s.State == event.Verifying {
 			return s
 		}
 	}

@@ -13,47 +13,22 @@ import (
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
-func TestChecksSetComponentState(t *testing.T) {
-	tests := []struct {
-		name  string
-		check string
-		ok    bool
-		comp  component
-		want  compState
-	}{
-		{"a passed absence check proves the apiserver down", "no kube-apiserver process", true, compAPI, compDown},
-		{"a failed absence check means the apiserver still runs", "no kube-apiserver process", false, compAPI, compUp},
-		{"nothing listening proves the apiserver down", "nothing listening on :6443 (apiserver)", true, compAPI, compDown},
-		{"a healthy etcd is up", "etcd healthy", true, compEtcd, compUp},
-		{"an unhealthy etcd is down", "etcd healthy", false, compEtcd, compDown},
-		{"readyz means the apiserver is up", "/readyz ok", true, compAPI, compUp},
-		{"an apiserver check naming etcd is about the apiserver", "apiserver reads a known object from etcd", true, compAPI, compUp},
-		{"a restarted kubelet is up", "kubelet restarted after the restore", true, compKubelet, compUp},
-		{"a new scheduler pid is up", "kube-scheduler new process", true, compScheduler, compUp},
-		{"the controller manager is recognised", "kube-controller-manager new process", true, compCM, compUp},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			rs := newRunState(testCluster())
-			rs.apply(checkEv(1, steps.RestoreEtcd, "cp-1", tc.check, tc.ok, ""))
-			if got := rs.byNode["cp-1"].Comp[tc.comp]; got != tc.want {
-				t.Fatalf("component %s = %d, want %d", compCols[tc.comp], got, tc.want)
-			}
-		})
-	}
-}
-
-func TestSSHStateAndLatencyComeFromTheSSHCheck(t *testing.T) {
+func TestSSHIsDeadOnlyWhenTheEngineSaysTheNodeIsUnreachable(t *testing.T) {
 	rs := newRunState(testCluster())
-	rs.apply(nodeEv(0, steps.Preflight, "cp-1", steps.Running, "connecting"))
+	rs.applyLog(cmdEv(at(0), "cp-1", "sudo -n true"))
 	if got := rs.byNode["cp-1"].SSH; got != "connecting" {
 		t.Fatalf("ssh = %q, want connecting", got)
 	}
-	rs.apply(checkEv(1, steps.Preflight, "cp-1", "ssh reachable", true, "handshake (12ms)"))
-	if n := rs.byNode["cp-1"]; n.SSH != "ok" || n.Latency != "12ms" {
-		t.Fatalf("ssh = %q %q, want ok 12ms", n.SSH, n.Latency)
+	rs.applyLog(logEv(1, "cp-1", "ok"))
+	if n := rs.byNode["cp-1"]; n.SSH != "ok" || n.Latency != "1s" {
+		t.Fatalf("ssh = %q %q, want ok 1s", n.SSH, n.Latency)
 	}
-	rs.apply(steps.NodeEvent{At: at(5), Step: steps.StopApiservers, Node: "cp-1", State: steps.Failed, Err: "ssh: connection lost"})
+	// A failure whose words mention ssh is not a dead node: the field says.
+	rs.apply(steps.NodeEvent{At: at(4), Step: steps.StopApiservers, Node: "cp-1", State: steps.Failed, Err: "ssh-keygen: exit 1"})
+	if got := rs.byNode["cp-1"].SSH; got != "ok" {
+		t.Fatalf("ssh = %q after a failure of a reachable node, want ok", got)
+	}
+	rs.apply(steps.NodeEvent{At: at(5), Step: steps.StopApiservers, Node: "cp-1", State: steps.Failed, Err: "connection lost", Unreachable: true})
 	if got := rs.byNode["cp-1"].SSH; got != "dead" {
 		t.Fatalf("ssh = %q after a lost connection, want dead", got)
 	}
@@ -61,6 +36,7 @@ func TestSSHStateAndLatencyComeFromTheSSHCheck(t *testing.T) {
 
 func TestRTOClock(t *testing.T) {
 	rs := newRunState(testCluster())
+	rs.apply(restoreRunbook())
 	if got := rs.rto(at(100)); got != 0 {
 		t.Fatalf("rto before the run = %s, want 0", got)
 	}
@@ -108,7 +84,7 @@ func TestNoColorDrawsNoColour(t *testing.T) {
 	m := New(Options{Cluster: testCluster(), Decide: func(steps.Decision) {}})
 	m.now = func() time.Time { return at(60) }
 	m = update(t, m, windowSize(100, 30))
-	m = feed(t, m, restoreRunning()...)
+	m = feed(t, m, append([]steps.Event{restoreRunbook()}, restoreRunning()...)...)
 	out := m.View().Content
 	if loc := sgrColour.FindStringIndex(out); loc != nil {
 		t.Fatalf("NO_COLOR frame has a colour code near %q", out[max(0, loc[0]-20):loc[1]])

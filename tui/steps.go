@@ -8,7 +8,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // stepsPane lists the runbook with each step's state, time and reason; the
@@ -42,7 +42,7 @@ func (p *stepsPane) Update(msg tea.KeyPressMsg, rs *runState) {
 
 // follow moves the cursor to the step the run is at, so the expansion shows
 // the work in progress unless the operator is looking elsewhere.
-func (p *stepsPane) follow(rs *runState, id steps.StepID) {
+func (p *stepsPane) follow(rs *runState, id event.StepID) {
 	for i, s := range rs.steps {
 		if s.ID == id {
 			p.cursor = i
@@ -50,12 +50,13 @@ func (p *stepsPane) follow(rs *runState, id steps.StepID) {
 	}
 }
 
-// label is the runbook number: steps 1–5 between preflight and verify.
-func label(i int, s *stepInfo) string {
-	if s.ID == steps.Preflight || s.ID == steps.VerifyReport || i >= len(steps.Order) {
+// label is the runbook's number for the step, blank for the unnumbered
+// (preflight, verify, a step the runbook did not announce).
+func label(s *stepInfo) string {
+	if s.Number == 0 {
 		return " "
 	}
-	return fmt.Sprint(i)
+	return fmt.Sprint(s.Number)
 }
 
 // wantHeight is the height showing every step and the whole expansion.
@@ -94,8 +95,8 @@ const titleW, stateW = 20, 16
 func (p stepsPane) row(st styles, i int, s *stepInfo, now time.Time) string {
 	style, glyph := st.state(s.State)
 	state := s.State.String()
-	if s.Failure != "" && s.State == steps.WaitingGate {
-		style, glyph = st.state(steps.Failed)
+	if s.Failure != "" && s.State == event.WaitingGate {
+		style, glyph = st.state(event.Failed)
 		state = "failed: decide"
 	}
 	cursor := " "
@@ -106,11 +107,11 @@ func (p stepsPane) row(st styles, i int, s *stepInfo, now time.Time) string {
 	if !s.Started.IsZero() {
 		el = clock(s.elapsed(now))
 	}
-	head := fmt.Sprintf("%s%s %s %s %s %7s ", cursor, glyph, label(i, s),
+	head := fmt.Sprintf("%s%s %s %s %s %7s ", cursor, glyph, label(s),
 		padRight(truncate(s.shortTitle(), titleW), titleW), padRight(state, stateW), el)
 	line := truncate(head+s.Why, p.width)
 	switch s.State {
-	case steps.Pending, steps.Skipped:
+	case event.Pending, event.Skipped:
 		line = st.dim.Render(line)
 	default:
 		line = style.Render(line)
@@ -136,10 +137,10 @@ func (p stepsPane) expansion(st styles, rs *runState, now time.Time) []string {
 		ev := s.Progress[name]
 		style, glyph := st.state(ev.State)
 		what := ev.Action
-		if ev.State == steps.Failed && ev.Err != "" {
+		if ev.State == event.Failed && ev.Err != "" {
 			what = ev.Err
 		}
-		if (ev.State == steps.Running || ev.State == steps.Verifying) && !ev.At.IsZero() && !now.IsZero() {
+		if (ev.State == event.Running || ev.State == event.Verifying) && !ev.At.IsZero() && !now.IsZero() {
 			what += " · " + clock(now.Sub(ev.At))
 		}
 		line := fmt.Sprintf("    %s %s %s", glyph, padRight(truncate(name, nameW), nameW), what)

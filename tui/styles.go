@@ -9,7 +9,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/event"
 )
 
 // styles is the one place for colours. It is built once per background
@@ -62,19 +62,19 @@ func newStyles(isDark, noColor bool) styles {
 
 // state returns the style and glyph for a step or node state. The glyph
 // differs per state so the state reads without colour.
-func (s styles) state(st steps.State) (lipgloss.Style, string) {
+func (s styles) state(st event.State) (lipgloss.Style, string) {
 	switch st {
-	case steps.Done:
+	case event.Done:
 		return s.ok, "✓"
-	case steps.Failed:
+	case event.Failed:
 		return s.bad, "✗"
-	case steps.Running:
+	case event.Running:
 		return s.run, "▶"
-	case steps.Verifying:
+	case event.Verifying:
 		return s.run, "◆"
-	case steps.WaitingGate:
+	case event.WaitingGate:
 		return s.warn, "?"
-	case steps.Skipped:
+	case event.Skipped:
 		return s.dim, "–"
 	default:
 		return s.pending, "·"

@@ -16,7 +16,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/etcd-dr/etcd-dr/config"
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 	"github.com/etcd-dr/etcd-dr/tui"
@@ -207,13 +206,13 @@ func produce(ctx context.Context, c options, events chan<- steps.Event, sent *at
 				if now.After(deadline) || ctx.Err() != nil {
 					return
 				}
-				ev := steps.LogEvent{At: now, Lines: make([]nodes.Line, perFrame)}
+				ev := steps.LogEvent{At: now, Lines: make([]steps.LogLine, perFrame)}
 				for i := range ev.Lines {
 					text := fmt.Sprintf(`{"level":"info","ts":"%s","msg":"applied entries","index":%d}`, now.Format(time.RFC3339Nano), seq)
 					if seq%100 == 7 {
 						text = "error: etcdserver: request timed out, retrying"
 					}
-					ev.Lines[i] = nodes.Line{Node: name, Time: now, Text: text}
+					ev.Lines[i] = steps.LogLine{Node: name, At: now, Text: text}
 					// As the engine's line sink: the transcript first, lossless.
 					_ = tr.Line(now, name, "stdout", text)
 					seq++

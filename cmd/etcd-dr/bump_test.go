@@ -57,7 +57,7 @@ func TestWritesAfterPreflightAreCoveredByTheBumpDecidedOnceTheApiserversAreGone(
 			}
 			facts = g.Facts
 			mu.Unlock()
-		case steps.RepointApiserve: // step 2 verified, no apiserver started yet
+		case steps.RepointApiservers: // step 2 verified, no apiserver started yet
 			revs, err := memberRevisions(ctx, l)
 			if err != nil {
 				fail("reading the restored revisions at the step-3 gate: %v", err)

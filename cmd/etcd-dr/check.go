@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"path"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -126,22 +125,20 @@ func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Wr
 	}
 	defer r.Close()
 	out := make([]nodeCheck, len(cl.Nodes))
-	sem := make(chan struct{}, max(cl.SSH.Concurrency, 1))
-	var wg sync.WaitGroup
+	names := make([]string, len(cl.Nodes))
 	for i, n := range cl.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			disk := ""
-			if n.Has(config.RoleEtcd) {
-				disk = restoreParent(cl)
-			}
-			out[i] = toCheck(n, r.Probe(ctx, n.Name, disk))
-		}()
+		names[i] = n.Name
 	}
-	wg.Wait()
+	// Every node is probed, even after ctx ends: the probe then says why.
+	nodes.Each(context.WithoutCancel(ctx), cl.SSH.Concurrency, names, func(_ context.Context, i int, _ string) error {
+		n := cl.Nodes[i]
+		disk := ""
+		if n.Has(config.RoleEtcd) {
+			disk = restoreParent(cl)
+		}
+		out[i] = toCheck(n, r.Probe(ctx, n.Name, disk))
+		return nil
+	})
 	addEtcdTools(ctx, cl, r, out)
 	return out, nil
 }

@@ -51,7 +51,7 @@ func TestMembersRestoredIntoDifferentClustersFailStep2AndNoApiserverStarts(t *te
 	if !named {
 		t.Errorf("step 2's failure names neither the two cluster IDs nor cp-2 as the failed member:\n%s", tail(saw, 40))
 	}
-	for _, next := range []steps.StepID{steps.RepointApiserve, steps.StartApiservers} {
+	for _, next := range []steps.StepID{steps.RepointApiservers, steps.StartApiservers} {
 		if line, ok := stepStarted(saw, string(next)); ok {
 			t.Errorf("%s started on a split etcd: %s", next, line)
 		}

@@ -14,7 +14,7 @@ import (
 // Case 1 of the fault matrix uses lab blocks 100–105.
 
 // detectBound is the product requirement on noticing a dead node (15 s:
-// nodes.DefaultKeepalive 5 s, dead after three silent intervals) plus 3 s
+// config.DefaultKeepalive 5 s, dead after three silent intervals) plus 3 s
 // of slack for this shared 2-core box: the engine's event and the lab's
 // 20 ms timeline poll are scheduled goroutines, and under a parallel lab
 // run they are seen to lag by up to a second or two. A real regression (a
@@ -59,9 +59,9 @@ func TestANodeWhoseSSHDiesMidStepFailsThatStepWithin15sAndARetryAfterItReturnsFi
 		{"its sshd paused (SIGSTOP) once step 1 parked its apiserver manifest, before the step's check", 101,
 			steps.StopApiservers, steps.RestoreEtcd, park1, true, false, false},
 		{"its sshd stopped while step 2 restores its member", 102,
-			steps.RestoreEtcd, steps.RepointApiserve, restore, false, true, false},
+			steps.RestoreEtcd, steps.RepointApiservers, restore, false, true, false},
 		{"its sshd paused (SIGSTOP) while step 2 restores its member", 103,
-			steps.RestoreEtcd, steps.RepointApiserve, restore, false, false, true},
+			steps.RestoreEtcd, steps.RepointApiservers, restore, false, false, true},
 		{"its sshd stopped once step 5 restarted its kubelet, before the step's check", 104,
 			steps.FlushCaches, steps.VerifyReport, kubelet, true, true, false},
 		{"its sshd paused (SIGSTOP) once step 5 restarted its kubelet, before the step's check", 105,

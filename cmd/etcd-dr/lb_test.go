@@ -46,7 +46,7 @@ func TestStep3ThroughARealLoadBalancerProvesItReachesTheRestoredCluster(t *testi
 
 	t.Run("a load balancer left on another etcd fails step 3 and step 4 never starts", func(t *testing.T) {
 		saw, err := driveEngine(t, l.ClusterFile(), func(g steps.Gate) {
-			if g.Step == steps.RepointApiserve {
+			if g.Step == steps.RepointApiservers {
 				lb.SetBackends([]string{other}, true)
 			}
 		})
@@ -75,7 +75,7 @@ func TestStep3ThroughARealLoadBalancerProvesItReachesTheRestoredCluster(t *testi
 		var listed []string
 		manual := false
 		saw, err := driveEngine(t, l.ClusterFile(), func(g steps.Gate) {
-			if g.Step != steps.RepointApiserve {
+			if g.Step != steps.RepointApiservers {
 				return
 			}
 			manual = strings.Contains(strings.Join(g.Facts, "\n"), "MANUAL: --etcd-servers points at a load balancer ("+lb.URL()+")")

@@ -53,7 +53,7 @@ apiservers. It needs the cluster name typed (headless: --confirm NAME).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := openSessionWith(f, cmd.ErrOrStderr(), func(o *steps.Options) {
-				o.Steps = steps.RollbackRunbook()
+				o.Steps, o.RunbookName = steps.RollbackRunbook(), steps.RunbookRollback
 				o.Inherit = true
 			})
 			if err != nil {

@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 	"github.com/etcd-dr/etcd-dr/tui"
@@ -50,10 +47,11 @@ inventory's component columns as "?".)`,
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			ch := make(chan steps.Event)
-			w := newJournalWatch(path)
-			go w.follow(ctx, ch, watchEvery)
+			followErr := make(chan error, 1)
+			go func() { followErr <- steps.NewJournalFollower(path).Follow(ctx, ch, watchEvery) }()
 			err = tui.Run(ctx, tui.Options{Cluster: cl, Events: ch, ReadOnly: true})
 			cancel()
+			ferr := <-followErr
 			var q *tui.QuitError
 			if errors.As(err, &q) {
 				return nil // a watcher leaving changes nothing
@@ -61,164 +59,9 @@ inventory's component columns as "?".)`,
 			if err != nil {
 				return failErr(err)
 			}
-			return failErr(w.err)
+			return failErr(ferr)
 		},
 	}
 	fileFlag(c, &file)
 	return c
-}
-
-// journalWatch turns a growing journal and transcript into the engine's
-// events, so watch shows the very screen the operator's console shows.
-type journalWatch struct {
-	dir     string
-	path    string
-	jt, tt  *journal.Tail
-	run     string
-	started bool  // the replay found where the last run starts
-	err     error // why following stopped early, said after the screen closes
-}
-
-func newJournalWatch(path string) *journalWatch {
-	return &journalWatch{dir: filepath.Dir(path), path: path}
-}
-
-// follow sends events until the run ends (then closes ch) or ctx ends.
-func (w *journalWatch) follow(ctx context.Context, ch chan<- steps.Event, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		evs, ended, err := w.poll()
-		for _, ev := range evs {
-			select {
-			case ch <- ev:
-			case <-ctx.Done():
-				return
-			}
-		}
-		if ended || err != nil {
-			w.err = err
-			close(ch)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// poll reads what was appended since the last call: the transcript's lines
-// first, so a node's "$ command" comes before the node's result.
-func (w *journalWatch) poll() (evs []steps.Event, ended bool, err error) {
-	if !w.started {
-		// Follow from the last run's start, however long the journal: an
-		// old run's "VERIFY PASSED" must never stand for a live run.
-		off, ok, err := journal.LastRunOffset(w.path)
-		if err != nil || !ok {
-			return nil, false, err
-		}
-		w.jt, w.started = journal.NewTailAt(w.path, off), true
-	}
-	recs, err := w.jt.Records()
-	if err != nil {
-		return nil, false, err
-	}
-	var out []steps.Event
-	for _, r := range recs {
-		if r.Kind == journal.KindRunStart && r.Run != w.run {
-			w.run, w.tt = r.Run, journal.NewTail(journal.TranscriptPath(w.dir, r.Run))
-		}
-		ev, end := recordEvents(r)
-		out = append(out, ev...)
-		ended = ended || end
-	}
-	if w.tt != nil {
-		lines, terr := w.tt.Lines()
-		if le := transcriptEvent(lines); le != nil {
-			evs = append(evs, *le)
-		}
-		err = terr
-	}
-	return append(evs, out...), ended, err
-}
-
-// recordEvents is the event a journal record stands for. A journal written
-// before gates were journaled when opened has none: after a step is done the
-// next one is shown waiting at its gate, which a gate-open record then fills.
-func recordEvents(r journal.Record) ([]steps.Event, bool) {
-	id := steps.StepID(r.Step)
-	switch r.Kind {
-	case journal.KindCheck:
-		return []steps.Event{steps.CheckEvent{At: r.At, Step: id, Node: r.Node, Check: r.Check,
-			OK: r.State == "ok", Detail: r.Why}}, false
-	case journal.KindGateOpen:
-		g := steps.Gate{Step: id, Title: r.Why}
-		if err := json.Unmarshal(r.Offer, &g); err != nil || g.Step != id {
-			g = steps.Gate{Step: id, Title: r.Why} // the title alone still says where the run waits
-		}
-		return []steps.Event{steps.GateEvent{At: r.At, Gate: g}}, false
-	case journal.KindStep:
-		st := stateNamed(r.State)
-		evs := []steps.Event{steps.StepEvent{At: r.At, Step: id, State: st, Why: r.Why}}
-		if next, ok := nextStep(id); ok && (st == steps.Done || st == steps.Skipped) {
-			evs = append(evs, steps.StepEvent{At: r.At, Step: next, State: steps.WaitingGate,
-				Why: "waiting for the operator at the gate"})
-		}
-		return evs, false
-	case journal.KindNode:
-		ne := steps.NodeEvent{At: r.At, Step: id, Node: r.Node, State: steps.Done}
-		if r.State != "ok" {
-			ne.State, ne.Err = steps.Failed, r.Why
-		}
-		return []steps.Event{ne}, false
-	case journal.KindRunEnd:
-		return nil, true
-	}
-	return nil, false
-}
-
-func stateNamed(name string) steps.State {
-	for s := steps.Pending; s <= steps.Skipped; s++ {
-		if s.String() == name {
-			return s
-		}
-	}
-	return steps.Pending
-}
-
-func nextStep(id steps.StepID) (steps.StepID, bool) {
-	for i, s := range steps.Order[:len(steps.Order)-1] {
-		if s == id {
-			return steps.Order[i+1], true
-		}
-	}
-	return "", false
-}
-
-// transcriptEvent turns transcript lines into one log event, written the way
-// the engine logs them ("$ command" before its output).
-func transcriptEvent(lines []string) *steps.LogEvent {
-	var out []nodes.Line
-	for _, s := range lines {
-		l, ok := journal.ParseTranscriptLine(s)
-		if !ok || l.Node == "-" {
-			continue
-		}
-		nl := nodes.Line{Node: l.Node, Stream: nodes.Stdout, Time: l.At, Text: l.Text}
-		switch l.Mark {
-		case journal.MarkCommand:
-			nl.Text = "$ " + l.Text
-		case journal.MarkStderr:
-			nl.Stream = nodes.Stderr
-		case journal.MarkNote:
-			nl.Text = "# " + l.Text
-		}
-		out = append(out, nl)
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return &steps.LogEvent{At: out[len(out)-1].Time, Lines: out}
 }

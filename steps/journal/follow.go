@@ -28,9 +28,6 @@ func NewTail(path string) *Tail { return &Tail{path: path} }
 // NewTailAt starts at byte off of path (the start of a line).
 func NewTailAt(path string, off int64) *Tail { return &Tail{path: path, off: off} }
 
-// Path is the file followed.
-func (t *Tail) Path() string { return t.path }
-
 // maxTailRead bounds one call's read, so a watcher that starts late on a
 // long transcript catches up in steps the console can draw between.
 const maxTailRead = 4 << 20

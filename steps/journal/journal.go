@@ -42,8 +42,15 @@ type Record struct {
 	State string    `json:"state,omitempty"`
 	Why   string    `json:"why,omitempty"`
 	Gate  *Gate     `json:"gate,omitempty"`
-	// Check names a post-condition check ("no kube-apiserver process").
-	Check string `json:"check,omitempty"`
+	// Check names a post-condition check ("no kube-apiserver process");
+	// Component and Proves say what it proved (steps.Fact), empty when it
+	// proves nothing about a component.
+	Check     string `json:"check,omitempty"`
+	Component string `json:"component,omitempty"`
+	Proves    string `json:"proves,omitempty"`
+	// Runbook is the run's steps as announced (steps.RunbookEvent), on a
+	// run-start record, as JSON: watch lists the steps the run will take.
+	Runbook json.RawMessage `json:"runbook,omitempty"`
 	// Offer is the gate shown (commands, facts, choices), opaque here, as
 	// JSON: `etcd-dr watch` shows the same gate as the operator's console.
 	Offer json.RawMessage `json:"offer,omitempty"`

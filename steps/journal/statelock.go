@@ -34,9 +34,8 @@ type StateHolder struct {
 // offered) to take a live one: two consoles on one run — one forgotten in
 // a detached tmux — is exactly what it exists to refuse.
 type StateLock struct {
-	f    *os.File
-	dir  string
-	path string
+	f   *os.File
+	dir string
 }
 
 // StateLockHeldError is the refusal: another live process holds the lock.
@@ -92,7 +91,7 @@ func LockState(stateDir, cluster string, h StateHolder) (*StateLock, error) {
 		f.Close()
 		return nil, err
 	}
-	return &StateLock{f: f, dir: dir, path: path}, nil
+	return &StateLock{f: f, dir: dir}, nil
 }
 
 func heldBy(f *os.File, path string) error {
@@ -124,9 +123,6 @@ func writeHolder(f *os.File, h StateHolder) error {
 
 // Dir is the directory the lock guards (state.dir/<cluster>).
 func (l *StateLock) Dir() string { return l.dir }
-
-// Path is the lock file's path.
-func (l *StateLock) Path() string { return l.path }
 
 // Held reports whether l is a lock still held (not nil, not closed).
 func (l *StateLock) Held() bool { return l != nil && l.f != nil }

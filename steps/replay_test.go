@@ -1,4 +1,4 @@
-package main
+package steps
 
 import (
 	"bufio"
@@ -10,39 +10,55 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcd-dr/etcd-dr/steps"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
-func TestWatchTurnsJournalRecordsIntoTheConsolesEvents(t *testing.T) {
+func TestJournalRecordsReplayAsTheConsolesEvents(t *testing.T) {
 	at := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
-	gate := steps.Gate{Step: steps.StopApiservers, Title: "Stop every kube-apiserver", NeedsName: true,
-		Commands: []steps.NodeCommands{{Node: "cp-1", Commands: []string{"mv a b"}, What: []string{"park a"}}}}
+	gate := Gate{Step: StopApiservers, Title: "Stop every kube-apiserver", NeedsName: true,
+		Commands: []NodeCommands{{Node: "cp-1", Commands: []string{"mv a b"}, What: []string{"park a"}}}}
 	offer, _ := json.Marshal(gate)
 	tests := []struct {
 		name string
 		rec  journal.Record
-		want steps.Event
+		want Event
 	}{
 		{name: "a passed check is the check the console saw",
 			rec: journal.Record{At: at, Kind: journal.KindCheck, Step: "stop-apiservers", Node: "cp-1",
 				Check: "no kube-apiserver process", State: "ok"},
-			want: steps.CheckEvent{At: at, Step: steps.StopApiservers, Node: "cp-1", Check: "no kube-apiserver process", OK: true}},
+			want: CheckEvent{At: at, Step: StopApiservers, Node: "cp-1", Check: "no kube-apiserver process", OK: true}},
 		{name: "a failed check keeps its detail",
 			rec: journal.Record{At: at, Kind: journal.KindCheck, Step: "start-apiservers", Node: "cp-2",
 				Check: "kube-apiserver /readyz", State: "failed", Why: "connection refused"},
-			want: steps.CheckEvent{At: at, Step: steps.StartApiservers, Node: "cp-2", Check: "kube-apiserver /readyz",
+			want: CheckEvent{At: at, Step: StartApiservers, Node: "cp-2", Check: "kube-apiserver /readyz",
 				Detail: "connection refused"}},
 		{name: "an opened gate is the whole gate, commands and their purposes included",
 			rec:  journal.Record{At: at, Kind: journal.KindGateOpen, Step: "stop-apiservers", Why: gate.Title, Offer: offer},
-			want: steps.GateEvent{At: at, Gate: gate}},
+			want: GateEvent{At: at, Gate: gate}},
 		{name: "an opened gate whose offer cannot be read still shows its title",
 			rec:  journal.Record{At: at, Kind: journal.KindGateOpen, Step: "stop-apiservers", Why: gate.Title, Offer: []byte(`"x"`)},
-			want: steps.GateEvent{At: at, Gate: steps.Gate{Step: steps.StopApiservers, Title: gate.Title}}},
+			want: GateEvent{At: at, Gate: Gate{Step: StopApiservers, Title: gate.Title}}},
+		{name: "a check's fact is replayed as a field",
+			rec: journal.Record{At: at, Kind: journal.KindCheck, Step: "stop-apiservers", Node: "cp-1",
+				Check: "no kube-apiserver process", State: "ok", Component: "kube-apiserver", Proves: "down"},
+			want: CheckEvent{At: at, Step: StopApiservers, Node: "cp-1", Check: "no kube-apiserver process", OK: true,
+				Fact: Fact{Component: CompAPIServer, State: CompDown}}},
+		{name: "an old journal's failure gate gets its failure as a field",
+			rec: journal.Record{At: at, Kind: journal.KindGateOpen, Step: "restore-etcd", Why: "Restore etcd: FAILED",
+				Offer: []byte(`{"Step":"restore-etcd","Title":"Restore etcd: FAILED","Why":"cp-2 unreachable","Choices":["retry"]}`)},
+			want: GateEvent{At: at, Gate: Gate{Step: RestoreEtcd, Title: "Restore etcd", Failure: "cp-2 unreachable",
+				Choices: []Choice{ChoiceRetry}}}},
+		{name: "a run-start announces the runbook it recorded",
+			rec: journal.Record{At: at, Kind: journal.KindRunStart, Run: "r1",
+				Runbook: runbookJSON(Announce(RunbookRollback, RollbackRunbook(), at))},
+			want: Announce(RunbookRollback, RollbackRunbook(), at)},
+		{name: "an old journal's run-start announces the restore",
+			rec:  journal.Record{At: at, Kind: journal.KindRunStart, Run: "r1"},
+			want: Announce(RunbookRestore, Runbook(), at)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			evs, ended := recordEvents(tc.rec)
+			evs, ended := (&JournalFollower{}).recordEvents(tc.rec)
 			if ended || len(evs) != 1 {
 				t.Fatalf("recordEvents = %+v, ended %v; want one event", evs, ended)
 			}
@@ -80,24 +96,37 @@ func writeLongJournal(t *testing.T, path string, oldRuns int) string {
 		run := fmt.Sprintf("old-%03d", i)
 		put(journal.Record{Run: run, Kind: journal.KindRunStart, Who: "ops@bastion"})
 		for n := range 1000 {
-			put(journal.Record{Run: run, Kind: journal.KindCheck, Step: string(steps.RestoreEtcd), Node: fmt.Sprintf("cp-%d", n%3+1),
+			put(journal.Record{Run: run, Kind: journal.KindCheck, Step: string(RestoreEtcd), Node: fmt.Sprintf("cp-%d", n%3+1),
 				Check: "etcd healthy", State: "ok", Why: detail})
 		}
-		for _, s := range steps.Order {
-			put(journal.Record{Run: run, Kind: journal.KindStep, Step: string(s), State: steps.Done.String(), Why: "post-condition verified"})
+		for _, s := range Runbook() {
+			put(journal.Record{Run: run, Kind: journal.KindStep, Step: string(s.ID), State: Done.String(), Why: "post-condition verified"})
 		}
 		put(journal.Record{Run: run, Kind: journal.KindRunEnd, State: "done"})
 	}
 	live := "live-run"
-	gate, _ := json.Marshal(steps.Gate{Step: steps.RestoreEtcd, Title: "Restore etcd", NeedsName: true})
+	gate, _ := json.Marshal(Gate{Step: RestoreEtcd, Title: "Restore etcd", NeedsName: true})
 	put(journal.Record{Run: live, Kind: journal.KindRunStart, Who: "ops@bastion"})
-	put(journal.Record{Run: live, Kind: journal.KindStep, Step: string(steps.Preflight), State: steps.Done.String()})
-	put(journal.Record{Run: live, Kind: journal.KindStep, Step: string(steps.StopApiservers), State: steps.Done.String()})
-	put(journal.Record{Run: live, Kind: journal.KindGateOpen, Step: string(steps.RestoreEtcd), Why: "Restore etcd", Offer: gate})
+	put(journal.Record{Run: live, Kind: journal.KindStep, Step: string(Preflight), State: Done.String()})
+	put(journal.Record{Run: live, Kind: journal.KindStep, Step: string(StopApiservers), State: Done.String()})
+	put(journal.Record{Run: live, Kind: journal.KindGateOpen, Step: string(RestoreEtcd), Why: "Restore etcd", Offer: gate})
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return live
+}
+
+// The follower tells the next step from the run's own runbook: after the
+// rollback's stop, its next gate is the rollback's, not the restore's.
+func TestTheStepAfterADoneStepIsTheRunsOwnRunbooks(t *testing.T) {
+	at := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	f := &JournalFollower{}
+	f.recordEvents(journal.Record{At: at, Kind: journal.KindRunStart, Run: "r1",
+		Runbook: runbookJSON(Announce(RunbookRollback, RollbackRunbook(), at))})
+	evs, _ := f.recordEvents(journal.Record{At: at, Kind: journal.KindStep, Step: string(StopApiservers), State: Done.String()})
+	if len(evs) != 2 || evs[1].(StepEvent).Step != RollbackEtcd || evs[1].(StepEvent).State != WaitingGate {
+		t.Fatalf("after stop-apiservers done: %+v, want rollback-etcd waiting at its gate", evs)
+	}
 }
 
 // watch follows the live run, however long the journal (issue 15 item 6):
@@ -109,10 +138,10 @@ func TestWatchShowsTheLiveRunAtTheEndOfA50MiBJournal(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Size() < 50<<20 {
 		t.Fatalf("the journal is not 50 MiB: %v %v", st.Size(), err)
 	}
-	w := newJournalWatch(path)
-	var evs []steps.Event
+	w := NewJournalFollower(path)
+	var evs []Event
 	for range 100 { // each poll reads at most 4 MiB; stop once caught up
-		got, ended, err := w.poll()
+		got, ended, err := w.Poll()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,14 +156,14 @@ func TestWatchShowsTheLiveRunAtTheEndOfA50MiBJournal(t *testing.T) {
 	sawGate := false
 	for _, ev := range evs {
 		switch e := ev.(type) {
-		case steps.StepEvent:
-			if e.Step == steps.VerifyReport && e.State == steps.Done {
+		case StepEvent:
+			if e.Step == VerifyReport && e.State == Done {
 				t.Fatalf("watch showed an old run's VERIFY PASSED for the live run")
 			}
-		case steps.CheckEvent:
+		case CheckEvent:
 			t.Fatalf("watch showed an old run's check: %+v", e)
-		case steps.GateEvent:
-			sawGate = sawGate || e.Gate.Step == steps.RestoreEtcd
+		case GateEvent:
+			sawGate = sawGate || e.Gate.Step == RestoreEtcd
 		}
 	}
 	if !sawGate {

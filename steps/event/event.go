@@ -1,0 +1,244 @@
+// Package event is the contract between the engine (package steps) and its
+// clients (the console, watch, the headless printer): what the engine tells
+// them and what they answer, as typed fields. It imports nothing of the
+// engine or the transport, so a client of the engine depends on this alone;
+// clients read these fields, never the wording meant for people.
+package event
+
+import (
+	"os"
+	"os/user"
+	"time"
+)
+
+// StepID names a step of a runbook.
+type StepID string
+
+// State is where a step (or a node within a step) stands.
+type State int
+
+const (
+	Pending State = iota
+	WaitingGate
+	Running
+	Verifying
+	Done
+	Failed
+	Skipped
+)
+
+var stateNames = [...]string{"pending", "waiting for gate", "running", "verifying", "done", "failed", "skipped"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// Event is what the engine tells its clients (console, headless printer,
+// journal). Every event but LogEvent is always delivered; LogEvent
+// may be dropped on its way to a UI under pressure, never from the transcript.
+type Event interface {
+	// Time is when the event happened (its At).
+	Time() time.Time
+}
+
+// StepEvent reports a step's state change. Why is the one-line reason in the
+// operator's words (for Failed: what failed and what to do).
+type StepEvent struct {
+	At    time.Time
+	Step  StepID
+	State State
+	Why   string
+}
+
+// NodeEvent reports one node's progress within a step.
+type NodeEvent struct {
+	At     time.Time
+	Step   StepID
+	Node   string
+	State  State
+	Action string // what the node is doing now, e.g. "waiting for no listener on :6443"
+	Err    string // reason when Failed
+	// Unreachable says a Failed node could not be reached or logged into
+	// (SSH dead, connection refused, another host key).
+	Unreachable bool `json:",omitempty"`
+}
+
+// CheckEvent reports one post-condition check of a step. Check and Detail
+// are for people; Fact is for programs: a client fills its inventory from
+// Fact alone, never from the check's words.
+type CheckEvent struct {
+	At     time.Time
+	Step   StepID
+	Node   string // empty for cluster-wide checks
+	Check  string // e.g. "no kube-apiserver process"
+	OK     bool
+	Detail string
+	Fact   Fact // what the check proved about a component on Node; zero: nothing
+}
+
+// Component is a piece of the cluster whose state a check can prove. Its
+// value is the process name.
+type Component string
+
+const (
+	CompEtcd              Component = "etcd"
+	CompAPIServer         Component = "kube-apiserver"
+	CompScheduler         Component = "kube-scheduler"
+	CompControllerManager Component = "kube-controller-manager"
+	CompKubelet           Component = "kubelet"
+)
+
+// ComponentState is what a check saw of a component.
+type ComponentState string
+
+const (
+	CompUp        ComponentState = "up"        // runs and answers
+	CompDown      ComponentState = "down"      // no process, nothing listening, no answer
+	CompRestarted ComponentState = "restarted" // a process started after the restore
+	CompStale     ComponentState = "stale"     // a process runs, but the one from before the restore
+)
+
+// Fact is what one check proved about one component on its node. The zero
+// Fact proves nothing (a lock, the disk, a manifest's flag).
+type Fact struct {
+	Component Component      `json:"component,omitempty"`
+	State     ComponentState `json:"state,omitempty"`
+}
+
+// Is reports whether f proves something.
+func (f Fact) Is() bool { return f.Component != "" && f.State != "" }
+
+// LogKind says what a log line is, so no client reads it from the text.
+type LogKind int
+
+const (
+	LogStdout  LogKind = iota // a command's standard output
+	LogStderr                 // a command's standard error
+	LogCommand                // a command leaving for its node (Text is the redacted command line)
+	LogNote                   // the engine's own remark (an exit status, a gate decided)
+)
+
+var logKindNames = [...]string{"stdout", "stderr", "command", "note"}
+
+func (k LogKind) String() string {
+	if int(k) < len(logKindNames) {
+		return logKindNames[k]
+	}
+	return "unknown"
+}
+
+// LogLine is one line of the log: a command sent, a line it printed, a note.
+type LogLine struct {
+	At   time.Time
+	Node string
+	Kind LogKind
+	Text string
+}
+
+// LogEvent carries log lines, batched per node.
+type LogEvent struct {
+	At    time.Time
+	Lines []LogLine
+}
+
+// RunbookEvent is a run's first event: the steps it will take, in order,
+// so a client lists them before any step starts (the restore and the
+// rollback are different runbooks, told apart by nothing else).
+type RunbookEvent struct {
+	At    time.Time
+	Name  string // "restore", "rollback"
+	Steps []RunbookStep
+}
+
+// Runbook names, announced in RunbookEvent.Name.
+const (
+	RunbookRestore  = "restore"
+	RunbookRollback = "rollback"
+)
+
+// RunbookStep is one row of the announced runbook.
+type RunbookStep struct {
+	ID    StepID `json:"id"`
+	Title string `json:"title"`
+	Short string `json:"short"` // the title in a step list's column
+	// Number is the step's number in the runbook as operators say it
+	// ("step 2"); 0 for the unnumbered bookends (preflight, verify).
+	Number int `json:"number,omitempty"`
+}
+
+// Gate is the confirmation the engine needs before a step runs.
+type Gate struct {
+	Step      StepID
+	Title     string
+	Why       string
+	Commands  []NodeCommands // exact commands per node, secrets redacted
+	Facts     []string       // what the operator must know (snapshot card, bump value, diff)
+	NeedsName bool           // destructive: the cluster name must be typed
+	Cluster   string         // the name to type
+	// Failure is why the step failed, on the gate offered after a failure
+	// (which also offers Choices); empty on a step's own gate.
+	Failure string `json:",omitempty"`
+	// Choices offered besides back out, on a failure gate.
+	Choices []Choice `json:",omitempty"`
+}
+
+// Choice is a way on from a failure gate; Decision.Choice names one.
+type Choice string
+
+const (
+	ChoiceRetry    Choice = "retry"     // run the step again (its actions are idempotent)
+	ChoiceReverify Choice = "re-verify" // check the post-condition again (wait)
+	ChoiceUndo     Choice = "undo"      // put back what the step changed, then offer its gate again
+	ChoiceContinue Choice = "continue"  // accept a partial result (listed in the scorecard)
+)
+
+// NodeCommands lists the commands a step will run on one node.
+type NodeCommands struct {
+	Node     string
+	Commands []string
+	// What is each command's purpose in the operator's words, What[i] for
+	// Commands[i] ("park kube-apiserver.yaml so the kubelet stops its pod"):
+	// a gate shows why a command runs, not only what it is. A shorter slice
+	// (a gate built by hand, an old client) leaves the rest unexplained.
+	What []string `json:",omitempty"`
+}
+
+// GateEvent asks a client for a decision; the engine blocks until Decide.
+type GateEvent struct {
+	At   time.Time
+	Gate Gate
+}
+
+// Decision answers a gate.
+type Decision struct {
+	Proceed bool
+	Typed   string // the cluster name as typed, for NeedsName gates
+	Choice  Choice // one of Gate.Choices, when chosen
+	By      string // who decided (user@host), for the journal
+	// Why says why a client backed out on its own (headless: a failure
+	// nobody is there to judge); empty when the operator chose to.
+	Why string
+}
+
+func (e StepEvent) Time() time.Time    { return e.At }
+func (e NodeEvent) Time() time.Time    { return e.At }
+func (e CheckEvent) Time() time.Time   { return e.At }
+func (e LogEvent) Time() time.Time     { return e.At }
+func (e GateEvent) Time() time.Time    { return e.At }
+func (e RunbookEvent) Time() time.Time { return e.At }
+
+// Operator is user@host of this process, for Decision.By and the journal.
+func Operator() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return name + "@" + host
+}
