@@ -125,10 +125,7 @@ func runPreflight(ctx context.Context, c *Context) error {
 	if err := c.verifySnapshot(ctx); err != nil {
 		return err
 	}
-	if err := c.checkStorageVersion(c.localSnapshot()); err != nil {
-		return err
-	}
-	if err := c.decideTools(ctx, true); err != nil {
+	if err := c.readiness(ctx); err != nil { // readiness_run.go: storage version and tools folded in
 		return err
 	}
 	if err := c.ForEachNode(ctx, memberNodes(c.members()), func(ctx context.Context, node string) error {

@@ -54,20 +54,25 @@ It changes nothing on any node. Exit 0 only if every node passes.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			results, err := probeAll(ctx, cl, sf, cmd.ErrOrStderr())
+			var rep *steps.ReadinessReport
+			results, err := probeAll(ctx, cl, sf, cmd.ErrOrStderr(), &rep)
 			if err != nil {
 				return usageErr("%v", err)
 			}
 			if output == "json" {
-				err = writeProbeJSON(cmd.OutOrStdout(), results)
+				err = writeProbeJSON(cmd.OutOrStdout(), results, rep)
 			} else {
 				writeProbeTable(cmd.OutOrStdout(), results)
+				writeReadiness(cmd.OutOrStdout(), rep)
 			}
 			if err != nil {
 				return err
 			}
 			if n := failedProbes(results); n > 0 {
 				return failErr(fmt.Errorf("%d of %d nodes failed the check", n, len(results)))
+			}
+			if err := readinessErr(rep); err != nil {
+				return failErr(err)
 			}
 			return nil
 		},
@@ -119,7 +124,7 @@ type nodeCheck struct {
 	EtcdTools *steps.MemberTools `json:"etcdTools,omitempty"`
 }
 
-func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Writer) ([]nodeCheck, error) {
+func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Writer, rep **steps.ReadinessReport) ([]nodeCheck, error) {
 	r, err := sf.newRunner(cl, stderr)
 	if err != nil {
 		return nil, err
@@ -143,6 +148,7 @@ func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Wr
 	}
 	wg.Wait()
 	addEtcdTools(ctx, cl, r, out)
+	*rep = addReadiness(ctx, cl, r, out)
 	return out, nil
 }
 
@@ -222,11 +228,12 @@ func writeProbeTable(w io.Writer, rs []nodeCheck) {
 	}
 }
 
-func writeProbeJSON(w io.Writer, rs []nodeCheck) error {
+func writeProbeJSON(w io.Writer, rs []nodeCheck, rep *steps.ReadinessReport) error {
 	return writeJSON(w, struct {
-		Nodes []nodeCheck `json:"nodes"`
-		OK    bool        `json:"ok"`
-	}{rs, failedProbes(rs) == 0})
+		Nodes     []nodeCheck            `json:"nodes"`
+		Readiness *steps.ReadinessReport `json:"readiness,omitempty"`
+		OK        bool                   `json:"ok"`
+	}{rs, rep, failedProbes(rs) == 0 && readinessErr(rep) == nil})
 }
 
 func joinRoles(roles []string) string { return strings.Join(roles, ",") }
