@@ -24,9 +24,9 @@ type Scorecard struct {
 	// one. Clients show it; they never parse the text.
 	KubeadmDataDir *KubeadmDataDir `json:"kubeadmDataDir,omitempty"`
 	// Readiness is preflight's readiness report (nil before preflight ran).
-	Readiness *ReadinessReport `json:"readiness,omitempty"`
-	Journal        string          `json:"journal"`
-	Transcript     string          `json:"transcript,omitempty"`
+	Readiness  *ReadinessReport `json:"readiness,omitempty"`
+	Journal    string           `json:"journal"`
+	Transcript string           `json:"transcript,omitempty"`
 }
 
 // StepScore is one step's outcome.
