@@ -66,7 +66,10 @@ type Options struct {
 	// /usr/local/bin, as kubespray does. Without it a node has none, as a
 	// kubeadm host (they live only inside the etcd image).
 	HostEtcdTools bool
-	Progress      func(string)
+	// NoEncryption turns encryption at rest off: by default every
+	// apiserver encrypts Secrets with an aescbc key (encryption.go).
+	NoEncryption bool
+	Progress     func(string)
 }
 
 func (o *Options) defaults() error {
@@ -124,6 +127,9 @@ type Lab struct {
 	nodes  map[string]*labNode
 	order  []string
 	lb     *LB // Options.EtcdLB
+	// enc are the encryption-at-rest keys every apiserver holds, the
+	// encrypting one first (nil: Options.NoEncryption).
+	enc []encKey
 
 	downOnce sync.Once
 	downErr  error
