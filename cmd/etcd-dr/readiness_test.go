@@ -212,3 +212,40 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// The default drill, Secrets encrypted at rest by the real apiservers,
+// passes, and its headless scorecard shows the readiness report that let
+// it through: the snapshot's key, found in every apiserver's config.
+func TestTheDefaultDrillWithEncryptionAtRestPassesAndShowsItsReadiness(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() {
+		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	var out, errb bytes.Buffer
+	if code := run([]string{"drill", "--headless", "--dir", dir, "--block", "206", "--workers", "1"}, &out, &errb); code != exitOK {
+		t.Fatalf("drill exit %d\nstdout:\n%s\nstderr (tail):\n%s", code, &out, tail(errb.String(), 60))
+	}
+	text := out.String()
+	for _, want := range []string{
+		"verify               done",
+		"ok    seed-served-post-snapshot-gone",
+		"readiness encryption-at-rest",
+		"snapshot: key aescbc:lab-key-1 encrypts 1 secrets",
+		"readiness ca-era",
+		"readiness etcd-versions",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scorecard lacks %q:\n%s", want, text)
+		}
+	}
+	for _, cp := range []string{"cp-1", "cp-2", "cp-3"} {
+		if !containsLine(text, cp, "/etc/kubernetes/enc/encryption-config.yaml has aescbc:lab-key-1") {
+			t.Errorf("scorecard does not show %s's encryption config holding the key:\n%s", cp, text)
+		}
+	}
+	if strings.Contains(text, "FAILED") {
+		t.Errorf("a readiness check failed on the default lab:\n%s", text)
+	}
+}
