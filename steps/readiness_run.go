@@ -17,7 +17,7 @@ import (
 // a check keeps the gate shut. The etcd versions check is session 3's
 // storage-version check and tool choice, folded in.
 func (c *Context) readiness(ctx context.Context) error {
-	r := c.buildReadiness(ctx, c.localSnapshot(), c.Values.SnapshotSize, time.Now())
+	r := c.buildReadiness(ctx, c.localSnapshot(), "", c.Values.SnapshotSize, time.Now())
 	verr := c.checkStorageVersion(c.localSnapshot())
 	r.Checks = append(r.Checks, c.versionsCheck(verr))
 	r.applyOverrides(c.Cluster.Readiness.Override)
@@ -58,8 +58,9 @@ func (c *Context) reportReadiness(r ReadinessReport) {
 
 // buildReadiness runs the checks that read the snapshot and the nodes, all
 // read-only. local is the snapshot on the bastion ("" when there is none
-// here: `check` with snapshot.on a node); size its size.
-func (c *Context) buildReadiness(ctx context.Context, local string, size int64, now time.Time) ReadinessReport {
+// here: `check` with snapshot.on a node, or one it cannot read), skip why;
+// size its size.
+func (c *Context) buildReadiness(ctx context.Context, local, skip string, size int64, now time.Time) ReadinessReport {
 	var r ReadinessReport
 	var facts snapshot.Readiness
 	var ferr error
@@ -76,7 +77,7 @@ func (c *Context) buildReadiness(ctx context.Context, local string, size int64, 
 	for _, sc := range snapChecks {
 		switch {
 		case local == "":
-			r.Checks = append(r.Checks, ReadinessCheck{Name: sc.name, Title: sc.title, Skipped: "the snapshot lies on " + c.snapshotNode() + ": preflight reads it"})
+			r.Checks = append(r.Checks, ReadinessCheck{Name: sc.name, Title: sc.title, Skipped: skip})
 		case ferr != nil:
 			r.Checks = append(r.Checks, ReadinessCheck{Name: sc.name, Title: sc.title, Problem: fmt.Sprintf("cannot read the snapshot's values: %v", ferr)})
 		default:
@@ -91,7 +92,7 @@ func (c *Context) buildReadiness(ctx context.Context, local string, size int64, 
 	}
 	switch {
 	case local == "":
-		r.Checks = append(r.Checks, ReadinessCheck{Name: CheckAutomation, Title: "automation", Skipped: "the snapshot lies on " + c.snapshotNode() + ": preflight reads it"})
+		r.Checks = append(r.Checks, ReadinessCheck{Name: CheckAutomation, Title: "automation", Skipped: skip})
 	case ferr != nil:
 		r.Checks = append(r.Checks, ReadinessCheck{Name: CheckAutomation, Title: "automation", Problem: fmt.Sprintf("cannot read the snapshot's values: %v", ferr)})
 	default:
@@ -128,16 +129,17 @@ func CheckReadiness(ctx context.Context, cl *config.Cluster, exec Executor) (Rea
 	if err := c.readEtcdVersions(ctx); err != nil {
 		return ReadinessReport{}, err
 	}
-	local := ""
+	local, skip := "", "the snapshot lies on "+c.snapshotNode()+": preflight reads it"
 	var size int64
 	if c.snapshotNode() == "" {
 		info, err := snapshot.Verify(c.Cluster.Snapshot.Path)
-		if err != nil {
-			return ReadinessReport{}, err
+		if err == nil {
+			local, size = c.Cluster.Snapshot.Path, info.Size
+		} else {
+			skip = "the snapshot cannot be read (preflight refuses it): " + err.Error()
 		}
-		local, size = c.Cluster.Snapshot.Path, info.Size
 	}
-	r := c.buildReadiness(ctx, local, size, time.Now())
+	r := c.buildReadiness(ctx, local, skip, size, time.Now())
 	var verr error
 	if local != "" {
 		verr = c.checkStorageVersion(local)

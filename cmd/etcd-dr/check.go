@@ -34,7 +34,10 @@ SSH reachability and latency, passwordless sudo, OS, and free disk on etcd nodes
 On etcd members it also says which etcd runs there and which etcdutl and
 etcdctl the restore would use: the node's own under sudo when its minor version
 matches, else the bastion's static binary it would bring (see etcd-dr tools).
-It changes nothing on any node. Exit 0 only if every node passes.`,
+Then it shows preflight's readiness report (encryption keys, CA era, etcd
+versions, certificates, quota and disk, automation; readinessOK in -o json),
+which preflight enforces. It changes nothing on any node. Exit 0 only if
+every node passes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := loadCluster(file, cmd.ErrOrStderr())
@@ -72,7 +75,9 @@ It changes nothing on any node. Exit 0 only if every node passes.`,
 				return failErr(fmt.Errorf("%d of %d nodes failed the check", n, len(results)))
 			}
 			if err := readinessErr(rep); err != nil {
-				return failErr(err)
+				// The report is shown and its verdict is in -o json; the exit
+				// status stays the nodes' (preflight is the gate that refuses).
+				fmt.Fprintf(cmd.ErrOrStderr(), "etcd-dr: preflight would refuse: %s\n", steps.Clean(err.Error()))
 			}
 			return nil
 		},
@@ -232,8 +237,10 @@ func writeProbeJSON(w io.Writer, rs []nodeCheck, rep *steps.ReadinessReport) err
 	return writeJSON(w, struct {
 		Nodes     []nodeCheck            `json:"nodes"`
 		Readiness *steps.ReadinessReport `json:"readiness,omitempty"`
-		OK        bool                   `json:"ok"`
-	}{rs, rep, failedProbes(rs) == 0 && readinessErr(rep) == nil})
+		// ReadinessOK: no readiness check would keep the step-1 gate shut.
+		ReadinessOK bool `json:"readinessOK"`
+		OK          bool `json:"ok"`
+	}{rs, rep, readinessErr(rep) == nil, failedProbes(rs) == 0})
 }
 
 func joinRoles(roles []string) string { return strings.Join(roles, ",") }

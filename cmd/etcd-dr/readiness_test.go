@@ -51,11 +51,11 @@ func TestEachReadinessFaultStopsTheRunBeforeStepOneAndChangesNothing(t *testing.
 		}
 		seen = append(seen, out.String(), errb.String())
 		var got struct {
-			Readiness *steps.ReadinessReport `json:"readiness"`
-			OK        bool                   `json:"ok"`
+			Readiness   *steps.ReadinessReport `json:"readiness"`
+			ReadinessOK bool                   `json:"readinessOK"`
 		}
 		must(t, json.Unmarshal(out.Bytes(), &got))
-		if got.Readiness == nil || !got.OK {
+		if got.Readiness == nil || !got.ReadinessOK {
 			t.Fatalf("check -o json has no passing readiness report:\n%s", &out)
 		}
 		var names []string
