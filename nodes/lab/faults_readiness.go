@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -50,6 +51,11 @@ func (l *Lab) ReadinessFault(ctx context.Context, name string) error {
 // key), the old key removed, apiservers restarted. The snapshot's Secrets
 // are then encrypted with a key no apiserver holds.
 func (l *Lab) EncryptionKeyRotated(ctx context.Context) error {
+	if len(l.enc) == 0 { // a Lab opened by another process than the one that made it
+		if err := l.readEncKeys(ctx); err != nil {
+			return err
+		}
+	}
 	if len(l.enc) == 0 {
 		return fmt.Errorf("lab: %s: encryption at rest is off in this lab", FaultEncryptionKeyRotated)
 	}
@@ -262,4 +268,27 @@ func marshalKey(kp keyPair) ([]byte, error) {
 func (l *Lab) hasRole(name, role string) bool {
 	n, ok := l.nodes[name]
 	return ok && slices.Contains(n.spec.Roles, role)
+}
+
+var encKeyRE = regexp.MustCompile(`- name: (\S+)\n\s+secret: (\S+)`)
+
+// readEncKeys reads the keys every apiserver holds from the first
+// control-plane node's encryption config.
+func (l *Lab) readEncKeys(ctx context.Context) error {
+	cps := l.nodeNames("cp-")
+	if len(cps) == 0 {
+		return fmt.Errorf("lab: no control-plane node")
+	}
+	data, err := l.readInNode(ctx, cps[0], encryptionConfig)
+	if err != nil {
+		return nil // no config: encryption at rest is off
+	}
+	for _, m := range encKeyRE.FindAllSubmatch(data, -1) {
+		secret, err := base64.StdEncoding.DecodeString(string(m[2]))
+		if err != nil {
+			return fmt.Errorf("lab: %s on %s: key %s is not base64", encryptionConfig, cps[0], m[1])
+		}
+		l.enc = append(l.enc, encKey{Name: string(m[1]), Secret: secret})
+	}
+	return nil
 }
