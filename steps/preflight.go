@@ -61,6 +61,7 @@ func preflightPlan(c *Context) ([]Action, error) {
 		if len(c.parkedManifests(n)) > 0 {
 			out = append(out, c.manifestsDump(n.Name))
 		}
+		out = append(out, c.readinessPlan(n.Name, n.Has(config.RoleControlPlane), n.Has(config.RoleEtcd))...) // readiness_run.go
 	}
 	lock, err := lockActions(c)
 	return append(out, lock...), err

@@ -157,3 +157,24 @@ func readinessFacts(c *Context) []string {
 	}
 	return c.Values.Readiness.Lines()
 }
+
+// readinessPlan lists the reads the readiness report makes on node, for
+// `plan` and the preflight gate: files named by flags are read in preflight,
+// so they show as placeholders until then.
+func (c *Context) readinessPlan(node string, cp, member bool) []Action {
+	var out []Action
+	quiet := func(file, what string) Action {
+		return Action{Node: node, What: what, ReadOnly: true, Quiet: true, Cmd: sudo(c.Cluster, "cat", "--", file)}
+	}
+	if cp {
+		out = append(out,
+			quiet("<--encryption-provider-config of "+node+": read from its kube-apiserver.yaml>", "read the key names of the apiserver's encryption config (its content is never shown)"),
+			quiet("<--client-ca-file of "+node+": read from its kube-apiserver.yaml, /etc/kubernetes/pki/ca.crt by default>", "read the cluster CA for its fingerprint"))
+	}
+	if member {
+		out = append(out,
+			quiet("<--cert-file of "+node+": read from "+c.etcdSource()+">", "read the member's server certificate to check it covers its client URLs"),
+			quiet("<--peer-cert-file of "+node+": read from "+c.etcdSource()+">", "read the member's peer certificate to check it covers its peer URLs"))
+	}
+	return out
+}
