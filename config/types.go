@@ -44,7 +44,20 @@ type Cluster struct {
 	Apiserver Apiserver `yaml:"apiserver" json:"apiserver"`
 	State     State     `yaml:"state" json:"state"`
 	Nodes     []Node    `yaml:"nodes" json:"nodes"`
+	Readiness Readiness `yaml:"readiness,omitempty" json:"readiness,omitzero"`
 }
+
+// Readiness holds the operator's explicit overrides of the readiness
+// report's checks (steps/readiness.go): each names a check that failed and
+// that the operator has decided to restore past; it is shown and journaled.
+type Readiness struct {
+	Override []string `yaml:"override,omitempty" json:"override,omitempty"`
+}
+
+// ReadinessChecks are the readiness checks an override may name. The etcd
+// versions check is not among them: an etcd that refuses the restored data
+// cannot be overridden into starting.
+var ReadinessChecks = []string{"encryption-at-rest", "ca-era", "certificates", "quota-and-disk", "automation"}
 
 // Snapshot says where the snapshot to restore lives.
 type Snapshot struct {

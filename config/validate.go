@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,6 +28,7 @@ func (v *validator) validate() {
 	v.ssh()
 	v.etcd()
 	v.apiserver()
+	v.readiness()
 	if v.d.ok("state.dir") || !v.d.set("state.dir") {
 		v.bastionPath("state.dir", &v.c.State.Dir)
 	}
@@ -203,6 +205,18 @@ func (v *validator) apiserver() {
 			v.r.errorf(v.d.where("apiserver.etcdServers"), "apiserver.etcdServers: %q is not a URL; write comma-separated URLs like https://10.0.0.11:2379,https://10.0.0.12:2379", s)
 		case u.Scheme != "https" && u.Scheme != "http" || u.Port() == "" || u.Hostname() == "":
 			v.r.errorf(v.d.where("apiserver.etcdServers"), "apiserver.etcdServers: %q needs a scheme, host and port, like https://10.0.0.11:2379", s)
+		}
+	}
+}
+
+// readiness checks that every override names a known check.
+func (v *validator) readiness() {
+	if !v.d.ok("readiness.override") {
+		return
+	}
+	for _, o := range v.c.Readiness.Override {
+		if !slices.Contains(ReadinessChecks, o) {
+			v.r.errorf(v.d.where("readiness.override"), "readiness.override: %q is not a readiness check; use one of %s", o, strings.Join(ReadinessChecks, ", "))
 		}
 	}
 }

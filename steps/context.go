@@ -63,6 +63,9 @@ type Values struct {
 	// Before records what flush-caches compares against (node/component →
 	// pid or kubelet InvocationID), journaled so a resume compares the same.
 	Before map[string]string `json:"before,omitempty"`
+	// Readiness is preflight's readiness report (readiness.go), shown at
+	// the step-1 gate and in the scorecard.
+	Readiness *ReadinessReport `json:"readiness,omitempty"`
 }
 
 // Member is one etcd member as its node's manifest (or env file) says.

@@ -64,6 +64,7 @@ func preflightPlan(c *Context) ([]Action, error) {
 		if len(c.parkedManifests(n)) > 0 {
 			out = append(out, c.manifestsDump(n.Name))
 		}
+		out = append(out, c.readinessPlan(n.Name, n.Has(config.RoleControlPlane), n.Has(config.RoleEtcd))...) // readiness_run.go
 	}
 	lock, err := lockActions(c)
 	return append(out, lock...), err
@@ -128,10 +129,7 @@ func runPreflight(ctx context.Context, c *Context) error {
 	if err := c.verifySnapshot(ctx); err != nil {
 		return err
 	}
-	if err := c.checkStorageVersion(c.localSnapshot()); err != nil {
-		return err
-	}
-	if err := c.decideTools(ctx, true); err != nil {
+	if err := c.readiness(ctx); err != nil { // readiness_run.go: storage version and tools folded in
 		return err
 	}
 	if err := c.ForEachNode(ctx, memberNodes(c.members()), func(ctx context.Context, node string) error {

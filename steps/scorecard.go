@@ -26,8 +26,10 @@ type Scorecard struct {
 	// static-pod (kubeadm) cluster: kubeadm's own record still names the old
 	// one. Clients show it; they never parse the text.
 	KubeadmDataDir *KubeadmDataDir `json:"kubeadmDataDir,omitempty"`
-	Journal        string          `json:"journal"`
-	Transcript     string          `json:"transcript,omitempty"`
+	// Readiness is preflight's readiness report (nil before preflight ran).
+	Readiness  *ReadinessReport `json:"readiness,omitempty"`
+	Journal    string           `json:"journal"`
+	Transcript string           `json:"transcript,omitempty"`
 }
 
 // StepScore is one step's outcome.
@@ -61,7 +63,7 @@ func (e *Engine) Scorecard() *Scorecard {
 	sc := &Scorecard{Cluster: e.opts.Cluster.Name, Run: e.cx.Values.Run, Who: e.cx.Values.Who,
 		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), Accepted: e.cx.Values.Accepted,
 		NotFlushed:     append(slices.Clone(e.cx.Values.NotFlushed), e.cx.Values.Accepted[FlushCaches]...),
-		KubeadmDataDir: e.cx.kubeadmDataDir()}
+		KubeadmDataDir: e.cx.kubeadmDataDir(), Readiness: e.cx.Values.Readiness}
 	if e.tr != nil {
 		sc.Transcript = e.tr.Path()
 	}
@@ -140,6 +142,11 @@ func (sc *Scorecard) Text() string {
 				mark = "FAILED: " + n.Why
 			}
 			fmt.Fprintf(&b, "      %-16s %10s  %s\n", n.Node, n.Duration, mark)
+		}
+	}
+	if sc.Readiness != nil {
+		for _, l := range sc.Readiness.Lines() {
+			fmt.Fprintf(&b, "  %s\n", l)
 		}
 	}
 	fmt.Fprintf(&b, "  RTO (first destructive step → end): %s\n", sc.RTO)

@@ -38,6 +38,13 @@ var secretCorpus = []secretCase{
 	{"a YAML password key", "  password: yamlN", []string{"yamlN"}, []string{"password:"}},
 	{"a password key with a block scalar", "password: |-\n  blockO\n  blockO2\nuser: admin", []string{"blockO", "blockO2"}, []string{"user: admin"}},
 	{"an EncryptionConfiguration secret", "    - aescbc:\n        keys:\n        - name: key1\n          secret: c2VjcmV0IGlzIHNlY3VyZQP=", []string{"c2VjcmV0IGlzIHNlY3VyZQP="}, []string{"name: key1"}},
+	{"an EncryptionConfiguration as the lab and kubeadm docs lay it out, every provider",
+		"resources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: lab-key-1\n              secret: QUVTQ0JDa2V5b25lMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3OA==\n" +
+			"      - secretbox:\n          keys:\n            - secret: U0VDUkVUQk9Ya2V5dHdvMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMg==\n              name: box-2\n      - aesgcm:\n          keys:\n          - {name: gcm-3, secret: R0NNa2V5dGhyZWUxMjM0NTY3ODkwMTIzNA==}\n      - identity: {}",
+		[]string{"QUVTQ0JDa2V5b25lMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3OA==", "U0VDUkVUQk9Ya2V5dHdvMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMg==", "R0NNa2V5dGhyZWUxMjM0NTY3ODkwMTIzNA=="},
+		[]string{"name: lab-key-1", "name: box-2", "gcm-3", "identity"}},
+	{"an EncryptionConfiguration as JSON", `{"kind":"EncryptionConfiguration","resources":[{"providers":[{"aescbc":{"keys":[{"name":"k1","secret":"SkNPTmtleTEyMzQ1Njc4OTA="}]}}]}]}`,
+		[]string{"SkNPTmtleTEyMzQ1Njc4OTA="}, []string{`"name":"k1"`}},
 	{"a kubeconfig's client key and token, its certificate kept",
 		"users:\n- name: admin\n  user:\n    client-certificate-data: LS0tCERTQ\n    client-key-data: LS0tKEYQ\n    token: tokQ",
 		[]string{"LS0tKEYQ", "tokQ"}, []string{"LS0tCERTQ", "client-key-data:", "token:"}},

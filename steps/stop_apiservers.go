@@ -17,6 +17,7 @@ func StopApiserversStep() Step {
 		Title:       "Stop every kube-apiserver",
 		Why:         "An apiserver still running during the restore writes its stale cache and watches back into etcd and corrupts the restored state.",
 		Destructive: true,
+		Facts:       readinessFacts, // readiness_run.go
 		Plan: func(c *Context) ([]Action, error) {
 			var out []Action
 			for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {

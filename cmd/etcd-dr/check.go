@@ -33,7 +33,10 @@ SSH reachability and latency, passwordless sudo, OS, and free disk on etcd nodes
 On etcd members it also says which etcd runs there and which etcdutl and
 etcdctl the restore would use: the node's own under sudo when its minor version
 matches, else the bastion's static binary it would bring (see etcd-dr tools).
-It changes nothing on any node. Exit 0 only if every node passes.`,
+Then it shows preflight's readiness report (encryption keys, CA era, etcd
+versions, certificates, quota and disk, automation; readinessOK in -o json),
+which preflight enforces. It changes nothing on any node. Exit 0 only if
+every node passes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := loadCluster(file, cmd.ErrOrStderr())
@@ -53,20 +56,27 @@ It changes nothing on any node. Exit 0 only if every node passes.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			results, err := probeAll(ctx, cl, sf, cmd.ErrOrStderr())
+			var rep *steps.ReadinessReport
+			results, err := probeAll(ctx, cl, sf, cmd.ErrOrStderr(), &rep)
 			if err != nil {
 				return usageErr("%v", err)
 			}
 			if output == "json" {
-				err = writeProbeJSON(cmd.OutOrStdout(), results)
+				err = writeProbeJSON(cmd.OutOrStdout(), results, rep)
 			} else {
 				writeProbeTable(cmd.OutOrStdout(), results)
+				writeReadiness(cmd.OutOrStdout(), rep)
 			}
 			if err != nil {
 				return err
 			}
 			if n := failedProbes(results); n > 0 {
 				return failErr(fmt.Errorf("%d of %d nodes failed the check", n, len(results)))
+			}
+			if err := readinessErr(rep); err != nil {
+				// The report is shown and its verdict is in -o json; the exit
+				// status stays the nodes' (preflight is the gate that refuses).
+				fmt.Fprintf(cmd.ErrOrStderr(), "etcd-dr: preflight would refuse: %s\n", steps.Clean(err.Error()))
 			}
 			return nil
 		},
@@ -118,7 +128,7 @@ type nodeCheck struct {
 	EtcdTools *steps.MemberTools `json:"etcdTools,omitempty"`
 }
 
-func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Writer) ([]nodeCheck, error) {
+func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Writer, rep **steps.ReadinessReport) ([]nodeCheck, error) {
 	r, err := sf.newRunner(cl, stderr)
 	if err != nil {
 		return nil, err
@@ -140,6 +150,7 @@ func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Wr
 		return nil
 	})
 	addEtcdTools(ctx, cl, r, out)
+	*rep = addReadiness(ctx, cl, r, out)
 	return out, nil
 }
 
@@ -219,11 +230,14 @@ func writeProbeTable(w io.Writer, rs []nodeCheck) {
 	}
 }
 
-func writeProbeJSON(w io.Writer, rs []nodeCheck) error {
+func writeProbeJSON(w io.Writer, rs []nodeCheck, rep *steps.ReadinessReport) error {
 	return writeJSON(w, struct {
-		Nodes []nodeCheck `json:"nodes"`
-		OK    bool        `json:"ok"`
-	}{rs, failedProbes(rs) == 0})
+		Nodes     []nodeCheck            `json:"nodes"`
+		Readiness *steps.ReadinessReport `json:"readiness,omitempty"`
+		// ReadinessOK: no readiness check would keep the step-1 gate shut.
+		ReadinessOK bool `json:"readinessOK"`
+		OK          bool `json:"ok"`
+	}{rs, rep, readinessErr(rep) == nil, failedProbes(rs) == 0})
 }
 
 func joinRoles(roles []string) string { return strings.Join(roles, ",") }

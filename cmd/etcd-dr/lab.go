@@ -32,6 +32,7 @@ type labFlags struct {
 	etcdVersion        string
 	hostEtcdTools      bool
 	etcdUser           string
+	noEncryption       bool
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -50,19 +51,22 @@ func (f *labFlags) register(c *cobra.Command) {
 		"install etcdutl and etcdctl in etcd nodes' /usr/local/bin (kubespray-like); by default nodes have none, as kubeadm hosts")
 	c.Flags().StringVar(&f.etcdUser, "etcd-user", "",
 		"systemd mode: the etcd unit's User= (e.g. etcd, as older kubespray units and distro packages); the data dir is that user's, 0700. Needs root")
+	c.Flags().BoolVar(&f.noEncryption, "no-encryption", false,
+		"turn encryption at rest off; by default every apiserver encrypts Secrets with an aescbc key, as hardened clusters do")
 }
 
 func (f *labFlags) args() []string {
 	return []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
 		"--topology", f.topology, "--etcd-mode", f.etcdMode, "--etcd-nodes", strconv.Itoa(f.etcd),
 		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys),
-		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools), "--etcd-user", f.etcdUser}
+		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools), "--etcd-user", f.etcdUser,
+		"--no-encryption=" + strconv.FormatBool(f.noEncryption)}
 }
 
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
 		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, EtcdVersion: f.etcdVersion,
-		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, Progress: progress}
+		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

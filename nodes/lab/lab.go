@@ -74,7 +74,11 @@ type Options struct {
 	// real host. Empty: the unit runs etcd as root. Needs the lab run as
 	// root: a user namespace maps a second uid only for a privileged parent.
 	EtcdUser string
-	Progress func(string)
+
+	// NoEncryption turns encryption at rest off: by default every
+	// apiserver encrypts Secrets with an aescbc key (encryption.go).
+	NoEncryption bool
+	Progress     func(string)
 
 	etcdUID int // EtcdUser's uid (and gid) on the members, see serviceID
 }
@@ -139,6 +143,9 @@ type Lab struct {
 	nodes  map[string]*labNode
 	order  []string
 	lb     *LB // Options.EtcdLB
+	// enc are the encryption-at-rest keys every apiserver holds, the
+	// encrypting one first (nil: Options.NoEncryption).
+	enc []encKey
 
 	downOnce sync.Once
 	downErr  error

@@ -24,6 +24,9 @@ type manifestData struct {
 	EtcdServers               string // https://addr:2379 (the node's own member, as kubeadm stacked)
 	EtcdImageTag, KubeVersion string // "3.6.6-0" (kubeadm's tag), "v1.35.4"
 	User, Token               string // kubeconfig only
+	// EncryptionConfig is the apiserver's --encryption-provider-config
+	// ("" : encryption at rest off), in EncryptionDir (encryption.go).
+	EncryptionConfig, EncryptionDir string
 }
 
 // Tokens are the lab's static bearer tokens (--token-auth-file). Admin is in

@@ -47,6 +47,13 @@ func configMap(ns, name, value string) object {
 		fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q},"data":{"value":%q}}`, name, value)}
 }
 
+// secret is an Opaque Secret: with encryption at rest on (the default) the
+// apiserver stores it encrypted, so the snapshot carries an encrypted value.
+func secret(ns, name, value string) object {
+	return object{"/api/v1/namespaces/" + ns + "/secrets", name,
+		fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":%q},"stringData":{"value":%q}}`, name, value)}
+}
+
 func deployment(ns, name string) object {
 	return object{"/apis/apps/v1/namespaces/" + ns + "/deployments", name, fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment",
 "metadata":{"name":%q},"spec":{"replicas":1,"selector":{"matchLabels":{"app":%q}},
@@ -60,7 +67,7 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	api := l.nodes[l.nodeNames("cp-")[0]].spec.Addr
 	before := []object{namespace("seed-1"), namespace("seed-2"),
 		configMap("seed-1", "seed-config", "before the snapshot"), configMap("seed-2", "seed-config", "before"),
-		deployment("seed-1", "seed-web")}
+		deployment("seed-1", "seed-web"), secret("seed-1", "seed-secret", "before the snapshot")}
 	after := []object{namespace("post-snapshot-1"), configMap("post-snapshot-1", "post-snapshot-config", "after"),
 		configMap("seed-1", "post-snapshot-config", "after the snapshot")}
 	s := Seed{Snapshot: filepath.Join(l.opts.Dir, "snapshot.db"), RawSeed: "/lab/seed", RawPost: "/lab/post-snapshot"}
@@ -77,6 +84,15 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	}
 	if err := l.etcdPut(ctx, s.RawSeed, "before the snapshot"); err != nil {
 		return s, err
+	}
+	// The snapshot carries the cluster CA in kube-root-ca.crt, as a real
+	// one does: kube-controller-manager's publisher writes it into every
+	// namespace; wait for it in a seeded one.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a cold controller-manager on loaded cores
+	err = waitHTTP(wctx, c, "https://"+api+":6443/api/v1/namespaces/seed-1/configmaps/kube-root-ca.crt", l.state.Tokens.Admin)
+	cancel()
+	if err != nil {
+		return s, fmt.Errorf("lab seed: kube-controller-manager never published kube-root-ca.crt in seed-1: %w", err)
 	}
 	if err := l.seedKeys(ctx, seedKeysBefore); err != nil {
 		return s, err

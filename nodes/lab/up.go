@@ -41,6 +41,13 @@ func prepare(opts Options, bins Binaries) (*Lab, error) {
 		state: State{Dir: opts.Dir, DaemonPID: os.Getpid(), Started: time.Now(),
 			Tokens:      Tokens{Admin: randomToken(), Scheduler: randomToken(), ControllerManager: randomToken()},
 			ClusterFile: filepath.Join(opts.Dir, clusterFile)}}
+	if !opts.NoEncryption {
+		k, err := newEncKey("lab-key-1")
+		if err != nil {
+			return nil, err
+		}
+		l.enc = []encKey{k}
+	}
 	for _, s := range opts.specs() {
 		if err := l.prepareNode(s, opts.members(), bins); err != nil {
 			return nil, err
@@ -89,6 +96,12 @@ func (l *Lab) prepareNode(s nodeSpec, members []nodeSpec, bins Binaries) error {
 		}
 	}
 	if cp {
+		if len(l.enc) > 0 {
+			d.EncryptionConfig, d.EncryptionDir = encryptionConfig, encryptionDir
+			if err := writeEncryptionConfig(etc, l.enc); err != nil {
+				return fmt.Errorf("node %s: %w", s.Name, err)
+			}
+		}
 		return writeControlPlane(etc, d, l.state.Tokens)
 	}
 	return nil

@@ -39,6 +39,8 @@ const (
 	modeKeys    = "keys"    // every live key and its revisions
 	modeMembers = "members" // the member set the snapshot records
 	modeStorage = "storage" // the storage schema version (etcd 3.6+)
+	// modeReadiness: encryption keys, root CAs and automation (readiness.go)
+	modeReadiness = "readiness"
 )
 
 func init() {
@@ -55,9 +57,11 @@ type childResult struct {
 	Members  []Member       `json:"members,omitempty"`
 	// StorageVersion is meta/storageVersion ("" before etcd 3.6).
 	StorageVersion string `json:"storageVersion,omitempty"`
-	NotEtc         string `json:"notEtcd,omitempty"` // why it is not an etcd database
-	Locked         bool   `json:"locked,omitempty"`  // another process holds the file's lock
-	Err            string `json:"err,omitempty"`     // bbolt or etcdutl error
+	// Readiness is the readiness report's facts (never a value).
+	Readiness Readiness `json:"readiness,omitzero"`
+	NotEtc    string    `json:"notEtcd,omitempty"` // why it is not an etcd database
+	Locked    bool      `json:"locked,omitempty"`  // another process holds the file's lock
+	Err       string    `json:"err,omitempty"`     // bbolt or etcdutl error
 }
 
 func runChild(mode, path string) int {
@@ -90,6 +94,10 @@ func runChild(mode, path string) int {
 		}
 	case mode == modeMembers:
 		if res.Members, err = childMembers(path); err != nil {
+			res.Err = err.Error()
+		}
+	case mode == modeReadiness:
+		if res.Readiness, err = childReadiness(path); err != nil {
 			res.Err = err.Error()
 		}
 	case mode == modeStorage:
