@@ -17,6 +17,7 @@ import (
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -29,6 +30,7 @@ import (
 // it names. No encryption key's secret appears in any output, journal or
 // transcript.
 func TestEachReadinessFaultStopsTheRunBeforeStepOneAndChangesNothing(t *testing.T) {
+	labtest.Block(t, 205)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // a cold lab, then two rounds of apiserver restarts, on loaded cores
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 205, Workers: 1})
@@ -217,6 +219,7 @@ func mapsEqual(a, b map[string]string) bool {
 // passes, and its headless scorecard shows the readiness report that let
 // it through: the snapshot's key, found in every apiserver's config.
 func TestTheDefaultDrillWithEncryptionAtRestPassesAndShowsItsReadiness(t *testing.T) {
+	labtest.Block(t, 206)
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {
 		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
