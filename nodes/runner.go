@@ -37,14 +37,17 @@ func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.P
 // Params configures a Runner explicitly (tests, the lab). NewRunner builds
 // them from the cluster file.
 type Params struct {
-	Nodes          []Target
-	Jump           *Target // ProxyJump host; nil: connect directly
-	IdentityFiles  []string
-	Signers        []ssh.Signer // keys held in memory, tried before files
-	AgentSocket    string       // ssh-agent socket; "" = no agent
-	Passphrase     PassphraseFunc
-	KnownHosts     string
-	AcceptNew      bool // record keys of unknown hosts (never changed ones)
+	Nodes         []Target
+	Jump          *Target // ProxyJump host; nil: connect directly
+	IdentityFiles []string
+	Signers       []ssh.Signer // keys held in memory, tried before files
+	AgentSocket   string       // ssh-agent socket; "" = no agent
+	Passphrase    PassphraseFunc
+	KnownHosts    string
+	AcceptNew     bool // record keys of unknown hosts (never changed ones)
+	// OnHostKey hears each node's host key once it passed known_hosts (or
+	// was recorded with AcceptNew).
+	OnHostKey      func(node, addr string, key ssh.PublicKey)
 	Sudo           bool // Probe checks "sudo -n true"
 	ConnectTimeout time.Duration
 	CommandTimeout time.Duration
@@ -174,6 +177,7 @@ func New(p Params) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	hk.seen = p.OnHostKey
 	r.hk, r.auth = hk, a
 	return r, nil
 }

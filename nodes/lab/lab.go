@@ -66,6 +66,10 @@ type Options struct {
 	// /usr/local/bin, as kubespray does. Without it a node has none, as a
 	// kubeadm host (they live only inside the etcd image).
 	HostEtcdTools bool
+	// RegisterNodes creates each node's Node object and its static pods'
+	// mirror pods before the seed, as a real kubelet does (register.go);
+	// `etcd-dr init --kubeconfig` reads them.
+	RegisterNodes bool
 	Progress      func(string)
 }
 
@@ -231,6 +235,16 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := l.waitReady(ctx); err != nil {
 		_ = l.Down()
 		return nil, err
+	}
+	if err := l.writeAdminKubeconfig(); err != nil {
+		_ = l.Down()
+		return nil, err
+	}
+	if opts.RegisterNodes {
+		if err := l.registerNodes(ctx); err != nil {
+			_ = l.Down()
+			return nil, err
+		}
 	}
 	if !opts.SkipSeed {
 		opts.Progress("seeding: objects, snapshot " + filepath.Join(opts.Dir, "snapshot.db") + ", post-snapshot writes")

@@ -249,7 +249,8 @@ func (u *unit) execStart() string { return "/usr/local/bin/" + u.name }
 func (u *unit) show(props []string, valueOnly bool) string {
 	exec := fmt.Sprintf("{ path=%s ; argv[]=%s ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
 		u.execStart(), u.execStart())
-	all := map[string]string{"Id": u.name + ".service", "Type": "notify", "ActiveState": u.state, "Result": u.result, "ExecStart": exec}
+	all := map[string]string{"Id": u.name + ".service", "Type": "notify", "ActiveState": u.state, "Result": u.result, "ExecStart": exec,
+		"LoadState": "loaded", "EnvironmentFiles": u.envFile + " (ignore_errors=no)"}
 	if len(props) == 0 {
 		props = []string{"Id", "Type", "ActiveState", "Result"}
 	}
