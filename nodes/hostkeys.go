@@ -68,6 +68,9 @@ type hostKeys struct {
 	// seen, when set, hears every host key that passed (or was recorded):
 	// `etcd-dr init` prints each fingerprint for the operator to compare.
 	seen func(node, addr string, key ssh.PublicKey)
+	// recorded hears each key --accept-new-host-keys wrote to the file, so
+	// the operator is shown its fingerprint to compare.
+	recorded func(node, addr string, key ssh.PublicKey)
 }
 
 // current is the database to check against; appendKey replaces it.
@@ -142,7 +145,13 @@ func (h *hostKeys) keyErr(node, addr string, key ssh.PublicKey, err error) error
 	if hke.Changed() || !h.acceptNew {
 		return hke
 	}
-	return h.appendKey(addr, key)
+	if err := h.appendKey(addr, key); err != nil {
+		return err
+	}
+	if h.recorded != nil {
+		h.recorded(node, addr, key)
+	}
+	return nil
 }
 
 func (h *hostKeys) appendKey(addr string, key ssh.PublicKey) error {
