@@ -31,7 +31,9 @@ type initFlags struct {
 	identities []string
 	knownHosts string
 	jumpHost   string
+	sshConfig  string
 	ssh        sshFlags
+	set        func(flag string) bool // the operator gave this flag
 }
 
 func newInitCmd() *cobra.Command {
@@ -54,6 +56,7 @@ An existing file is never overwritten. Keep the file beside the backups.`,
   etcd-dr init --kubeconfig ~/.kube/config --name prod-eu1 --snapshot /backups/etcd/snap.db --out prod-eu1.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.set = cmd.Flags().Changed
 			return runInit(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -68,6 +71,7 @@ An existing file is never overwritten. Keep the file beside the backups.`,
 	fl.StringArrayVarP(&f.identities, "identity", "i", nil, "private key file (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exist)")
 	fl.StringVar(&f.knownHosts, "known-hosts", "~/.ssh/known_hosts", "known_hosts file every host key is checked against")
 	fl.StringVar(&f.jumpHost, "jump-host", "", "[user@]host[:port] of a jump host")
+	fl.StringVarP(&f.sshConfig, "ssh-config", "F", "", "OpenSSH client configuration to read (default: ssh's own, ~/.ssh/config)")
 	f.ssh.register(c)
 	return c
 }
@@ -81,6 +85,11 @@ func runInit(ctx context.Context, f initFlags, stdout, stderr io.Writer) error {
 	}
 	if _, err := os.Lstat(f.out); err == nil {
 		return usageErr("init: %s already exists: init never overwrites a cluster file; move it away or pass another --out", f.out)
+	}
+	if f.fromNode != "" {
+		if err := f.applySSHConfig(ctx, stderr); err != nil {
+			return err
+		}
 	}
 	if f.user == "" {
 		f.user = currentUser()
@@ -236,4 +245,59 @@ func splitTarget(s, user string, port int) (nodes.Target, error) {
 	}
 	t.Name = "from-node"
 	return t, nil
+}
+
+// applySSHConfig reads what OpenSSH's configuration says about --from-node
+// (ssh -G: Host aliases, Include, Match), for what the flags do not set.
+func (f *initFlags) applySSHConfig(ctx context.Context, stderr io.Writer) error {
+	user, hostPort, hasUser := strings.Cut(f.fromNode, "@")
+	if !hasUser {
+		hostPort, user = user, ""
+	}
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		host, port = hostPort, ""
+	}
+	c, err := nodes.ResolveSSHConfig(ctx, f.sshConfig, host)
+	if err != nil {
+		if f.sshConfig != "" {
+			return usageErr("init: %v", err)
+		}
+		fmt.Fprintf(stderr, "etcd-dr: warning: %v; using the flags and defaults only\n", err)
+		return nil
+	}
+	if user == "" && !f.set("user") {
+		user = c.User
+	}
+	if port == "" && !f.set("port") && c.Port != 0 {
+		f.port = c.Port
+	}
+	if !f.set("identity") && len(c.Identities) > 0 {
+		f.identities = c.Identities
+	}
+	if !f.set("known-hosts") {
+		for _, kh := range c.KnownHosts {
+			if st, err := os.Stat(kh); err == nil && st.Mode().IsRegular() {
+				f.knownHosts = kh
+				break
+			}
+		}
+	}
+	if !f.set("jump-host") && c.ProxyJump != "" {
+		if strings.Contains(c.ProxyJump, ",") {
+			return usageErr("init: ProxyJump %s for %s is a chain; etcd-dr follows one jump host: pass --jump-host", c.ProxyJump, host)
+		}
+		f.jumpHost = c.ProxyJump
+	}
+	if c.HostName != "" {
+		host = c.HostName
+	}
+	f.fromNode = host
+	if port != "" {
+		f.fromNode = net.JoinHostPort(host, port)
+	}
+	if user != "" {
+		f.fromNode = user + "@" + f.fromNode
+	}
+	return nil
 }
