@@ -189,6 +189,9 @@ func (o drillOutput) write(rep *lab.Report) {
 		fmt.Fprintln(o.w, "\nfaults (game day):")
 		for _, f := range o.faults {
 			fmt.Fprintln(o.w, "  "+f.line())
+			if f.Failed != "" {
+				fmt.Fprintln(o.w, "    failed with: "+f.detail())
+			}
 		}
 	}
 	if rep != nil {
@@ -224,7 +227,7 @@ func (li *labInvariants) wrap(runbook []steps.Step, dir string) []steps.Step {
 			}
 			li.rep, li.ran = rep, true
 			for _, f := range li.faults.records() {
-				c.Check("", f.line(), f.Passed, "")
+				c.Check("", f.line(), f.Passed, f.detail())
 			}
 			for _, ch := range rep.Checks {
 				c.Check("", ch.Name, ch.OK, ch.Detail)

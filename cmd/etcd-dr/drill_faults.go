@@ -106,19 +106,22 @@ func (r faultRecord) line() string {
 	case r.Failed == "" && r.Passed:
 		s += ": the step passed despite it"
 	case r.Failed != "":
-		s += ": the step failed (" + clipLine(r.Failed, 80) + ")"
+		s += ": the step failed"
 		if r.Lifted {
-			s += ", the fault was lifted"
+			s += ", fault lifted"
 		}
 		if r.Retried > 0 {
-			s += fmt.Sprintf(", the operator retried %d×", r.Retried)
+			s += fmt.Sprintf(", retried %d×", r.Retried)
 		}
 		if r.Passed {
-			s += ", and it passed"
+			s += ", passed"
 		}
 	}
 	return s
 }
+
+// detail is the error the step failed with while the fault held.
+func (r faultRecord) detail() string { return clipLine(r.Failed, 160) }
 
 func clipLine(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
