@@ -64,6 +64,13 @@ type hostKeys struct {
 	probe     ssh.PublicKey
 
 	beforeRecord func() // test hook: between the unlocked check and the locked one
+
+	// seen, when set, hears every host key that passed (or was recorded):
+	// `etcd-dr init` prints each fingerprint for the operator to compare.
+	seen func(node, addr string, key ssh.PublicKey)
+	// recorded hears each key --accept-new-host-keys wrote to the file, so
+	// the operator is shown its fingerprint to compare.
+	recorded func(node, addr string, key ssh.PublicKey)
 }
 
 // current is the database to check against; appendKey replaces it.
@@ -99,22 +106,30 @@ func newHostKeys(file string, acceptNew bool) (*hostKeys, error) {
 // callback checks the key of node at addr (host:port).
 func (h *hostKeys) callback(node string) ssh.HostKeyCallback {
 	return func(addr string, remote net.Addr, key ssh.PublicKey) error {
-		// The scan is linear in the file: a fan-out over many nodes must not
-		// queue on a lock for it. Only recording a new key takes the lock,
-		// and checks again under it, so a key another dial just recorded is
-		// compared, never appended twice.
-		err := h.current()(addr, remote, key)
-		var ke *knownhosts.KeyError
-		if err == nil || !errors.As(err, &ke) || !h.acceptNew {
-			return h.keyErr(node, addr, key, err)
+		err := h.check(node, addr, remote, key)
+		if err == nil && h.seen != nil {
+			h.seen(node, addr, key)
 		}
-		if h.beforeRecord != nil {
-			h.beforeRecord()
-		}
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.keyErr(node, addr, key, h.db(addr, remote, key))
+		return err
 	}
+}
+
+func (h *hostKeys) check(node, addr string, remote net.Addr, key ssh.PublicKey) error {
+	// The scan is linear in the file: a fan-out over many nodes must not
+	// queue on a lock for it. Only recording a new key takes the lock,
+	// and checks again under it, so a key another dial just recorded is
+	// compared, never appended twice.
+	err := h.current()(addr, remote, key)
+	var ke *knownhosts.KeyError
+	if err == nil || !errors.As(err, &ke) || !h.acceptNew {
+		return h.keyErr(node, addr, key, err)
+	}
+	if h.beforeRecord != nil {
+		h.beforeRecord()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.keyErr(node, addr, key, h.db(addr, remote, key))
 }
 
 // keyErr turns knownhosts' verdict into a HostKeyError, recording the key
@@ -130,7 +145,13 @@ func (h *hostKeys) keyErr(node, addr string, key ssh.PublicKey, err error) error
 	if hke.Changed() || !h.acceptNew {
 		return hke
 	}
-	return h.appendKey(addr, key)
+	if err := h.appendKey(addr, key); err != nil {
+		return err
+	}
+	if h.recorded != nil {
+		h.recorded(node, addr, key)
+	}
+	return nil
 }
 
 func (h *hostKeys) appendKey(addr string, key ssh.PublicKey) error {

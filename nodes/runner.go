@@ -31,14 +31,19 @@ func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.P
 // Params configures a Runner explicitly (tests, the lab). NewRunner builds
 // them from the cluster file.
 type Params struct {
-	Nodes          []Target
-	Jump           *Target // ProxyJump host; nil: connect directly
-	IdentityFiles  []string
-	Signers        []ssh.Signer // keys held in memory, tried before files
-	AgentSocket    string       // ssh-agent socket; "" = no agent
-	Passphrase     PassphraseFunc
-	KnownHosts     string
-	AcceptNew      bool // record keys of unknown hosts (never changed ones)
+	Nodes         []Target
+	Jump          *Target // ProxyJump host; nil: connect directly
+	IdentityFiles []string
+	Signers       []ssh.Signer // keys held in memory, tried before files
+	AgentSocket   string       // ssh-agent socket; "" = no agent
+	Passphrase    PassphraseFunc
+	KnownHosts    string
+	AcceptNew     bool // record keys of unknown hosts (never changed ones)
+	// OnHostKey hears each node's host key once it passed known_hosts (or
+	// was recorded with AcceptNew).
+	OnHostKey func(node, addr string, key ssh.PublicKey)
+	// OnNewHostKey hears each key AcceptNew recorded in known_hosts.
+	OnNewHostKey   func(node, addr string, key ssh.PublicKey)
 	Sudo           bool // Probe checks "sudo -n true"
 	ConnectTimeout time.Duration
 	CommandTimeout time.Duration
@@ -50,7 +55,9 @@ type Params struct {
 type Options struct {
 	AcceptNew  bool
 	Passphrase PassphraseFunc // nil headless: encrypted keys must be in the agent
-	NoAgent    bool           // ignore SSH_AUTH_SOCK
+	// OnNewHostKey hears each host key AcceptNew recorded.
+	OnNewHostKey func(node, addr string, key ssh.PublicKey)
+	NoAgent      bool // ignore SSH_AUTH_SOCK
 }
 
 // Runner runs commands on nodes over SSH: one connection per node, dialed on
@@ -81,7 +88,7 @@ func NewRunner(c *config.Cluster, opts Options) (*Runner, error) {
 	s := c.SSH
 	p := Params{
 		IdentityFiles: s.IdentityFiles, KnownHosts: ExpandHome(s.KnownHosts),
-		AcceptNew: opts.AcceptNew, Passphrase: opts.Passphrase, Sudo: s.Sudo,
+		AcceptNew: opts.AcceptNew, OnNewHostKey: opts.OnNewHostKey, Passphrase: opts.Passphrase, Sudo: s.Sudo,
 		ConnectTimeout: s.ConnectTimeout, CommandTimeout: s.CommandTimeout,
 		Keepalive: s.Keepalive, Concurrency: s.Concurrency,
 	}
@@ -168,6 +175,7 @@ func New(p Params) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	hk.seen, hk.recorded = p.OnHostKey, p.OnNewHostKey
 	r.hk, r.auth = hk, a
 	return r, nil
 }

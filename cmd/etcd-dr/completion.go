@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/steps"
 	"os"
 	"path/filepath"
 
@@ -38,7 +40,9 @@ var examples = map[string]string{
 	"etcd-dr watch":    `  etcd-dr watch -f cluster.yaml                      # a second pair of eyes, read-only`,
 	"etcd-dr drill": `  etcd-dr drill
   etcd-dr drill --headless -o json
-  etcd-dr drill --topology external --etcd-mode systemd --workers 1`,
+  etcd-dr drill --topology external --etcd-mode systemd --workers 1
+  etcd-dr drill --fault list
+  etcd-dr drill --fault sshd-frozen@restore-etcd,apiserver-wont-stop@stop-apiservers   # a game day`,
 	"etcd-dr lab": `  etcd-dr lab up --dir /tmp/lab && etcd-dr console -f /tmp/lab/cluster.yaml
   etcd-dr lab verify --dir /tmp/lab && etcd-dr lab down --dir /tmp/lab`,
 	"etcd-dr lab up":     `  etcd-dr lab up --dir /tmp/lab --nodes 3 --workers 2`,
@@ -70,6 +74,9 @@ func addCompletions(root *cobra.Command) {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
 			if words, ok := flagValues[f.Name]; ok {
 				_ = c.RegisterFlagCompletionFunc(f.Name, cobra.FixedCompletions(words, cobra.ShellCompDirectiveNoFileComp))
+			}
+			if f.Name == "fault" {
+				_ = c.RegisterFlagCompletionFunc("fault", completeFaults)
 			}
 			if f.Name == "file" {
 				_ = c.MarkFlagFilename("file", "yaml", "yml")
@@ -105,4 +112,16 @@ func newManCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// completeFaults offers `list`, every registered fault, and NAME@STEP forms.
+func completeFaults(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	out := []string{"list"}
+	for _, f := range lab.Faults() {
+		out = append(out, f.Name+"\t"+f.Help)
+		for _, st := range steps.Runbook() {
+			out = append(out, f.Name+"@"+string(st.ID))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

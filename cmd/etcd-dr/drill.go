@@ -21,6 +21,7 @@ func newDrillCmd() *cobra.Command {
 	var lf labFlags
 	var headlessFlag, keep bool
 	var output string
+	var faultFlags []string
 	c := &cobra.Command{
 		Use:   "drill [--nodes 3 --workers 2] [--headless]",
 		Short: "Rehearse the restore on a local lab of real etcd members and kube-apiservers",
@@ -36,6 +37,14 @@ Exit 0 only when the procedure finished and every invariant holds.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
+			if len(faultFlags) == 1 && faultFlags[0] == "list" {
+				writeFaultList(cmd.OutOrStdout())
+				return nil
+			}
+			faults, err := parseFaults(faultFlags)
+			if err != nil {
+				return err
+			}
 			ownDir := !cmd.Flags().Changed("dir")
 			if ownDir {
 				dir, err := os.MkdirTemp("", "etcd-dr-drill-")
@@ -44,7 +53,7 @@ Exit 0 only when the procedure finished and every invariant holds.`,
 				}
 				lf.dir = dir
 			}
-			err := drill(cmd, lf, headlessFlag, keep, output)
+			err = drill(cmd, lf, headlessFlag, keep, output, faults)
 			if ownDir && !keep {
 				removeDrillDir(cmd.ErrOrStderr(), lf.dir, err)
 			}
@@ -55,10 +64,11 @@ Exit 0 only when the procedure finished and every invariant holds.`,
 	c.Flags().BoolVar(&headlessFlag, "headless", false, "no terminal UI: every gate confirmed with the lab's cluster name")
 	c.Flags().BoolVar(&keep, "keep", false, "leave the lab running afterwards (etcd-dr lab down --dir DIR stops it)")
 	outputFlag(c, &output)
+	c.Flags().StringSliceVar(&faultFlags, "fault", nil, "inject lab faults: NAME[@STEP][@NODE][,...] (a game day); --fault list lists them")
 	return c
 }
 
-func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output string) (err error) {
+func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output string, faults []faultSpec) (err error) {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	stderr := cmd.ErrOrStderr()
@@ -88,9 +98,13 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 	}
 	// The lab's invariants are checked in the verify step, while the console
 	// is still open, so its scorecard shows them.
-	var inv labInvariants
+	df := &drillFaults{dir: lf.dir, specs: faults}
+	if err := df.injectNow(ctx); err != nil {
+		return err
+	}
+	inv := labInvariants{faults: df}
 	s, err := openSessionWith(engineFlags{file: clusterFileOf(st)}, stderr, func(o *steps.Options) {
-		o.Steps = inv.wrap(steps.Runbook(), lf.dir)
+		o.Steps = inv.wrap(df.wrap(steps.Runbook()), lf.dir)
 	})
 	if err != nil {
 		return err
@@ -108,7 +122,7 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 	} else {
 		runErr = consoleRun(cmd, s, true, resume)
 	}
-	out := drillOutput{w: cmd.OutOrStdout(), json: output == "json", sc: sc}
+	out := drillOutput{w: cmd.OutOrStdout(), json: output == "json", sc: sc, faults: df.records()}
 	if inv.ran && !inv.rep.OK() {
 		out.write(&inv.rep)
 		return failErr(fmt.Errorf("drill failed: invariants do not hold: %v", inv.rep.Failed()))
@@ -149,6 +163,8 @@ type drillOutput struct {
 	w    io.Writer
 	json bool
 	sc   *steps.Scorecard
+	// faults are the game day's injected faults and how each went.
+	faults []faultRecord
 }
 
 func (o drillOutput) write(rep *lab.Report) {
@@ -158,8 +174,9 @@ func (o drillOutput) write(rep *lab.Report) {
 		}
 		doc := struct {
 			*steps.Scorecard
-			Invariants *lab.Report `json:"invariants,omitempty"`
-		}{o.sc, rep}
+			Invariants *lab.Report   `json:"invariants,omitempty"`
+			Faults     []faultRecord `json:"faults,omitempty"`
+		}{o.sc, rep, o.faults}
 		enc := json.NewEncoder(o.w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(doc)
@@ -167,6 +184,15 @@ func (o drillOutput) write(rep *lab.Report) {
 	}
 	if o.sc != nil {
 		writeScorecard(o.w, o.sc, "text")
+	}
+	if len(o.faults) > 0 {
+		fmt.Fprintln(o.w, "\nfaults (game day):")
+		for _, f := range o.faults {
+			fmt.Fprintln(o.w, "  "+f.line())
+			if f.Failed != "" {
+				fmt.Fprintln(o.w, "    failed with: "+f.detail())
+			}
+		}
 	}
 	if rep != nil {
 		fmt.Fprintln(o.w, "\ninvariants (lab verify):")
@@ -178,8 +204,9 @@ func (o drillOutput) write(rep *lab.Report) {
 // checks its invariants while the console is open and shows them on the
 // scorecard; a broken one fails the step (retry, re-verify or abort).
 type labInvariants struct {
-	rep lab.Report
-	ran bool
+	rep    lab.Report
+	ran    bool
+	faults *drillFaults // their lines go on the scorecard too
 }
 
 func (li *labInvariants) wrap(runbook []steps.Step, dir string) []steps.Step {
@@ -199,6 +226,9 @@ func (li *labInvariants) wrap(runbook []steps.Step, dir string) []steps.Step {
 				return fmt.Errorf("lab verify: %w", err)
 			}
 			li.rep, li.ran = rep, true
+			for _, f := range li.faults.records() {
+				c.Check("", f.line(), f.Passed, f.detail())
+			}
 			for _, ch := range rep.Checks {
 				c.Check("", ch.Name, ch.OK, ch.Detail)
 			}

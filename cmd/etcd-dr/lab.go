@@ -33,6 +33,7 @@ type labFlags struct {
 	hostEtcdTools      bool
 	etcdUser           string
 	noEncryption       bool
+	registerNodes      bool
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -53,6 +54,8 @@ func (f *labFlags) register(c *cobra.Command) {
 		"systemd mode: the etcd unit's User= (e.g. etcd, as older kubespray units and distro packages); the data dir is that user's, 0700. Needs root")
 	c.Flags().BoolVar(&f.noEncryption, "no-encryption", false,
 		"turn encryption at rest off; by default every apiserver encrypts Secrets with an aescbc key, as hardened clusters do")
+	c.Flags().BoolVar(&f.registerNodes, "register-nodes", false,
+		"register Node objects and mirror pods before the snapshot, as kubelets do (for etcd-dr init --kubeconfig DIR/admin.conf)")
 }
 
 func (f *labFlags) args() []string {
@@ -60,13 +63,14 @@ func (f *labFlags) args() []string {
 		"--topology", f.topology, "--etcd-mode", f.etcdMode, "--etcd-nodes", strconv.Itoa(f.etcd),
 		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys),
 		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools), "--etcd-user", f.etcdUser,
-		"--no-encryption=" + strconv.FormatBool(f.noEncryption)}
+		"--no-encryption=" + strconv.FormatBool(f.noEncryption),
+		"--register-nodes=" + strconv.FormatBool(f.registerNodes)}
 }
 
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
 		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, EtcdVersion: f.etcdVersion,
-		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, Progress: progress}
+		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, RegisterNodes: f.registerNodes, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

@@ -50,6 +50,7 @@ Exit codes: 0 success, 1 procedure failed or aborted, 2 usage or config error.`,
 		newSnapshotCmd(),
 		newManCmd(),
 		newToolsCmd(),
+		newInitCmd(),
 	)
 	root.InitDefaultCompletionCmd() // now, not at Execute, so it gets its Example too
 	addCompletions(root)

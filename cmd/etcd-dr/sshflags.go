@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -28,7 +29,14 @@ func (f sshFlags) options() nodes.Options {
 // newRunner builds the SSH runner and tells the operator, on stderr, what
 // about the SSH setup is worth knowing without stopping anything.
 func (f sshFlags) newRunner(cl *config.Cluster, stderr io.Writer) (*nodes.Runner, error) {
-	r, err := nodes.NewRunner(cl, f.options())
+	opts := f.options()
+	// Every key --accept-new-host-keys records is shown, never trusted
+	// silently: the operator compares it with the node's own.
+	opts.OnNewHostKey = func(node, addr string, key ssh.PublicKey) {
+		fmt.Fprintf(stderr, "etcd-dr: recorded the host key of %s (%s) in %s: %s %s; compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the node\n",
+			node, addr, cl.SSH.KnownHosts, key.Type(), ssh.FingerprintSHA256(key))
+	}
+	r, err := nodes.NewRunner(cl, opts)
 	if err != nil {
 		return nil, err
 	}

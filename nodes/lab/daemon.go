@@ -38,6 +38,12 @@ func Serve(ctx context.Context, opts Options) error {
 		_ = os.WriteFile(filepath.Join(opts.Dir, failedFile), []byte(err.Error()+"\n"), 0o644)
 		return err
 	}
+	stopFaults, err := serveFaults(ctx, l)
+	if err != nil {
+		_ = l.Down()
+		return err
+	}
+	defer stopFaults()
 	if err := os.WriteFile(filepath.Join(opts.Dir, readyFile), []byte(fmt.Sprintln(os.Getpid())), 0o644); err != nil {
 		_ = l.Down()
 		return fmt.Errorf("lab serve: %w", err)

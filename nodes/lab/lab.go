@@ -78,7 +78,11 @@ type Options struct {
 	// NoEncryption turns encryption at rest off: by default every
 	// apiserver encrypts Secrets with an aescbc key (encryption.go).
 	NoEncryption bool
-	Progress     func(string)
+	// RegisterNodes creates each node's Node object and its static pods'
+	// mirror pods before the seed, as a real kubelet does (register.go);
+	// `etcd-dr init --kubeconfig` reads them.
+	RegisterNodes bool
+	Progress      func(string)
 
 	etcdUID int // EtcdUser's uid (and gid) on the members, see serviceID
 }
@@ -257,6 +261,16 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := l.waitReady(ctx); err != nil {
 		_ = l.Down()
 		return nil, err
+	}
+	if err := l.writeAdminKubeconfig(); err != nil {
+		_ = l.Down()
+		return nil, err
+	}
+	if opts.RegisterNodes {
+		if err := l.registerNodes(ctx); err != nil {
+			_ = l.Down()
+			return nil, err
+		}
 	}
 	if !opts.SkipSeed {
 		opts.Progress("seeding: objects, snapshot " + filepath.Join(opts.Dir, "snapshot.db") + ", post-snapshot writes")

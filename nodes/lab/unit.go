@@ -274,7 +274,7 @@ func (u *unit) show(props []string, valueOnly bool) string {
 		u.execStart(), u.execStart())
 	// systemd prints an empty User= for a unit that sets none (root).
 	all := map[string]string{"Id": u.name + ".service", "Type": "notify", "ActiveState": u.state, "Result": u.result, "ExecStart": exec,
-		"User": u.user}
+		"User": u.user, "LoadState": "loaded", "EnvironmentFiles": u.envFile + " (ignore_errors=no)"}
 	if len(props) == 0 {
 		props = []string{"Id", "Type", "ActiveState", "Result"}
 	}

@@ -135,10 +135,17 @@ func (l *Lab) start(ctx context.Context) error {
 		return err
 	}
 	var known strings.Builder
+	// Every node's sshd listens on one port, as a real fleet's sshd does on
+	// 22 (which the host may hold here): a cluster file, or `etcd-dr init`,
+	// then needs one ssh.port, not a port per node.
+	port := "0"
 	for _, s := range l.opts.specs() {
-		n, err := l.startOne(ctx, runCtx, s, userKey.PublicKey())
+		n, err := l.startOne(ctx, runCtx, s, userKey.PublicKey(), port)
 		if err != nil {
 			return err
+		}
+		if port == "0" {
+			_, port, _ = net.SplitHostPort(n.ssh.Addr())
 		}
 		known.WriteString(knownHostsLine(n.ssh.Addr(), n.hostKeys[0].PublicKey()) + "\n")
 		l.state.Nodes = append(l.state.Nodes, NodeState{nodeSpec: s, SSHAddr: n.ssh.Addr(), InitPID: n.pid})
@@ -152,7 +159,7 @@ func (l *Lab) start(ctx context.Context) error {
 	return l.writeState()
 }
 
-func (l *Lab) startOne(ctx, runCtx context.Context, s nodeSpec, user ssh.PublicKey) (*labNode, error) {
+func (l *Lab) startOne(ctx, runCtx context.Context, s nodeSpec, user ssh.PublicKey, port string) (*labNode, error) {
 	l.opts.Progress("starting node " + s.Name + " at " + s.Addr)
 	base, err := startNode(ctx, s, filepath.Join(l.opts.Dir, "nodes", s.Name), filepath.Dir(l.bins.Etcd))
 	if err != nil {
@@ -184,7 +191,7 @@ func (l *Lab) startOne(ctx, runCtx context.Context, s nodeSpec, user ssh.PublicK
 	}
 	n.hostKeys = []ssh.Signer{hostKey}
 	n.ssh, err = sshserver.Start(sshserver.Config{
-		Addr:           s.Addr + ":0",
+		Addr:           net.JoinHostPort(s.Addr, port),
 		HostKeys:       n.hostKeys,
 		AuthorizedKeys: []ssh.PublicKey{user},
 		Command:        n.sshCommand,
