@@ -55,6 +55,14 @@ type Values struct {
 	NodeLock string `json:"nodeLock,omitempty"`
 	// NotFlushed lists nodes whose kubelet the operator chose to leave.
 	NotFlushed []string `json:"notFlushed,omitempty"`
+	// WatchFrom is a resourceVersion read through the API while the cluster
+	// was healthy, before step 1: after the restore a watch from it must be
+	// refused with 410 (converge.go). WatchFromWhy says why none was read.
+	WatchFrom    string `json:"watchFrom,omitempty"`
+	WatchFromWhy string `json:"watchFromWhy,omitempty"`
+	// NotConverged lists the convergence checks (and nodes) the operator
+	// accepted as failed at the verify gate.
+	NotConverged []string `json:"notConverged,omitempty"`
 	// Before records what flush-caches compares against (node/component →
 	// pid or kubelet InvocationID), journaled so a resume compares the same.
 	Before map[string]string `json:"before,omitempty"`
@@ -127,6 +135,12 @@ type Context struct {
 	step StepID
 	eng  *Engine
 	mu   sync.Mutex // guards Values while nodes run in parallel
+
+	// kube is the Kubernetes API client of the convergence checks
+	// (converge_client.go), made once from admin.conf and held in memory.
+	kube *kubeAPI
+	// conv is what the verify step's gate found to do (converge_fix.go).
+	conv convergePlan
 }
 
 // Step is the step being run, planned or verified.

@@ -154,7 +154,11 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 	case ChoiceUndo:
 		return e.undo(ctx, s)
 	default: // ChoiceContinue: await admits only offered choices
-		e.cx.Values.NotFlushed = append(e.cx.Values.NotFlushed, partial.Nodes...)
+		if partial.Kind == PartialNotConverged {
+			e.cx.Values.NotConverged = append(e.cx.Values.NotConverged, partial.Nodes...)
+		} else {
+			e.cx.Values.NotFlushed = append(e.cx.Values.NotFlushed, partial.Nodes...)
+		}
 		if err := e.saveValues(e.cx.Values); err != nil {
 			return nil, err
 		}

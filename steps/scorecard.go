@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,11 @@ type Scorecard struct {
 	RTO        Duration    `json:"rto"` // first destructive step started → last step verified
 	Steps      []StepScore `json:"steps"`
 	NotFlushed []string    `json:"notFlushed,omitempty"`
+	// Converged are the convergence checks of the verify step's last
+	// attempt (converge.go); NotConverged what the operator accepted as
+	// failed at its gate.
+	Converged    []ConvergeScore `json:"converged,omitempty"`
+	NotConverged []string        `json:"notConverged,omitempty"`
 	// KubeadmDataDir is set after a restore into a new data dir on a
 	// static-pod (kubeadm) cluster: kubeadm's own record still names the old
 	// one. Clients show it; they never parse the text.
@@ -35,6 +41,15 @@ type StepScore struct {
 	Duration Duration    `json:"duration"` // running → done, over all attempts
 	Attempts int         `json:"attempts"`
 	Nodes    []NodeScore `json:"nodes,omitempty"`
+}
+
+// ConvergeScore is one convergence check's outcome: Check is one of
+// ConvergenceChecks, Node set for per-node checks.
+type ConvergeScore struct {
+	Check  string `json:"check"`
+	Node   string `json:"node,omitempty"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // NodeScore is one node's last outcome within a step.
@@ -57,6 +72,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func (e *Engine) Scorecard() *Scorecard {
 	sc := &Scorecard{Cluster: e.opts.Cluster.Name, Run: e.cx.Values.Run, Who: e.cx.Values.Who,
 		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), NotFlushed: e.cx.Values.NotFlushed,
+		NotConverged:   e.cx.Values.NotConverged,
 		KubeadmDataDir: e.cx.kubeadmDataDir()}
 	if e.tr != nil {
 		sc.Transcript = e.tr.Path()
@@ -85,6 +101,10 @@ func (e *Engine) Scorecard() *Scorecard {
 			continue
 		}
 		switch {
+		case r.Kind == journal.KindStep && st.Step == VerifyReport && r.State == Verifying.String():
+			sc.Converged = nil // a new attempt: only the last one's checks count
+		case r.Kind == journal.KindCheck && st.Step == VerifyReport && slices.Contains(ConvergenceChecks, r.Check):
+			sc.Converged = append(sc.Converged, ConvergeScore{Check: r.Check, Node: r.Node, OK: r.State == "ok", Detail: Clean(r.Why)})
 		case r.Kind == journal.KindStep && r.State == Running.String():
 			st.Attempts++
 			runningSince[st.Step] = r.At
@@ -141,6 +161,29 @@ func (sc *Scorecard) Text() string {
 	fmt.Fprintf(&b, "  RTO (first destructive step → end): %s\n", sc.RTO)
 	if len(sc.NotFlushed) > 0 {
 		fmt.Fprintf(&b, "  NOT FLUSHED (kubelet not restarted): %s\n", strings.Join(sc.NotFlushed, ", "))
+	}
+	if len(sc.Converged) > 0 {
+		passed := 0
+		for _, cv := range sc.Converged {
+			if cv.OK {
+				passed++
+			}
+		}
+		fmt.Fprintf(&b, "  CONVERGENCE  %d passed, %d failed\n", passed, len(sc.Converged)-passed)
+		for _, cv := range sc.Converged {
+			mark := "ok    "
+			if !cv.OK {
+				mark = "FAILED"
+			}
+			who := cv.Node
+			if who == "" {
+				who = "cluster"
+			}
+			fmt.Fprintf(&b, "    %s %-8s %s — %s\n", mark, who, cv.Check, cv.Detail)
+		}
+	}
+	if len(sc.NotConverged) > 0 {
+		fmt.Fprintf(&b, "  NOT CONVERGED (accepted at the verify gate): %s\n", strings.Join(sc.NotConverged, ", "))
 	}
 	if k := sc.KubeadmDataDir; k != nil {
 		fmt.Fprintf(&b, "  KUBEADM RECORD STALE: %s\n      fix: %s\n", k.Why(), k.Fix)

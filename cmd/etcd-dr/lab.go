@@ -31,6 +31,7 @@ type labFlags struct {
 	keys               int
 	etcdVersion        string
 	hostEtcdTools      bool
+	kubeletDown        []string // fault kubelet-down@NODE (lab.Options.KubeletDown)
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -47,19 +48,25 @@ func (f *labFlags) register(c *cobra.Command) {
 		"etcd the members run: 3.6.6 (what kubeadm v1.35.4 ships) or 3.7.3; etcd.yaml's image tag says it")
 	c.Flags().BoolVar(&f.hostEtcdTools, "host-etcd-tools", false,
 		"install etcdutl and etcdctl in etcd nodes' /usr/local/bin (kubespray-like); by default nodes have none, as kubeadm hosts")
+	c.Flags().StringSliceVar(&f.kubeletDown, "kubelet-down", nil, "fault: these nodes' kubelets do not come back from step 5's restart")
+	_ = c.Flags().MarkHidden("kubelet-down") // a game-day fault, not a shape of the lab
 }
 
 func (f *labFlags) args() []string {
-	return []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
+	args := []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
 		"--topology", f.topology, "--etcd-mode", f.etcdMode, "--etcd-nodes", strconv.Itoa(f.etcd),
 		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys),
 		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools)}
+	for _, n := range f.kubeletDown {
+		args = append(args, "--kubelet-down", n)
+	}
+	return args
 }
 
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
 		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, EtcdVersion: f.etcdVersion,
-		HostEtcdTools: f.hostEtcdTools, Progress: progress}
+		HostEtcdTools: f.hostEtcdTools, KubeletDown: f.kubeletDown, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

@@ -66,7 +66,10 @@ type Options struct {
 	// /usr/local/bin, as kubespray does. Without it a node has none, as a
 	// kubeadm host (they live only inside the etcd image).
 	HostEtcdTools bool
-	Progress      func(string)
+	// KubeletDown names nodes whose kubelet does not come back from its
+	// next restart (step 5): fault kubelet-down@NODE (KubeletDown).
+	KubeletDown []string
+	Progress    func(string)
 }
 
 func (o *Options) defaults() error {
