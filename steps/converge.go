@@ -15,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/etcd-dr/etcd-dr/config"
 )
 
 // The convergence checks of the verify step: proof, read through the API,
@@ -177,7 +179,7 @@ func (c *Context) waitConverged(ctx context.Context, check func(ctx context.Cont
 // after the restore and after step 5), so it proves a kubelet alive now
 // against the restored cluster, whatever the skew between node and bastion.
 func (c *Context) checkNodeLeases(ctx context.Context, api *kubeAPI) map[string]error {
-	names := names(c.Cluster.Nodes)
+	names := kubernetesNodes(c)
 	first := map[string]time.Time{}
 	for _, n := range names {
 		if l, err := api.cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n, metav1.GetOptions{}); err == nil {
@@ -212,6 +214,20 @@ func (c *Context) checkNodeLeases(ctx context.Context, api *kubeAPI) map[string]
 		}
 		return nil
 	})
+	return out
+}
+
+// kubernetesNodes are the nodes registered with the cluster: control-plane
+// and worker nodes. An external etcd host (role etcd alone) runs at most a
+// standalone kubelet, registered nowhere, as kubeadm's external etcd guide
+// sets it up.
+func kubernetesNodes(c *Context) []string {
+	var out []string
+	for _, n := range c.Cluster.Nodes {
+		if n.Has(config.RoleControlPlane) || n.Has(config.RoleWorker) {
+			out = append(out, n.Name)
+		}
+	}
 	return out
 }
 

@@ -33,9 +33,12 @@ const (
 
 // kubeletAPI is where and as whom a node's kubelet talks to the cluster.
 type kubeletAPI struct {
-	server string
-	ca     []byte
-	token  string
+	// registers is false on an external etcd host: its kubelet runs
+	// standalone (kubeadm's external etcd guide), registered nowhere.
+	registers bool
+	server    string
+	ca        []byte
+	token     string
 }
 
 // kubeletAPI is the lab counterpart of a node's kubelet.conf: a control-plane
@@ -56,7 +59,8 @@ func (l *Lab) kubeletAPI(s nodeSpec) (*kubeletAPI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab kubelet %s: cluster CA: %w", s.Name, err)
 	}
-	return &kubeletAPI{server: "https://" + addr + ":6443", ca: ca, token: l.state.Tokens.Kubelets[s.Name]}, nil
+	registers := slices.Contains(s.Roles, "control-plane") || slices.Contains(s.Roles, "worker")
+	return &kubeletAPI{registers: registers, server: "https://" + addr + ":6443", ca: ca, token: l.state.Tokens.Kubelets[s.Name]}, nil
 }
 
 // startAPI starts this kubelet invocation's API side (Node, status, Lease),
@@ -72,7 +76,7 @@ func (k *kubelet) startAPI(restart bool) {
 		k.apiStop()
 		k.apiStop = nil
 	}
-	if k.api == nil || k.runCtx == nil || k.api.token == "" {
+	if k.api == nil || k.runCtx == nil || k.api.token == "" || !k.api.registers {
 		return
 	}
 	if restart && k.downAfterRestart {
