@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,7 +26,8 @@ import (
 // their leader leases again. A worker whose kubelet does not come back from
 // step 5 is named at the verify gate, and the headless run stops there.
 func TestDrillProvesTheClusterConverged(t *testing.T) {
-	nodeOK := func(n string) string { return "ok     " + n + " " + steps.CheckNodeLease }
+	nodeOK := func(n string) string { return fmt.Sprintf("ok     %-8s %s", n, steps.CheckNodeLease) }
+	clusterOK := func(check string) string { return fmt.Sprintf("ok     %-8s %s", "cluster", check) }
 	for _, tc := range []struct {
 		name      string
 		block     string
@@ -36,10 +38,10 @@ func TestDrillProvesTheClusterConverged(t *testing.T) {
 	}{
 		{"a default drill passes every convergence check", "215", nil, exitOK,
 			[]string{nodeOK("cp-1"), nodeOK("cp-2"), nodeOK("cp-3"), nodeOK("w-1"),
-				"ok     cluster " + steps.CheckWatchRelist,
-				"ok     cluster " + steps.CheckAPIEndpoints,
-				"ok     cluster " + steps.CheckLeaderLease + " — kube-scheduler held by",
-				"ok     cluster " + steps.CheckLeaderLease + " — kube-controller-manager held by",
+				clusterOK(steps.CheckWatchRelist),
+				clusterOK(steps.CheckAPIEndpoints),
+				clusterOK(steps.CheckLeaderLease + " — kube-scheduler held by"),
+				clusterOK(steps.CheckLeaderLease + " — kube-controller-manager held by"),
 				" passed, 0 failed", "verify               done"},
 			[]string{"FAILED"}},
 		{"a worker whose kubelet does not come back is named at the verify gate", "216", []string{"--kubelet-down", "w-1"}, exitFailed,
@@ -97,13 +99,13 @@ func TestWatchFromBeforeTheRestoreIsAcceptedWithoutMarkCompacted(t *testing.T) {
 	if code == exitOK {
 		t.Fatalf("a restore without --mark-compacted passed the verify step:\n%s", tail(all, 80))
 	}
-	for _, w := range []string{"check FAIL cluster   " + steps.CheckWatchRelist, "without --mark-compacted",
-		"check ok   cluster   resourceVersion recorded for the 410 check", "not converged"} {
+	for _, w := range []string{"check FAIL cluster  " + steps.CheckWatchRelist, "without --mark-compacted",
+		"check ok   cluster  resourceVersion recorded for the 410 check", "not converged"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("output lacks %q:\n%s", w, tail(all, 120))
 		}
 	}
-	if strings.Contains(all, "check ok   cluster   "+steps.CheckWatchRelist) {
+	if strings.Contains(all, "check ok   cluster  "+steps.CheckWatchRelist) {
 		t.Errorf("the 410 check passed without --mark-compacted:\n%s", tail(all, 80))
 	}
 }
