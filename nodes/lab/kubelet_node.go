@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -124,9 +125,17 @@ func (l *Lab) KubeletDown(name string) error {
 }
 
 func (k *kubelet) runAPI(ctx context.Context) {
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: k.api.server, BearerToken: k.api.token,
+	cfg := &rest.Config{Host: k.api.server, BearerToken: k.api.token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: k.api.ca}, Timeout: 10 * time.Second,
-		UserAgent: "kubelet/v1.35.4 (lab) " + k.n.spec.Name})
+		UserAgent: "kubelet/v1.35.4 (lab) " + k.n.spec.Name}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		k.tl.add(Event{Node: k.n.spec.Name, Kind: "kubelet-api-error", Detail: err.Error()})
+		return
+	}
+	// An ended invocation leaves no connection (nor its goroutines) behind.
+	defer hc.CloseIdleConnections()
+	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		k.tl.add(Event{Node: k.n.spec.Name, Kind: "kubelet-api-error", Detail: err.Error()})
 		return
@@ -136,7 +145,9 @@ func (k *kubelet) runAPI(ctx context.Context) {
 	// SetNodeOwnerFunc's counterpart makes the Node its owner once known.
 	ctl := lease.NewController(clock.RealClock{}, cs, name, nodeLeaseDurationSeconds, nil, nodeLeaseRenewInterval,
 		name, corev1.NamespaceNodeLease, setNodeOwner(ctx, cs, name))
-	go ctl.Run(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { ctl.Run(ctx) })
 	k.registerAndPostStatus(ctx, cs)
 }
 
