@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -278,6 +279,15 @@ func stampOrNever(t time.Time) string {
 // keep the caches they held before the restore: the check fails.
 func (c *Context) checkWatchRelist(ctx context.Context, api *kubeAPI) error {
 	rv := c.Values.WatchFrom
+	if rv == "" {
+		// No apiserver answered in preflight (the usual disaster): etcd's
+		// own revision read then, or once every apiserver was stopped, is a
+		// resourceVersion from before the restore all the same (the
+		// apiserver's resourceVersions are etcd revisions).
+		if r := max(c.Values.LiveRevision, c.Values.RevisionAtStop); r > 0 {
+			rv = strconv.FormatInt(r, 10)
+		}
+	}
 	if rv == "" {
 		err := fmt.Errorf("no resourceVersion was read before the restore (%s)", firstNonEmpty(c.Values.WatchFromWhy, "not recorded"))
 		c.Check("", CheckWatchRelist, false, err.Error())
