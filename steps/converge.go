@@ -167,8 +167,21 @@ func apiDetail(api *kubeAPI, err error) string {
 func (c *Context) waitConverged(ctx context.Context, check func(ctx context.Context) error) error {
 	wctx, cancel := context.WithTimeout(ctx, convergeDeadline)
 	defer cancel()
-	err := c.waitUntil(wctx, c.Poll, check)
+	// The reading cut short by the deadline (client-go's rate limiter
+	// refuses a request that would outlive it) says nothing: keep the last
+	// reading made in full, which says what never became true.
+	var last error
+	err := c.waitUntil(wctx, c.Poll, func(ctx context.Context) error {
+		err := check(ctx)
+		if err != nil && ctx.Err() == nil && !strings.Contains(err.Error(), "rate limiter") {
+			last = err
+		}
+		return err
+	})
 	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+		if last != nil {
+			err = last
+		}
 		return fmt.Errorf("not true after %s: %w", convergeDeadline, err)
 	}
 	return err
