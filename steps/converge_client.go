@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -78,6 +79,9 @@ func (c *Context) kubeAPIOn(ctx context.Context, n config.Node) (*kubeAPI, error
 	}
 	cfg.Timeout = 30 * time.Second // one request; watches set their own
 	cfg.UserAgent = "etcd-dr"
+	// client-go prints server warnings (Endpoints deprecated) through klog
+	// on stderr, under the console's screen: the checks say what matters.
+	cfg.WarningHandler = rest.NoWarnings{}
 	cfg.QPS, cfg.Burst = 20, 40
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

@@ -127,7 +127,7 @@ func (l *Lab) KubeletDown(name string) error {
 func (k *kubelet) runAPI(ctx context.Context) {
 	cfg := &rest.Config{Host: k.api.server, BearerToken: k.api.token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: k.api.ca}, Timeout: 10 * time.Second,
-		UserAgent: "kubelet/v1.35.4 (lab) " + k.n.spec.Name}
+		UserAgent: "kubelet/v1.35.4 (lab) " + k.n.spec.Name, WarningHandler: rest.NoWarnings{}}
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		k.tl.add(Event{Node: k.n.spec.Name, Kind: "kubelet-api-error", Detail: err.Error()})
