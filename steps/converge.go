@@ -291,15 +291,17 @@ func stampOrNever(t time.Time) string {
 // (the bumped revisions in between simply do not exist) and informers
 // keep the caches they held before the restore: the check fails.
 func (c *Context) checkWatchRelist(ctx context.Context, api *kubeAPI) error {
+	// The newest resourceVersion from before the restore is the one that
+	// proves most: an informer may hold any RV up to the last write before
+	// the apiservers stopped, and an old one may already be below the
+	// snapshot's own compaction (refused with or without --mark-compacted).
+	// etcd's revision read in preflight and once every apiserver was
+	// stopped are resourceVersions too (the apiserver's are etcd revisions),
+	// and stand in when no apiserver answered in preflight.
 	rv := c.Values.WatchFrom
-	if rv == "" {
-		// No apiserver answered in preflight (the usual disaster): etcd's
-		// own revision read then, or once every apiserver was stopped, is a
-		// resourceVersion from before the restore all the same (the
-		// apiserver's resourceVersions are etcd revisions).
-		if r := max(c.Values.LiveRevision, c.Values.RevisionAtStop); r > 0 {
-			rv = strconv.FormatInt(r, 10)
-		}
+	api0, _ := strconv.ParseInt(rv, 10, 64)
+	if r := max(c.Values.LiveRevision, c.Values.RevisionAtStop); r > api0 {
+		rv = strconv.FormatInt(r, 10)
 	}
 	if rv == "" {
 		err := fmt.Errorf("no resourceVersion was read before the restore (%s)", firstNonEmpty(c.Values.WatchFromWhy, "not recorded"))
