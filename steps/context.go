@@ -60,6 +60,14 @@ type Values struct {
 	// NotFlushed is Accepted[flush-caches] as journals before Accepted
 	// wrote it; read, never written.
 	NotFlushed []string `json:"notFlushed,omitempty"`
+	// WatchFrom is a resourceVersion read through the API while the cluster
+	// was healthy, before step 1: after the restore a watch from it must be
+	// refused with 410 (converge.go). WatchFromWhy says why none was read.
+	WatchFrom    string `json:"watchFrom,omitempty"`
+	WatchFromWhy string `json:"watchFromWhy,omitempty"`
+	// NotConverged lists the convergence checks (and nodes) the operator
+	// accepted as failed at the verify gate.
+	NotConverged []string `json:"notConverged,omitempty"`
 	// Before records what flush-caches compares against (node/component →
 	// pid or kubelet InvocationID), journaled so a resume compares the same.
 	Before map[string]string `json:"before,omitempty"`
@@ -135,6 +143,12 @@ type Context struct {
 	step StepID
 	eng  *Engine
 	mu   sync.Mutex // guards Values while nodes run in parallel
+
+	// kube is the Kubernetes API client of the convergence checks
+	// (converge_client.go), made once from admin.conf and held in memory.
+	kube *kubeAPI
+	// conv is what the verify step's gate found to do (converge_fix.go).
+	conv convergePlan
 }
 
 // Check reports one post-condition check (node empty: cluster-wide) that

@@ -137,6 +137,9 @@ func runPreflight(ctx context.Context, c *Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := c.recordWatchFrom(ctx); err != nil { // converge.go: the 410 check's starting point
+		return err
+	}
 	c.readLiveRevision(ctx)
 	c.Values.SnapshotDiff = c.SnapshotDiffFacts(ctx)
 	bump, err := ComputeBump(c.Cluster.Etcd.BumpRevision, c.Values.LiveRevision, c.Values.SnapshotRevision)

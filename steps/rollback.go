@@ -139,6 +139,7 @@ func inheritValues(recs []journal.Record) (Values, error) {
 			continue
 		}
 		v.Before, v.NotFlushed, v.Accepted, v.NodeLock = nil, nil, nil, ""
+		v.NotConverged, v.WatchFrom, v.WatchFromWhy = nil, "", "" // the restore run's convergence proof
 		return v, nil
 	}
 	return Values{}, errNothingToRollBack

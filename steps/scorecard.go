@@ -22,6 +22,11 @@ type Scorecard struct {
 	NotFlushed []string    `json:"notFlushed,omitempty"` // Accepted[flush-caches]
 	// Accepted lists, per step, the nodes the operator accepted leaving out.
 	Accepted map[StepID][]string `json:"accepted,omitempty"`
+	// Converged are the convergence checks of the verify step's last
+	// attempt (converge.go); NotConverged what the operator accepted as
+	// failed at its gate.
+	Converged    []ConvergeScore `json:"converged,omitempty"`
+	NotConverged []string        `json:"notConverged,omitempty"`
 	// KubeadmDataDir is set after a restore into a new data dir on a
 	// static-pod (kubeadm) cluster: kubeadm's own record still names the old
 	// one. Clients show it; they never parse the text.
@@ -40,6 +45,15 @@ type StepScore struct {
 	Duration Duration    `json:"duration"` // running → done, over all attempts
 	Attempts int         `json:"attempts"`
 	Nodes    []NodeScore `json:"nodes,omitempty"`
+}
+
+// ConvergeScore is one convergence check's outcome: Check is one of
+// ConvergenceChecks, Node set for per-node checks.
+type ConvergeScore struct {
+	Check  string `json:"check"`
+	Node   string `json:"node,omitempty"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // NodeScore is one node's last outcome within a step.
@@ -63,6 +77,7 @@ func (e *Engine) Scorecard() *Scorecard {
 	sc := &Scorecard{Cluster: e.opts.Cluster.Name, Run: e.cx.Values.Run, Who: e.cx.Values.Who,
 		Started: e.cx.Values.StartedAt, Journal: e.opts.Journal.Path(), Accepted: e.cx.Values.Accepted,
 		NotFlushed:     append(slices.Clone(e.cx.Values.NotFlushed), e.cx.Values.Accepted[FlushCaches]...),
+		NotConverged:   append(slices.Clone(e.cx.Values.NotConverged), e.cx.Values.Accepted[VerifyReport]...),
 		KubeadmDataDir: e.cx.kubeadmDataDir(), Readiness: e.cx.Values.Readiness}
 	if e.tr != nil {
 		sc.Transcript = e.tr.Path()
@@ -91,6 +106,10 @@ func (e *Engine) Scorecard() *Scorecard {
 			continue
 		}
 		switch {
+		case r.Kind == journal.KindStep && st.Step == VerifyReport && r.State == Verifying.String():
+			sc.Converged = nil // a new attempt: only the last one's checks count
+		case r.Kind == journal.KindCheck && st.Step == VerifyReport && slices.Contains(ConvergenceChecks, r.Check):
+			sc.Converged = append(sc.Converged, ConvergeScore{Check: r.Check, Node: r.Node, OK: r.State == "ok", Detail: Clean(r.Why)})
 		case r.Kind == journal.KindStep && r.State == Running.String():
 			st.Attempts++
 			runningSince[st.Step] = r.At
@@ -154,9 +173,32 @@ func (sc *Scorecard) Text() string {
 		fmt.Fprintf(&b, "  NOT FLUSHED (kubelet not restarted): %s\n", strings.Join(sc.NotFlushed, ", "))
 	}
 	for _, s := range sc.Steps {
-		if ns := sc.Accepted[s.Step]; len(ns) > 0 && s.Step != FlushCaches {
+		if ns := sc.Accepted[s.Step]; len(ns) > 0 && s.Step != FlushCaches && s.Step != VerifyReport {
 			fmt.Fprintf(&b, "  ACCEPTED WITHOUT %s in %s (its post-condition holds only for the other nodes)\n", strings.Join(ns, ", "), s.Step)
 		}
+	}
+	if len(sc.Converged) > 0 {
+		passed := 0
+		for _, cv := range sc.Converged {
+			if cv.OK {
+				passed++
+			}
+		}
+		fmt.Fprintf(&b, "  CONVERGENCE  %d passed, %d failed\n", passed, len(sc.Converged)-passed)
+		for _, cv := range sc.Converged {
+			mark := "ok    "
+			if !cv.OK {
+				mark = "FAILED"
+			}
+			who := cv.Node
+			if who == "" {
+				who = "cluster"
+			}
+			fmt.Fprintf(&b, "    %s %-8s %s — %s\n", mark, who, cv.Check, cv.Detail)
+		}
+	}
+	if len(sc.NotConverged) > 0 {
+		fmt.Fprintf(&b, "  NOT CONVERGED (accepted at the verify gate): %s\n", strings.Join(sc.NotConverged, ", "))
 	}
 	if k := sc.KubeadmDataDir; k != nil {
 		fmt.Fprintf(&b, "  KUBEADM RECORD STALE: %s\n      fix: %s\n", k.Why(), k.Fix)

@@ -80,7 +80,20 @@ type Action struct {
 type PartialError struct {
 	Nodes []string
 	Why   string
+	// Kind says which list of Values the accepted nodes join.
+	Kind PartialKind
 }
+
+// PartialKind is what an accepted partial result leaves undone.
+type PartialKind int
+
+const (
+	// PartialNotFlushed: kubelets not restarted (step 5); Values.NotFlushed.
+	PartialNotFlushed PartialKind = iota
+	// PartialNotConverged: convergence checks that failed after the last
+	// step (nodes, the 410 watch, leader leases...); Values.NotConverged.
+	PartialNotConverged
+)
 
 func (e *PartialError) Error() string {
 	return fmt.Sprintf("%s: %s", strings.Join(e.Nodes, ", "), e.Why)

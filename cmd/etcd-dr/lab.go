@@ -34,6 +34,7 @@ type labFlags struct {
 	etcdUser           string
 	noEncryption       bool
 	registerNodes      bool
+	kubeletDown        []string // fault kubelet-down@NODE (lab.Options.KubeletDown)
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -56,21 +57,27 @@ func (f *labFlags) register(c *cobra.Command) {
 		"turn encryption at rest off; by default every apiserver encrypts Secrets with an aescbc key, as hardened clusters do")
 	c.Flags().BoolVar(&f.registerNodes, "register-nodes", false,
 		"register Node objects and mirror pods before the snapshot, as kubelets do (for etcd-dr init --kubeconfig DIR/admin.conf)")
+	c.Flags().StringSliceVar(&f.kubeletDown, "kubelet-down", nil, "fault: these nodes' kubelets do not come back from step 5's restart")
+	_ = c.Flags().MarkHidden("kubelet-down") // a game-day fault, not a shape of the lab
 }
 
 func (f *labFlags) args() []string {
-	return []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
+	args := []string{"--dir", f.dir, "--nodes", strconv.Itoa(f.cps), "--workers", strconv.Itoa(f.workers),
 		"--topology", f.topology, "--etcd-mode", f.etcdMode, "--etcd-nodes", strconv.Itoa(f.etcd),
 		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys),
 		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools), "--etcd-user", f.etcdUser,
 		"--no-encryption=" + strconv.FormatBool(f.noEncryption),
 		"--register-nodes=" + strconv.FormatBool(f.registerNodes)}
+	for _, n := range f.kubeletDown {
+		args = append(args, "--kubelet-down", n)
+	}
+	return args
 }
 
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
 		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, EtcdVersion: f.etcdVersion,
-		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, RegisterNodes: f.registerNodes, Progress: progress}
+		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, RegisterNodes: f.registerNodes, KubeletDown: f.kubeletDown, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

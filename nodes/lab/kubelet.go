@@ -58,6 +58,14 @@ type kubelet struct {
 	// allowStaticPodStart).
 	stopping map[string]*pod
 	teardown atomic.Bool // the lab is going down: see teardownGrace
+
+	// The API side (kubelet_node.go): where it registers and renews its
+	// Lease, the running invocation's stop, and the kubelet-down fault.
+	api              *kubeletAPI
+	runCtx           context.Context
+	apiStop          func()
+	downAfterRestart bool // fault: the next restart does not come back
+	stayedDown       bool
 }
 
 // backoff is one UID's crash backoff (client-go flowcontrol.Backoff).
@@ -94,12 +102,17 @@ func newKubelet(n *node, tl *timeline) *kubelet {
 // run syncs the manifests dir until ctx ends, then stops every pod.
 func (k *kubelet) run(ctx context.Context) {
 	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvKubeletStart})
+	k.mu.Lock()
+	k.runCtx = ctx
+	k.mu.Unlock()
+	k.startAPI(false)
 	t := time.NewTicker(manifestPoll)
 	defer t.Stop()
 	for {
 		k.sync()
 		select {
 		case <-ctx.Done():
+			k.stopAPI()
 			k.stopAll()
 			return
 		case <-t.C:
@@ -118,6 +131,7 @@ func (k *kubelet) restart() {
 	k.backoff = map[string]*backoff{} // the real kubelet keeps it in memory only
 	k.bmu.Unlock()
 	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvKubeletRestart})
+	k.startAPI(true)
 	k.sync()
 }
 

@@ -82,7 +82,10 @@ type Options struct {
 	// mirror pods before the seed, as a real kubelet does (register.go);
 	// `etcd-dr init --kubeconfig` reads them.
 	RegisterNodes bool
-	Progress      func(string)
+	// KubeletDown names nodes whose kubelet does not come back from its
+	// next restart (step 5): fault kubelet-down@NODE (KubeletDown).
+	KubeletDown []string
+	Progress    func(string)
 
 	etcdUID int // EtcdUser's uid (and gid) on the members, see serviceID
 }

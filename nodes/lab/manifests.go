@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/template"
 )
@@ -36,10 +37,24 @@ type Tokens struct {
 	Admin             string `json:"admin"`
 	Scheduler         string `json:"scheduler"`
 	ControllerManager string `json:"controllerManager"`
+	// Kubelets are each node's kubelet credential, by node name: user
+	// system:node:NAME in group system:nodes, as a kubelet's client
+	// certificate says, so the Node authorizer and NodeRestriction
+	// confine it to its own Node and Lease as on a kubeadm node.
+	Kubelets map[string]string `json:"kubelets,omitempty"`
 }
 
 func (t Tokens) csv() string {
-	return fmt.Sprintf("%s,lab-admin,lab-admin,\"system:masters\"\n"+
+	var kubelets strings.Builder
+	names := make([]string, 0, len(t.Kubelets))
+	for n := range t.Kubelets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&kubelets, "%s,system:node:%s,system:node:%s,\"system:nodes\"\n", t.Kubelets[n], n, n)
+	}
+	return kubelets.String() + fmt.Sprintf("%s,lab-admin,lab-admin,\"system:masters\"\n"+
 		"%s,system:kube-scheduler,system:kube-scheduler\n"+
 		"%s,system:kube-controller-manager,system:kube-controller-manager\n",
 		t.Admin, t.Scheduler, t.ControllerManager)

@@ -48,6 +48,10 @@ func prepare(opts Options, bins Binaries) (*Lab, error) {
 		}
 		l.enc = []encKey{k}
 	}
+	l.state.Tokens.Kubelets = map[string]string{}
+	for _, s := range opts.specs() {
+		l.state.Tokens.Kubelets[s.Name] = randomToken()
+	}
 	for _, s := range opts.specs() {
 		if err := l.prepareNode(s, opts.members(), bins); err != nil {
 			return nil, err
@@ -170,6 +174,10 @@ func (l *Lab) startOne(ctx, runCtx context.Context, s nodeSpec, user ssh.PublicK
 	l.order = append(l.order, s.Name)
 	l.tl.add(Event{Node: s.Name, Kind: EvNodeUp, PID: base.pid, Detail: s.Addr})
 	n.kubelet = newKubelet(base, l.tl)
+	if n.kubelet.api, err = l.kubeletAPI(s); err != nil {
+		return nil, err
+	}
+	n.kubelet.downAfterRestart = slices.Contains(l.opts.KubeletDown, s.Name)
 	if n.stopCtl, err = serveCtl(runCtx, l.opts.Dir, n.kubelet); err != nil {
 		return nil, err
 	}
