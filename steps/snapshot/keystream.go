@@ -1,0 +1,420 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The step-2 gate diffs a snapshot of up to a million keys (and more
+// revisions) against the live etcd. Holding every key in a map, then in a
+// sorted list, then in one JSON document in the child and again in the parent
+// cost 63× a bare cursor walk and grew without bound. Here the child walks
+// the key bucket once, decodes only the key and its revisions (never the
+// value), sorts bounded runs, spills them to files in a private temp dir,
+// and merges them into one key-ordered file of live keys that the parent
+// reads a record at a time.
+
+// childOut names the file the child writes the live keys to (keys mode),
+// in a directory the parent created for it alone; spilled runs go beside it.
+const childOut = "ETCD_DR_SNAPSHOT_CHILD_OUT"
+
+// runRevisions is how many revisions one sorted run holds in memory: each
+// entry is a slice into bbolt's read-only mapping of the file plus two
+// revisions and a sequence number (~56 bytes), so a run is ~14 MiB whatever
+// the keyspace's size. Beyond it, runs are spilled to files and merged.
+var runRevisions = 1 << 18
+
+// rec is one revision of the key bucket, reduced to what the diff needs.
+// key points into the mapped file (valid during the read transaction) or
+// into a buffer of a spilled run's reader.
+type rec struct {
+	key         []byte
+	create, mod int64
+	seq         uint32 // order within the run: later revisions come later
+	tomb        bool
+}
+
+// decodeKV reads mvccpb.KeyValue's key (1), create_revision (2) and
+// mod_revision (3) and skips every other field, the value (5) included,
+// without copying anything. Like proto.Unmarshal, a known field with another
+// wire type is skipped as unknown, a repeated field keeps its last value, and
+// a malformed record is an error.
+func decodeKV(b []byte) (key []byte, create, mod int64, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, 0, 0, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			key, n = protowire.ConsumeBytes(b)
+		case (num == 2 || num == 3) && typ == protowire.VarintType:
+			var v uint64
+			v, n = protowire.ConsumeVarint(b)
+			if num == 2 {
+				create = int64(v)
+			} else {
+				mod = int64(v)
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return nil, 0, 0, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return key, create, mod, nil
+}
+
+// liveKeys calls each, in ascending key order, with every key alive at the
+// newest revision of the key bucket, and returns that revision. The bucket
+// is in revision order; the newest revision of a key decides: a tombstone
+// (a revision key ending in 't', etcd's markTombstone) means deleted, as
+// etcd's own restore (mvcc kvstore.restore) reads it. Compaction only
+// removes older revisions, so it changes no key's newest one. tmp holds
+// the spilled runs, removed before it returns. key is valid only during
+// the call.
+func liveKeys(path, tmp string, each func(key []byte, create, mod int64) error) (int64, error) {
+	db, err := openReadOnly(path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var rev int64
+	err = db.View(func(tx *bolt.Tx) error {
+		run := make([]rec, 0, min(runRevisions, 1024))
+		var spilled []string
+		defer func() {
+			for _, p := range spilled {
+				os.Remove(p)
+			}
+		}()
+		c := tx.Bucket([]byte("key")).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			// A revision key is 8-byte main, '_', 8-byte sub, then 't' for a tombstone.
+			if len(k) != 17 && len(k) != 18 {
+				return fmt.Errorf("revision key %x is %d bytes, want 17 or 18", k, len(k))
+			}
+			main := int64(binary.BigEndian.Uint64(k))
+			rev = max(rev, main)
+			key, create, mod, err := decodeKV(v)
+			if err != nil {
+				return fmt.Errorf("revision %d: %w", uint64(main), err)
+			}
+			run = append(run, rec{key: key, create: create, mod: mod, seq: uint32(len(run)), tomb: len(k) == 18 && k[17] == 't'})
+			if len(run) == runRevisions {
+				p, err := spill(tmp, len(spilled), newest(run))
+				if err != nil {
+					return err
+				}
+				spilled = append(spilled, p)
+				run = run[:0]
+			}
+		}
+		return mergeRuns(spilled, newest(run), each)
+	})
+	return rev, err
+}
+
+// newest sorts a run by key and keeps each key's newest revision
+// (tombstones too: they hide older runs' puts of the key).
+func newest(run []rec) []rec {
+	slices.SortFunc(run, func(a, b rec) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return int(a.seq) - int(b.seq)
+	})
+	out := run[:0]
+	for i, r := range run {
+		if i+1 < len(run) && bytes.Equal(run[i+1].key, r.key) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// spill writes a sorted run to a file of records (see writeRec).
+func spill(dir string, n int, run []rec) (string, error) {
+	p := filepath.Join(dir, fmt.Sprintf("run-%d", n))
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("spill sorted keys: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	var buf []byte
+	for _, r := range run {
+		buf = appendRec(buf[:0], r.key, r.create, r.mod, r.tomb)
+		w.Write(buf)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return p, fmt.Errorf("spill sorted keys: %w", err)
+	}
+	return p, f.Close()
+}
+
+// appendRec encodes one record: key length, key, create and mod revisions
+// (varints), and, in spilled runs only, a tombstone byte.
+func appendRec(b, key []byte, create, mod int64, tomb bool) []byte {
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = binary.AppendVarint(b, create)
+	b = binary.AppendVarint(b, mod)
+	if tomb {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// maxKeyBytes bounds a record's key: etcd's request limit is 1.5 MiB by
+// default and at most a few MiB when raised.
+const maxKeyBytes = 64 << 20
+
+// readRec decodes the next record into r (reusing r.key's buffer); io.EOF
+// at a clean end.
+func readRec(br *bufio.Reader, r *rec) error {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return err
+	}
+	if n > maxKeyBytes {
+		return fmt.Errorf("a key record of %d bytes", n)
+	}
+	r.key = slices.Grow(r.key[:0], int(n))[:n]
+	if _, err := io.ReadFull(br, r.key); err != nil {
+		return noEOF(err)
+	}
+	if r.create, err = binary.ReadVarint(br); err != nil {
+		return noEOF(err)
+	}
+	if r.mod, err = binary.ReadVarint(br); err != nil {
+		return noEOF(err)
+	}
+	t, err := br.ReadByte()
+	r.tomb = t == 1
+	return noEOF(err)
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// runCursor is the head of one sorted run in the merge.
+type runCursor struct {
+	idx  int // later runs hold later revisions
+	cur  rec
+	mem  []rec // the in-memory run, or
+	br   *bufio.Reader
+	file *os.File
+}
+
+func (c *runCursor) next() (bool, error) {
+	if c.br == nil {
+		if len(c.mem) == 0 {
+			return false, nil
+		}
+		c.cur, c.mem = c.mem[0], c.mem[1:]
+		return true, nil
+	}
+	err := readRec(c.br, &c.cur)
+	if err == io.EOF {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+type runHeap []*runCursor
+
+func (h runHeap) Len() int { return len(h) }
+func (h runHeap) Less(i, j int) bool {
+	if c := bytes.Compare(h[i].cur.key, h[j].cur.key); c != 0 {
+		return c < 0
+	}
+	return h[i].idx < h[j].idx
+}
+func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runCursor)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// mergeRuns merges the spilled runs and the last, in-memory one, taking
+// each key from the newest run that holds it, and hands on the live ones.
+func mergeRuns(spilled []string, last []rec, each func(key []byte, create, mod int64) error) error {
+	if len(spilled) == 0 { // the common case: one run, no file
+		for _, r := range last {
+			if !r.tomb {
+				if err := each(r.key, r.create, r.mod); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	var h runHeap
+	defer func() {
+		for _, c := range h {
+			if c.file != nil {
+				c.file.Close()
+			}
+		}
+	}()
+	push := func(c *runCursor) error {
+		ok, err := c.next()
+		if ok {
+			heap.Push(&h, c)
+		} else if c.file != nil {
+			c.file.Close()
+		}
+		return err
+	}
+	for i, p := range spilled {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("read spilled keys: %w", err)
+		}
+		if err := push(&runCursor{idx: i, br: bufio.NewReaderSize(f, 1<<16), file: f}); err != nil {
+			return fmt.Errorf("read spilled keys: %w", err)
+		}
+	}
+	if err := push(&runCursor{idx: len(spilled), mem: last}); err != nil {
+		return err
+	}
+	var key []byte
+	var win rec
+	for h.Len() > 0 {
+		c := heap.Pop(&h).(*runCursor)
+		// Equal keys pop oldest run first; the last one popped wins.
+		key = append(key[:0], c.cur.key...)
+		win.create, win.mod, win.tomb = c.cur.create, c.cur.mod, c.cur.tomb
+		if err := push(c); err != nil {
+			return fmt.Errorf("read spilled keys: %w", err)
+		}
+		if h.Len() > 0 && bytes.Equal(h[0].cur.key, key) {
+			continue
+		}
+		if !win.tomb {
+			if err := each(key, win.create, win.mod); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// childKeys writes the live keys, in key order, to out and returns the
+// snapshot's revision and how many keys it wrote.
+func childKeys(path, out string) (rev, n int64, err error) {
+	if out == "" {
+		return 0, 0, errors.New("no output file for the keys")
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<16)
+	var buf []byte
+	rev, err = liveKeys(path, filepath.Dir(out), func(key []byte, create, mod int64) error {
+		n++
+		buf = appendRec(buf[:0], key, create, mod, false)
+		_, err := w.Write(buf)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := w.Flush(); err != nil {
+		return 0, 0, err
+	}
+	return rev, n, f.Close()
+}
+
+// KeyFile is a snapshot's live keys in key order, in a private temp file
+// the child wrote: read a record at a time (Open), as often as a diff needs
+// (a live listing that restarts reads it again), never held whole.
+type KeyFile struct {
+	Revision int64
+	Count    int64 // live keys
+	dir      string
+}
+
+// SnapshotKeyFile reads every live key of a snapshot read-only, in the child
+// process like Inspect, into a file in a new private directory under tmp
+// ("" for the system's). Close removes it.
+func SnapshotKeyFile(path, tmp string) (*KeyFile, error) {
+	dir, err := os.MkdirTemp(tmp, "etcd-dr-keys-")
+	if err != nil {
+		return nil, &Error{path, ErrDamaged, "cannot make a temp dir for its keys: " + err.Error()}
+	}
+	res, err := inspectChildOut(modeKeys, path, filepath.Join(dir, "keys"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &KeyFile{Revision: res.Keyspace.Revision, Count: res.KeyCount, dir: dir}, nil
+}
+
+// Close removes the file.
+func (f *KeyFile) Close() error { return os.RemoveAll(f.dir) }
+
+// Open starts reading the keys from the first.
+func (f *KeyFile) Open() (*KeyReader, error) {
+	fh, err := os.Open(filepath.Join(f.dir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	return &KeyReader{f: fh, br: bufio.NewReaderSize(fh, 1<<16), want: f.Count}, nil
+}
+
+// KeyReader reads a KeyFile's keys in order.
+type KeyReader struct {
+	f       *os.File
+	br      *bufio.Reader
+	r       rec
+	last    string
+	n, want int64
+}
+
+// Next returns the next key, or io.EOF after the last. The file is checked
+// as it is read: keys strictly ascending, as many as the child counted.
+func (kr *KeyReader) Next() (KeyRev, error) {
+	err := readRec(kr.br, &kr.r)
+	switch {
+	case err == io.EOF && kr.n != kr.want:
+		return KeyRev{}, fmt.Errorf("the snapshot's key file ended after %d of %d keys", kr.n, kr.want)
+	case err != nil:
+		return KeyRev{}, err
+	}
+	k := KeyRev{Key: string(kr.r.key), Create: kr.r.create, Mod: kr.r.mod}
+	if kr.n > 0 && k.Key <= kr.last {
+		return KeyRev{}, fmt.Errorf("the snapshot's key file has %q after %q", k.Key, kr.last)
+	}
+	kr.n++
+	kr.last = k.Key
+	return k, nil
+}
+
+// Close closes the reader.
+func (kr *KeyReader) Close() error { return kr.f.Close() }
