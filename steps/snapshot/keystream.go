@@ -56,6 +56,9 @@ func decodeKV(b []byte) (key []byte, create, mod int64, err error) {
 		if n < 0 {
 			return nil, 0, 0, protowire.ParseError(n)
 		}
+		if num > protowire.MaxValidNumber { // ConsumeTag takes up to MaxInt32; proto.Unmarshal does not
+			return nil, 0, 0, fmt.Errorf("field number %d out of range", num)
+		}
 		b = b[n:]
 		switch {
 		case num == 1 && typ == protowire.BytesType:
