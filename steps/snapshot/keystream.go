@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -29,21 +30,51 @@ import (
 // in a directory the parent created for it alone; spilled runs go beside it.
 const childOut = "ETCD_DR_SNAPSHOT_CHILD_OUT"
 
-// runRevisions is how many revisions one sorted run holds in memory: each
-// entry is a slice into bbolt's read-only mapping of the file plus two
-// revisions and a sequence number (~56 bytes), so a run is ~14 MiB whatever
-// the keyspace's size. Beyond it, runs are spilled to files and merged.
-var runRevisions = 1 << 18
+// A sorted run holds at most runRevisions revisions and runBytes of key
+// bytes in memory (copied into one arena, so the run holds no pointers for
+// the GC to scan and the sort reads contiguous memory): ~14 MiB of entries
+// plus 32 MiB of keys, whatever the keyspace's size. Beyond either, the run
+// is spilled to a file and the runs are merged at the end.
+var runRevisions, runBytes = 1 << 18, 32 << 20
 
-// rec is one revision of the key bucket, reduced to what the diff needs.
-// key points into the mapped file (valid during the read transaction) or
-// into a buffer of a spilled run's reader.
-type rec struct {
+// entry is one revision of the key bucket, reduced to what the diff needs.
+type entry struct {
 	key         []byte
 	create, mod int64
-	seq         uint32 // order within the run: later revisions come later
 	tomb        bool
 }
+
+// rec is an entry in a run: its key is in the run's arena.
+type rec struct {
+	abbr        [2]uint64 // the key's 16 bytes after the run's common prefix, big-endian: most compares end here
+	off, klen   uint32
+	seq         uint32 // order within the run: later revisions come later
+	tomb        bool
+	create, mod int64
+}
+
+// run is the revisions read since the last spill.
+type run struct {
+	recs  []rec
+	arena []byte
+}
+
+func (r *run) add(key []byte, create, mod int64, tomb bool) {
+	if r.recs == nil {
+		// Both at their bound at once: append's doubling would copy (and
+		// allocate) them again and again; pages never touched stay out of RSS.
+		r.recs, r.arena = make([]rec, 0, runRevisions), make([]byte, 0, runBytes)
+	}
+	r.recs = append(r.recs, rec{off: uint32(len(r.arena)), klen: uint32(len(key)), seq: uint32(len(r.recs)),
+		tomb: tomb, create: create, mod: mod})
+	r.arena = append(r.arena, key...)
+}
+
+func (r *run) full() bool { return len(r.recs) >= runRevisions || len(r.arena) >= runBytes }
+
+func (r *run) key(x *rec) []byte { return r.arena[x.off : x.off+x.klen] }
+
+func (r *run) reset() { r.recs, r.arena = r.recs[:0], r.arena[:0] }
 
 // decodeKV reads mvccpb.KeyValue's key (1), create_revision (2) and
 // mod_revision (3) and skips every other field, the value (5) included,
@@ -98,7 +129,7 @@ func liveKeys(path, tmp string, each func(key []byte, create, mod int64) error) 
 	defer db.Close()
 	var rev int64
 	err = db.View(func(tx *bolt.Tx) error {
-		run := make([]rec, 0, min(runRevisions, 1024))
+		var r run
 		var spilled []string
 		defer func() {
 			for _, p := range spilled {
@@ -117,42 +148,75 @@ func liveKeys(path, tmp string, each func(key []byte, create, mod int64) error) 
 			if err != nil {
 				return fmt.Errorf("revision %d: %w", uint64(main), err)
 			}
-			run = append(run, rec{key: key, create: create, mod: mod, seq: uint32(len(run)), tomb: len(k) == 18 && k[17] == 't'})
-			if len(run) == runRevisions {
-				p, err := spill(tmp, len(spilled), newest(run))
+			if len(key) > maxKeyBytes {
+				return fmt.Errorf("revision %d: a key of %d bytes", uint64(main), len(key))
+			}
+			r.add(key, create, mod, len(k) == 18 && k[17] == 't')
+			if r.full() {
+				p, err := spill(tmp, len(spilled), &r)
 				if err != nil {
 					return err
 				}
 				spilled = append(spilled, p)
-				run = run[:0]
+				r.reset()
 			}
 		}
-		return mergeRuns(spilled, newest(run), each)
+		r.newest()
+		return mergeRuns(spilled, &r, each)
 	})
 	return rev, err
 }
 
-// newest sorts a run by key and keeps each key's newest revision
+// newest sorts the run by key and keeps each key's newest revision
 // (tombstones too: they hide older runs' puts of the key).
-func newest(run []rec) []rec {
-	slices.SortFunc(run, func(a, b rec) int {
-		if c := bytes.Compare(a.key, b.key); c != 0 {
+func (r *run) newest() {
+	if len(r.recs) == 0 {
+		return
+	}
+	// Keys share long prefixes ("/registry/configmaps/ns-0"): past the
+	// common one, 16 bytes as two integers order most pairs without
+	// reading the arena.
+	first := r.key(&r.recs[0])
+	lcp := len(first)
+	for i := range r.recs {
+		k := r.key(&r.recs[i])
+		n := min(lcp, len(k))
+		j := 0
+		for j < n && k[j] == first[j] {
+			j++
+		}
+		lcp = j
+	}
+	for i := range r.recs {
+		var b [16]byte
+		copy(b[:], r.key(&r.recs[i])[lcp:])
+		r.recs[i].abbr = [2]uint64{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+	}
+	slices.SortFunc(r.recs, func(a, b rec) int {
+		if c := cmp.Compare(a.abbr[0], b.abbr[0]); c != 0 {
 			return c
 		}
-		return int(a.seq) - int(b.seq)
+		if c := cmp.Compare(a.abbr[1], b.abbr[1]); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(r.key(&a)[lcp:], r.key(&b)[lcp:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
 	})
-	out := run[:0]
-	for i, r := range run {
-		if i+1 < len(run) && bytes.Equal(run[i+1].key, r.key) {
+	out := r.recs[:0]
+	for i := range r.recs {
+		if i+1 < len(r.recs) && bytes.Equal(r.key(&r.recs[i+1]), r.key(&r.recs[i])) {
 			continue
 		}
-		out = append(out, r)
+		out = append(out, r.recs[i])
 	}
-	return out
+	r.recs = out
 }
 
-// spill writes a sorted run to a file of records (see writeRec).
-func spill(dir string, n int, run []rec) (string, error) {
+// spill sorts a run and writes it to a file of records (see appendRec).
+func spill(dir string, n int, r *run) (string, error) {
+	r.newest()
 	p := filepath.Join(dir, fmt.Sprintf("run-%d", n))
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -160,8 +224,9 @@ func spill(dir string, n int, run []rec) (string, error) {
 	}
 	w := bufio.NewWriterSize(f, 1<<16)
 	var buf []byte
-	for _, r := range run {
-		buf = appendRec(buf[:0], r.key, r.create, r.mod, r.tomb)
+	for i := range r.recs {
+		x := &r.recs[i]
+		buf = appendRec(buf[:0], r.key(x), x.create, x.mod, x.tomb)
 		w.Write(buf)
 	}
 	if err := w.Flush(); err != nil {
@@ -190,7 +255,7 @@ const maxKeyBytes = 64 << 20
 
 // readRec decodes the next record into r (reusing r.key's buffer); io.EOF
 // at a clean end.
-func readRec(br *bufio.Reader, r *rec) error {
+func readRec(br *bufio.Reader, r *entry) error {
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
 		return err
@@ -223,18 +288,20 @@ func noEOF(err error) error {
 // runCursor is the head of one sorted run in the merge.
 type runCursor struct {
 	idx  int // later runs hold later revisions
-	cur  rec
-	mem  []rec // the in-memory run, or
+	cur  entry
+	mem  *run // the in-memory run, or
 	br   *bufio.Reader
 	file *os.File
 }
 
 func (c *runCursor) next() (bool, error) {
 	if c.br == nil {
-		if len(c.mem) == 0 {
+		if len(c.mem.recs) == 0 {
 			return false, nil
 		}
-		c.cur, c.mem = c.mem[0], c.mem[1:]
+		x := &c.mem.recs[0]
+		c.cur = entry{key: c.mem.key(x), create: x.create, mod: x.mod, tomb: x.tomb}
+		c.mem.recs = c.mem.recs[1:]
 		return true, nil
 	}
 	err := readRec(c.br, &c.cur)
@@ -264,11 +331,11 @@ func (h *runHeap) Pop() any {
 
 // mergeRuns merges the spilled runs and the last, in-memory one, taking
 // each key from the newest run that holds it, and hands on the live ones.
-func mergeRuns(spilled []string, last []rec, each func(key []byte, create, mod int64) error) error {
+func mergeRuns(spilled []string, last *run, each func(key []byte, create, mod int64) error) error {
 	if len(spilled) == 0 { // the common case: one run, no file
-		for _, r := range last {
-			if !r.tomb {
-				if err := each(r.key, r.create, r.mod); err != nil {
+		for i := range last.recs {
+			if x := &last.recs[i]; !x.tomb {
+				if err := each(last.key(x), x.create, x.mod); err != nil {
 					return err
 				}
 			}
@@ -305,7 +372,7 @@ func mergeRuns(spilled []string, last []rec, each func(key []byte, create, mod i
 		return err
 	}
 	var key []byte
-	var win rec
+	var win entry
 	for h.Len() > 0 {
 		c := heap.Pop(&h).(*runCursor)
 		// Equal keys pop oldest run first; the last one popped wins.
@@ -395,7 +462,7 @@ func (f *KeyFile) Open() (*KeyReader, error) {
 type KeyReader struct {
 	f       *os.File
 	br      *bufio.Reader
-	r       rec
+	r       entry
 	last    string
 	n, want int64
 }

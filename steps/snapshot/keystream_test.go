@@ -96,10 +96,10 @@ func TestSnapshotKeysAreTheKeysEtcdServesAtTheSnapshot(t *testing.T) {
 			if ks.Revision != resp.Header.Revision || !reflect.DeepEqual(append([]KeyRev{}, ks.Keys...), want) {
 				t.Errorf("SnapshotKeys = %v at %d\netcd serves %v at %d", ks.Keys, ks.Revision, want, resp.Header.Revision)
 			}
-			for _, run := range []int{1, 2, 3, 1 << 18} {
-				got, rev := liveKeysWithRuns(t, path, run)
+			for _, run := range [][2]int{{1, 1 << 20}, {2, 1 << 20}, {3, 1 << 20}, {1 << 18, 5}, {1 << 18, 1 << 20}} {
+				got, rev := liveKeysWithRuns(t, path, run[0], run[1])
 				if rev != resp.Header.Revision || !reflect.DeepEqual(got, want) {
-					t.Errorf("runs of %d: %v at %d\netcd serves %v at %d", run, got, rev, want, resp.Header.Revision)
+					t.Errorf("runs of %d revisions, %d key bytes: %v at %d\netcd serves %v at %d", run[0], run[1], got, rev, want, resp.Header.Revision)
 				}
 			}
 		})
@@ -110,20 +110,20 @@ func TestSnapshotKeysAreTheKeysEtcdServesAtTheSnapshot(t *testing.T) {
 var runMu sync.Mutex
 
 // liveKeysWithRuns reads path's live keys in this process, spilling runs of
-// run revisions.
-func liveKeysWithRuns(t testing.TB, path string, run int) ([]KeyRev, int64) {
+// revs revisions or keyBytes of keys.
+func liveKeysWithRuns(t testing.TB, path string, revs, keyBytes int) ([]KeyRev, int64) {
 	t.Helper()
 	runMu.Lock()
 	defer runMu.Unlock()
-	defer func(old int) { runRevisions = old }(runRevisions)
-	runRevisions = run
+	defer func(r, b int) { runRevisions, runBytes = r, b }(runRevisions, runBytes)
+	runRevisions, runBytes = revs, keyBytes
 	got := []KeyRev{}
 	rev, err := liveKeys(path, t.TempDir(), func(key []byte, create, mod int64) error {
 		got = append(got, KeyRev{string(key), create, mod})
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("runs of %d: %v", run, err)
+		t.Fatalf("runs of %d revisions, %d key bytes: %v", revs, keyBytes, err)
 	}
 	return got, rev
 }
@@ -193,4 +193,74 @@ func TestKeyReaderRefusesADamagedKeyFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// benchKeys is the bench helper's diff row size (cmd/bench -diff-keys).
+const benchKeys = 200_000
+
+// BenchmarkSnapshotKeys200k measures the two halves of the gate's diff
+// summary over a real etcd's snapshot of 200k keys: the child's walk, sort
+// and write of the live keys (run here in-process so its allocations are
+// counted), and the parent's streaming merge of that file against a listing
+// of the same keys. Allocations, not time, are the point: B/op stays near
+// the key bytes written, and no step holds the list (the runs point into
+// bbolt's mapping and the parent holds one key per side).
+func BenchmarkSnapshotKeys200k(b *testing.B) {
+	m := startEtcd(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	val := strings.Repeat("v", 256)
+	for i := 0; i < benchKeys; i += 128 { // etcd's default --max-txn-ops
+		var ops []clientv3.Op
+		for j := i; j < min(benchKeys, i+128); j++ {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("/registry/configmaps/ns-%03d/cm-%07d", j%100, j), val))
+		}
+		if _, err := m.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	path := filepath.Join(b.TempDir(), "snap.db")
+	if _, err := Save(ctx, clientv3.Config{}, m.endpoint, path); err != nil {
+		b.Fatal(err)
+	}
+	keysFile := func(b *testing.B) *KeyFile {
+		dir := b.TempDir()
+		rev, n, err := childKeys(path, filepath.Join(dir, "keys"))
+		if err != nil || n != benchKeys {
+			b.Fatalf("%d keys, %v", n, err)
+		}
+		return &KeyFile{Revision: rev, Count: n, dir: dir}
+	}
+	b.Run("child walk, sort and write", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			keysFile(b)
+		}
+	})
+	b.Run("parent streaming merge", func(b *testing.B) {
+		kf := keysFile(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			snap, _ := kf.Open()
+			live, _ := kf.Open()
+			mg := NewStreamMerger(snap)
+			for {
+				k, err := live.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := mg.Live(k); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if d := mg.Diff(kf.Revision, kf.Revision); mg.Err() != nil || mg.Seen() != benchKeys || len(d.Dropped)+len(d.BroughtBack)+len(d.RolledBack) != 0 {
+				b.Fatalf("seen %d, err %v, diff %+v", mg.Seen(), mg.Err(), d)
+			}
+			snap.Close()
+			live.Close()
+		}
+	})
 }
