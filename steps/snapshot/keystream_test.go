@@ -2,12 +2,14 @@ package snapshot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -263,4 +265,40 @@ func BenchmarkSnapshotKeys200k(b *testing.B) {
 			live.Close()
 		}
 	})
+}
+
+// TestRadixSortIsAStableSortByTheAbbreviation compares the radix sort with
+// the library's stable sort on abbreviations that share most bytes (the
+// passes it skips) and differ in a few (the passes it makes).
+func TestRadixSortIsAStableSortByTheAbbreviation(t *testing.T) {
+	tests := []struct {
+		name   string
+		n      int
+		a0, a1 func(i int) uint64
+	}{
+		{"all equal", 100, func(int) uint64 { return 7 }, func(int) uint64 { return 7 }},
+		{"differing in the low bytes only", 5000, func(int) uint64 { return 1 << 60 }, func(i int) uint64 { return uint64(i*7919) % 251 }},
+		{"differing in the high bytes only", 5000, func(i int) uint64 { return uint64(i*104729%65521) << 40 }, func(int) uint64 { return 0 }},
+		{"every byte varies", 5000, func(i int) uint64 { return uint64(i) * 0x9e3779b97f4a7c15 }, func(i int) uint64 { return uint64(i%13) * 0xbf58476d1ce4e5b9 }},
+		{"one item", 1, func(int) uint64 { return 3 }, func(int) uint64 { return 4 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items := make([]sortItem, tt.n)
+			for i := range items {
+				items[i] = sortItem{tt.a0(i), tt.a1(i), uint32(i)}
+			}
+			want := slices.Clone(items)
+			slices.SortStableFunc(want, func(a, b sortItem) int {
+				if c := cmp.Compare(a.a0, b.a0); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.a1, b.a1)
+			})
+			radixSort(items, make([]sortItem, len(items)))
+			if !slices.Equal(items, want) {
+				t.Error("the radix sort's order differs from a stable sort's")
+			}
+		})
+	}
 }
