@@ -25,10 +25,11 @@ func (c *Context) diffSnapshot(ctx context.Context) (snapshot.Diff, error) {
 			return snapshot.Diff{}, err
 		}
 	}
-	snap, err := snapshot.SnapshotKeys(c.localSnapshot())
+	snap, err := snapshot.SnapshotKeyFile(c.localSnapshot(), "")
 	if err != nil {
 		return snapshot.Diff{}, err
 	}
+	defer snap.Close()
 	var errs []error
 	for _, m := range c.members() {
 		if len(m.ClientURLs) == 0 {

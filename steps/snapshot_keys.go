@@ -16,7 +16,9 @@ import (
 // (nodes.MaxCollect) at 7–8k keys, and its key names would flood the
 // transcript. So the live keys are read in pages, all at the first page's
 // revision (one consistent keyspace), each page merged into the diff and
-// dropped (snapshot.Merger), and only a one-line summary is recorded.
+// dropped (snapshot.Merger), and only a one-line summary is recorded. The
+// snapshot's side streams too: its live keys, sorted by the child in
+// bounded runs, are read from a temp file a record at a time (KeyFile).
 
 // Page sizes: the first page is small; later ones are sized from the bytes
 // per key seen so far to fill half the output cap, within these bounds.
@@ -134,12 +136,13 @@ func (c *Context) memberPages(m Member) pageFetch {
 	}
 }
 
-// diffWith compares snap with m's live keyspace as it streams in; a
-// listing whose revision is compacted away midway starts over, twice at most.
-func (c *Context) diffWith(ctx context.Context, m Member, snap snapshot.Keyspace) (snapshot.Diff, error) {
+// diffWith compares snap with m's live keyspace as it streams in, the
+// snapshot's keys read from their file a record at a time beside the live
+// pages, so neither side is held whole; a listing whose revision is
+// compacted away midway starts over (the file is read again), twice at most.
+func (c *Context) diffWith(ctx context.Context, m Member, snap *snapshot.KeyFile) (snapshot.Diff, error) {
 	for attempt := 1; ; attempt++ {
-		mg := snapshot.NewMerger(snap.Keys)
-		l, err := pageKeys(ctx, c.memberPages(m), mg.Live)
+		d, l, err := diffOnce(ctx, c.memberPages(m), snap)
 		if errors.Is(err, errCompacted) && attempt < 3 {
 			continue
 		}
@@ -148,8 +151,27 @@ func (c *Context) diffWith(ctx context.Context, m Member, snap snapshot.Keyspace
 		}
 		c.note(m.Node, fmt.Sprintf("listed %d live keys of %s in %d pages at revision %d (the key names are not recorded)",
 			l.Keys, m.Name, l.Pages, l.Revision))
-		return mg.Diff(snap.Revision, l.Revision), nil
+		return d, nil
 	}
+}
+
+// diffOnce merges one paged listing with the snapshot's key file.
+func diffOnce(ctx context.Context, fetch pageFetch, snap *snapshot.KeyFile) (snapshot.Diff, listing, error) {
+	r, err := snap.Open()
+	if err != nil {
+		return snapshot.Diff{}, listing{}, err
+	}
+	defer r.Close()
+	mg := snapshot.NewStreamMerger(r)
+	l, err := pageKeys(ctx, fetch, mg.Live)
+	if err != nil {
+		return snapshot.Diff{}, l, err
+	}
+	d := mg.Diff(snap.Revision, l.Revision)
+	if err := mg.Err(); err != nil {
+		return snapshot.Diff{}, l, fmt.Errorf("read the snapshot's keys: %w", err)
+	}
+	return d, l, nil
 }
 
 // note records one line of the engine's own in the transcript and the log

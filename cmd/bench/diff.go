@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -145,21 +146,44 @@ func diffChild(spec string) int {
 	return 0
 }
 
-// diffSummary is what the gate does on the bastion: every snapshot key,
-// then the merge against a live listing, here the same keys in key order
-// (an unchanged cluster; the merge costs the same whatever it finds).
+// diffSummary is what the gate does on the bastion: the snapshot's live
+// keys into their sorted file (snapshot.SnapshotKeyFile), then the Merger
+// streaming them against a live listing, here the same file read again in
+// key order (an unchanged cluster; the merge costs the same whatever it
+// finds), so neither side is held whole, as in diffWith.
 func diffSummary(path string) (int, error) {
-	ks, err := snapshot.SnapshotKeys(path)
+	kf, err := snapshot.SnapshotKeyFile(path, "")
 	if err != nil {
 		return 0, err
 	}
-	m := snapshot.NewMerger(ks.Keys)
-	for _, k := range ks.Keys {
+	defer kf.Close()
+	snap, err := kf.Open()
+	if err != nil {
+		return 0, err
+	}
+	defer snap.Close()
+	live, err := kf.Open()
+	if err != nil {
+		return 0, err
+	}
+	defer live.Close()
+	m := snapshot.NewStreamMerger(snap)
+	for {
+		k, err := live.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
 		if err := m.Live(k); err != nil {
 			return 0, err
 		}
 	}
-	d := m.Diff(ks.Revision, ks.Revision)
+	d := m.Diff(kf.Revision, kf.Revision)
+	if err := m.Err(); err != nil {
+		return 0, err
+	}
 	_ = d.Sentence()
 	return int(m.Seen()), nil
 }

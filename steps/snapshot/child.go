@@ -53,7 +53,8 @@ func init() {
 type childResult struct {
 	Status   etcdutl.Status `json:"status"`
 	Summary  Summary        `json:"summary"`
-	Keyspace Keyspace       `json:"keyspace"`
+	Keyspace Keyspace       `json:"keyspace"` // keys mode: Revision only, the keys are in the childOut file
+	KeyCount int64          `json:"keyCount,omitempty"`
 	Members  []Member       `json:"members,omitempty"`
 	// StorageVersion is meta/storageVersion ("" before etcd 3.6).
 	StorageVersion string `json:"storageVersion,omitempty"`
@@ -85,11 +86,11 @@ func runChild(mode, path string) int {
 			res.Err = err.Error()
 		}
 	case mode == modeInspect:
-		if res.Summary, err = childInspect(path); err != nil {
+		if res.Summary, err = childInspect(path, os.Getenv(childOut)); err != nil {
 			res.Err = err.Error()
 		}
 	case mode == modeKeys:
-		if res.Keyspace, err = childKeys(path); err != nil {
+		if res.Keyspace.Revision, res.KeyCount, err = childKeys(path, os.Getenv(childOut)); err != nil {
 			res.Err = err.Error()
 		}
 	case mode == modeMembers:
@@ -173,16 +174,21 @@ func childCheck(path string) error {
 // inChild runs one mode of the child on path. The error is one line: the
 // library's error, or how the child died.
 func inChild(mode, path string, size int64) (childResult, error) {
+	// Generous: Status reads every key; a cycle in a damaged tree would spin.
+	return inChildFor(mode, path, time.Minute+time.Duration(size>>30)*time.Minute)
+}
+
+// inChildFor is inChild with its deadline given; env is added to the child's.
+func inChildFor(mode, path string, timeout time.Duration, env ...string) (childResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return childResult{}, fmt.Errorf("find own executable to inspect the database: %w", err)
 	}
-	// Generous: Status reads every key; a cycle in a damaged tree would spin.
-	timeout := time.Minute + time.Duration(size>>30)*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Env = append(os.Environ(), childMode+"="+mode, childPath+"="+path, "GOTRACEBACK=single")
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &capped{buf: &stderr, max: 64 << 10}
 	runErr := cmd.Run()

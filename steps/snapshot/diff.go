@@ -2,9 +2,11 @@ package snapshot
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/etcd-dr/etcd-dr/config/safefile"
 )
@@ -48,13 +50,30 @@ type Group struct {
 }
 
 // SnapshotKeys reads every live key of a snapshot read-only, in the child
-// process like Inspect, so a damaged file is a reason, not a crash.
+// process like Inspect, so a damaged file is a reason, not a crash. It
+// holds the whole list: the gate streams SnapshotKeyFile instead.
 func SnapshotKeys(path string) (Keyspace, error) {
-	res, err := inspectChild(modeKeys, path)
+	kf, err := SnapshotKeyFile(path, "")
 	if err != nil {
 		return Keyspace{}, err
 	}
-	return res.Keyspace, nil
+	defer kf.Close()
+	ks := Keyspace{Revision: kf.Revision, Keys: make([]KeyRev, 0, kf.Count)}
+	r, err := kf.Open()
+	if err != nil {
+		return Keyspace{}, &Error{path, ErrDamaged, err.Error()}
+	}
+	defer r.Close()
+	for {
+		k, err := r.Next()
+		if err == io.EOF {
+			return ks, nil
+		}
+		if err != nil {
+			return Keyspace{}, &Error{path, ErrDamaged, err.Error()}
+		}
+		ks.Keys = append(ks.Keys, k)
+	}
 }
 
 // ParseEtcdctlKeys decodes one `etcdctl get --keys-only -w json` answer
@@ -135,6 +154,13 @@ func Keys(gs []Group) []string {
 // inspectChild runs a read-only mode of the child after the header checks
 // Inspect makes, so SnapshotKeys refuses damaged files for the same reasons.
 func inspectChild(mode, path string) (childResult, error) {
+	return inspectChildOut(mode, path, "")
+}
+
+// inspectChildOut is inspectChild for the modes that read every revision:
+// out is the file the child writes the keys to (keys mode); spilled sorted
+// runs go beside it.
+func inspectChildOut(mode, path, out string) (childResult, error) {
 	f, st, err := safefile.Open(path, 0)
 	if err != nil {
 		return childResult{}, &Error{path, ErrNotFound, err.Error()}
@@ -147,7 +173,7 @@ func inspectChild(mode, path string) (childResult, error) {
 	if st.Size() < meta.dbSize() {
 		return childResult{}, &Error{path, ErrTruncated, fmt.Sprintf("the database needs %d bytes but the file has %d", meta.dbSize(), st.Size())}
 	}
-	res, err := inChild(mode, path, st.Size())
+	res, err := inChildFor(mode, path, max(keysDeadline(meta), time.Minute+time.Duration(st.Size()>>30)*time.Minute), childOut+"="+out)
 	switch {
 	case err != nil:
 		return childResult{}, &Error{path, ErrDamaged, err.Error()}
@@ -157,6 +183,22 @@ func inspectChild(mode, path string) (childResult, error) {
 		return childResult{}, &Error{path, ErrNotEtcd, res.NotEtc}
 	}
 	return res, nil
+}
+
+// keysDeadline bounds the child that reads every revision. Its work grows
+// with the revisions (one decode and one sort entry each), not the bytes: a
+// file of small keys packs more revisions per page, and a million tiny keys
+// can fit in the few hundred MiB that the old byte-sized minute allowed
+// while the walk took longer. The revision count is only known after the
+// walk, so it is bounded from the page count the header gives: a leaf
+// element is at least 16 bytes of header, 17 of revision key and a few of
+// KeyValue, so a page holds at most pageSize/minRevisionBytes revisions.
+// Measured cost is well under 1µs a revision (cached); 20µs leaves room for
+// a cold disk and a shared CPU while still ending a damaged tree's loop.
+func keysDeadline(m boltMeta) time.Duration {
+	const minRevisionBytes, perRevision = 40, 20 * time.Microsecond
+	revisions := m.dbSize() / minRevisionBytes
+	return time.Minute + time.Duration(revisions)*perRevision
 }
 
 // Sentence is the diff in one line for the step-2 gate: "restoring drops 1

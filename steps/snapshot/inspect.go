@@ -1,14 +1,11 @@
 package snapshot
 
 import (
-	"encoding/binary"
-	"fmt"
+	"errors"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Summary is what a snapshot holds in Kubernetes' terms: the operator sees
@@ -39,101 +36,62 @@ type Resource struct {
 // damaged file is a reason, not a crash. It does not check the trailer:
 // Verify does.
 func Inspect(path string) (Summary, error) {
-	res, err := inspectChild(modeInspect, path)
+	dir, err := os.MkdirTemp("", "etcd-dr-inspect-")
+	if err != nil {
+		return Summary{}, &Error{path, ErrDamaged, "cannot make a temp dir to sort its keys: " + err.Error()}
+	}
+	defer os.RemoveAll(dir)
+	res, err := inspectChildOut(modeInspect, path, filepath.Join(dir, "keys"))
 	if err != nil {
 		return Summary{}, err
 	}
 	return res.Summary, nil
 }
 
-// live is the newest state of one key while replaying the key bucket.
-type live struct{ createRev, modRev int64 }
-
-// childInspect summarises the keys alive at the snapshot's revision.
-func childInspect(path string) (Summary, error) {
-	rev, keys, err := replay(path)
+// childInspect summarises the keys alive at the snapshot's revision, read
+// in key order (liveKeys); runs that do not fit in memory go beside out.
+func childInspect(path, out string) (Summary, error) {
+	if out == "" {
+		return Summary{}, errors.New("no temp dir to sort the keys in")
+	}
+	var s Summary
+	byName := make(map[string]*Resource)
+	rev, err := liveKeys(path, filepath.Dir(out), func(key []byte, _, mod int64) error {
+		summarise(&s, byName, string(key), mod)
+		return nil
+	})
 	if err != nil {
 		return Summary{}, err
 	}
-	s := Summary{Revision: rev}
-	summarise(&s, keys)
-	return s, nil
-}
-
-// childKeys lists the keys alive at the snapshot's revision, for Compare.
-func childKeys(path string) (Keyspace, error) {
-	rev, keys, err := replay(path)
-	if err != nil {
-		return Keyspace{}, err
-	}
-	ks := Keyspace{Revision: rev, Keys: make([]KeyRev, 0, len(keys))}
-	for k, l := range keys {
-		ks.Keys = append(ks.Keys, KeyRev{Key: k, Create: l.createRev, Mod: l.modRev})
-	}
-	sort.Slice(ks.Keys, func(i, j int) bool { return ks.Keys[i].Key < ks.Keys[j].Key })
-	return ks, nil
-}
-
-// replay reads the key bucket in revision order (its keys are revisions)
-// and returns the newest revision and the keys still alive at the end.
-func replay(path string) (int64, map[string]live, error) {
-	db, err := openReadOnly(path)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer db.Close()
-	keys := make(map[string]live)
-	var rev int64
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("key")).ForEach(func(k, v []byte) error {
-			// A revision key is 8-byte main, '_', 8-byte sub, then 't' for a tombstone.
-			if len(k) < 17 {
-				return fmt.Errorf("revision key %x is %d bytes, want 17 or 18", k, len(k))
-			}
-			rev = max(rev, int64(binary.BigEndian.Uint64(k)))
-			var kv mvccpb.KeyValue
-			if err := proto.Unmarshal(v, &kv); err != nil {
-				return fmt.Errorf("revision %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			if len(k) == 18 && k[17] == 't' {
-				delete(keys, string(kv.Key))
-				return nil
-			}
-			keys[string(kv.Key)] = live{createRev: kv.CreateRevision, modRev: kv.ModRevision}
-			return nil
-		})
-	})
-	return rev, keys, err
-}
-
-// summarise groups live keys by resource and namespace.
-func summarise(s *Summary, keys map[string]live) {
-	byName := make(map[string]*Resource)
-	for key, l := range keys {
-		s.Keys++
-		name, ns, ok := ParseRegistryKey(key)
-		if !ok {
-			s.Other++
-			continue
-		}
-		r := byName[name]
-		if r == nil {
-			r = &Resource{Name: name}
-			byName[name] = r
-		}
-		r.Keys++
-		r.NewestModRevision = max(r.NewestModRevision, l.modRev)
-		if ns != "" {
-			if r.Namespaces == nil {
-				r.Namespaces = make(map[string]int)
-			}
-			r.Namespaces[ns]++
-		}
-	}
+	s.Revision = rev
 	for _, r := range byName {
 		s.Resources = append(s.Resources, *r)
 	}
 	sort.Slice(s.Resources, func(i, j int) bool { return s.Resources[i].Name < s.Resources[j].Name })
+	return s, nil
+}
+
+// summarise counts one live key into its resource and namespace.
+func summarise(s *Summary, byName map[string]*Resource, key string, modRev int64) {
+	s.Keys++
+	name, ns, ok := ParseRegistryKey(key)
+	if !ok {
+		s.Other++
+		return
+	}
+	r := byName[name]
+	if r == nil {
+		r = &Resource{Name: name}
+		byName[name] = r
+	}
+	r.Keys++
+	r.NewestModRevision = max(r.NewestModRevision, modRev)
+	if ns != "" {
+		if r.Namespaces == nil {
+			r.Namespaces = make(map[string]int)
+		}
+		r.Namespaces[ns]++
+	}
 }
 
 // twoLevel lists core resources stored one level deeper than their name.

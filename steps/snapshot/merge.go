@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 )
 
 // Page is one page of `etcdctl get --from-key K --keys-only --limit N -w
@@ -47,19 +48,52 @@ func ParseEtcdctlPage(out []byte) (Page, error) {
 }
 
 // Merger compares the snapshot's keys with the live keys as they stream in,
-// both in ascending key order, holding only the snapshot's list and the
-// differences: a live keyspace of any size is read a page at a time.
+// both in ascending key order, holding only the differences: the snapshot's
+// keys come from a list or from a KeyFile a record at a time, and a live
+// keyspace of any size is read a page at a time.
 type Merger struct {
-	snap                  []KeyRev
-	next                  int
+	next                  func() (KeyRev, error) // the next snapshot key; io.EOF after the last
+	cur                   KeyRev
+	have                  bool // cur is the snapshot key not yet matched
+	err                   error
 	last                  string
 	seen                  int64
 	dropped, back, rolled []string
 }
 
-// NewMerger starts a comparison with the snapshot's keys, sorted by key
-// (SnapshotKeys returns them so).
-func NewMerger(snap []KeyRev) *Merger { return &Merger{snap: snap} }
+// NewMerger starts a comparison with the snapshot's keys, sorted by key.
+func NewMerger(snap []KeyRev) *Merger {
+	return newMerger(func() (KeyRev, error) {
+		if len(snap) == 0 {
+			return KeyRev{}, io.EOF
+		}
+		k := snap[0]
+		snap = snap[1:]
+		return k, nil
+	})
+}
+
+// NewStreamMerger starts a comparison with a snapshot's keys read from r.
+func NewStreamMerger(r *KeyReader) *Merger { return newMerger(r.Next) }
+
+func newMerger(next func() (KeyRev, error)) *Merger {
+	m := &Merger{next: next}
+	m.advance()
+	return m
+}
+
+// advance reads the next snapshot key into cur.
+func (m *Merger) advance() {
+	if m.err != nil {
+		m.have = false
+		return
+	}
+	k, err := m.next()
+	m.cur, m.have = k, err == nil
+	if err != nil && err != io.EOF {
+		m.err = err
+	}
+}
 
 // Live takes the next live key; keys must come in strictly ascending order
 // (etcd's), or the comparison would be wrong, so a key out of order is an error.
@@ -69,16 +103,19 @@ func (m *Merger) Live(l KeyRev) error {
 	}
 	m.last = l.Key
 	m.seen++
-	for m.next < len(m.snap) && m.snap[m.next].Key < l.Key {
-		m.back = append(m.back, m.snap[m.next].Key)
-		m.next++
+	for m.have && m.cur.Key < l.Key {
+		m.back = append(m.back, m.cur.Key)
+		m.advance()
 	}
-	if m.next < len(m.snap) && m.snap[m.next].Key == l.Key {
-		if m.snap[m.next].Mod != l.Mod {
+	if m.err != nil {
+		return m.err
+	}
+	if m.have && m.cur.Key == l.Key {
+		if m.cur.Mod != l.Mod {
 			m.rolled = append(m.rolled, l.Key)
 		}
-		m.next++
-		return nil
+		m.advance()
+		return m.err
 	}
 	m.dropped = append(m.dropped, l.Key)
 	return nil
@@ -87,10 +124,14 @@ func (m *Merger) Live(l KeyRev) error {
 // Seen is how many live keys were taken.
 func (m *Merger) Seen() int64 { return m.seen }
 
+// Err is why the snapshot's keys could not all be read; check it after Diff.
+func (m *Merger) Err() error { return m.err }
+
 // Diff ends the comparison: snapshot keys never met are brought back.
 func (m *Merger) Diff(snapRev, liveRev int64) Diff {
-	for ; m.next < len(m.snap); m.next++ {
-		m.back = append(m.back, m.snap[m.next].Key)
+	for m.have {
+		m.back = append(m.back, m.cur.Key)
+		m.advance()
 	}
 	return Diff{SnapshotRevision: snapRev, LiveRevision: liveRev, Gap: max(0, liveRev-snapRev),
 		Dropped: group(m.dropped), BroughtBack: group(m.back), RolledBack: group(m.rolled)}
