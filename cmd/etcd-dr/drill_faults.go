@@ -81,6 +81,10 @@ func stepList() string {
 // writeFaultList is `--fault list`: one line per fault.
 func writeFaultList(w io.Writer) {
 	for _, f := range lab.Faults() {
+		if f.Node == "" {
+			fmt.Fprintf(w, "%-26s %s (cluster-wide)\n", f.Name, f.Help)
+			continue
+		}
 		fmt.Fprintf(w, "%-26s %s (default node %s)\n", f.Name, f.Help, f.Node)
 	}
 	fmt.Fprintf(w, "\nuse: --fault NAME[@STEP][@NODE][,...]; STEP is one of %s (injected when it begins running)\n", stepList())
@@ -98,7 +102,11 @@ type faultRecord struct {
 }
 
 func (r faultRecord) line() string {
-	s := fmt.Sprintf("fault %s on %s", r.Fault, r.Node)
+	where := r.Node
+	if where == "" {
+		where = "the cluster"
+	}
+	s := fmt.Sprintf("fault %s on %s", r.Fault, where)
 	if r.Step != "" {
 		s += " at " + r.Step
 	}

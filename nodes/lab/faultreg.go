@@ -35,6 +35,10 @@ func Faults() []Fault {
 		{"kubelet-sources-not-ready", "the node's kubelet skips pod deletes, as one started without an apiserver", "cp-2", injectSourcesNotReady},
 		{"disk-full", "the node's /var/lib is a full 64 KiB filesystem (ENOSPC on restore)", "cp-2", injectDiskFull},
 		{"host-key-changed", "the node's sshd offers a host key known_hosts does not hold (reinstalled, or an attacker)", "cp-2", injectHostKeyChanged},
+		{FaultEncryptionKeyRotated, "the encryption-at-rest key is rotated after the snapshot and the old one dropped (readiness stops before step 1)", "", injectReadiness(FaultEncryptionKeyRotated)},
+		{FaultCAReplaced, "the cluster CA on the nodes is replaced after the snapshot (readiness stops before step 1)", "", injectReadiness(FaultCAReplaced)},
+		{FaultNewerEtcdSnapshot, "the snapshot claims a newer etcd storage version than the members run (refused before step 1)", "", injectReadiness(FaultNewerEtcdSnapshot)},
+		{"kubelet-down", "the node's kubelet does not come back from step 5's restart (named at the verify gate)", "w-1", injectKubeletDown},
 	}
 }
 
@@ -188,4 +192,17 @@ func faultCall(ctx context.Context, dir, verb, name, node string) error {
 		return errors.New(strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// injectReadiness applies a cluster-wide readiness fault (faults_readiness.go);
+// the node is ignored and nothing lifts it: the operator overrides the check
+// by name or stops, as on a real cluster.
+func injectReadiness(name string) func(context.Context, *Lab, string) (func() error, error) {
+	return func(ctx context.Context, l *Lab, _ string) (func() error, error) {
+		return nil, l.ReadinessFault(ctx, name)
+	}
+}
+
+func injectKubeletDown(_ context.Context, l *Lab, node string) (func() error, error) {
+	return nil, l.KubeletDown(node)
 }
