@@ -248,7 +248,7 @@ func kubernetesNodes(c *Context) []string {
 func nodeConverged(ctx context.Context, api *kubeAPI, node string, before time.Time) (string, error) {
 	n, err := api.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("Node %s: %w", node, err)
+		return "", fmt.Errorf("the Node %s: %w", node, err)
 	}
 	ready := corev1.ConditionUnknown
 	for _, cond := range n.Status.Conditions {
@@ -258,14 +258,14 @@ func nodeConverged(ctx context.Context, api *kubeAPI, node string, before time.T
 	}
 	l, err := api.cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("Lease %s/%s: %w", corev1.NamespaceNodeLease, node, err)
+		return "", fmt.Errorf("the Lease %s/%s: %w", corev1.NamespaceNodeLease, node, err)
 	}
 	rt := renewTime(l)
 	if !rt.After(before) {
-		return "", fmt.Errorf("Lease %s/%s not renewed since %s (Ready=%s)", corev1.NamespaceNodeLease, node, stampOrNever(rt), ready)
+		return "", fmt.Errorf("the Lease %s/%s not renewed since %s (Ready=%s)", corev1.NamespaceNodeLease, node, stampOrNever(rt), ready)
 	}
 	if ready != corev1.ConditionTrue {
-		return "", fmt.Errorf("Ready=%s (its Lease was renewed at %s)", ready, rt.UTC().Format(time.TimeOnly))
+		return "", fmt.Errorf("the Node is Ready=%s (its Lease was renewed at %s)", ready, rt.UTC().Format(time.TimeOnly))
 	}
 	return fmt.Sprintf("Ready, Lease renewed %s", rt.UTC().Format("15:04:05.000")), nil
 }
@@ -383,7 +383,7 @@ func (c *Context) checkLeaderLeases(ctx context.Context, api *kubeAPI) map[strin
 		err := c.waitConverged(ctx, func(ctx context.Context) error {
 			l, err := leases.Get(ctx, comp, metav1.GetOptions{})
 			if err != nil {
-				return fmt.Errorf("Lease kube-system/%s: %w", comp, err)
+				return fmt.Errorf("the Lease kube-system/%s: %w", comp, err)
 			}
 			holder := ""
 			if l.Spec.HolderIdentity != nil {
@@ -391,7 +391,7 @@ func (c *Context) checkLeaderLeases(ctx context.Context, api *kubeAPI) map[strin
 			}
 			rt := renewTime(l)
 			if holder == "" || !rt.After(before) {
-				return fmt.Errorf("Lease kube-system/%s held by %q, not renewed since %s", comp, holder, stampOrNever(rt))
+				return fmt.Errorf("the Lease kube-system/%s held by %q, not renewed since %s", comp, holder, stampOrNever(rt))
 			}
 			detail = fmt.Sprintf("%s held by %s, renewed %s", comp, holder, rt.UTC().Format("15:04:05.000"))
 			return nil

@@ -319,7 +319,7 @@ func (c *Context) checkAPIEndpoints(ctx context.Context, api *kubeAPI) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("Endpoints default/kubernetes: %w", err)
+			return fmt.Errorf("the Endpoints default/kubernetes: %w", err)
 		}
 		var got []string
 		for _, s := range ep.Subsets {

@@ -124,9 +124,7 @@ func runInit(ctx context.Context, f initFlags, stdout, stderr io.Writer) error {
 	d.User, d.Port, d.IdentityFiles, d.KnownHosts, d.JumpHost = f.user, f.port, f.identities, f.knownHosts, f.jumpHost
 	// Every node is reached once, so each host key is shown and checked.
 	unreached := reachAll(ctx, f, d.Nodes, keys)
-	for _, u := range unreached {
-		d.Notes = append(d.Notes, u)
-	}
+	d.Notes = append(d.Notes, unreached...)
 	data, err := d.YAML()
 	if err != nil {
 		return failErr(fmt.Errorf("init: %w", err))

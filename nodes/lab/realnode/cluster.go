@@ -146,7 +146,7 @@ func UpCluster(ctx context.Context, slot int, dir string, cps, workers int, bins
 		if err != nil {
 			return c, err
 		}
-		// The kubelet service runs (and restarts every RestartSec) before
+		// The kubelet service runs (and restarts every RestartDelay) before
 		// join writes its config, as on a node where the package enabled it.
 		if cn.Kubelet, err = cn.StartKubelet("/usr/local/bin/kubelet"); err != nil {
 			return c, err

@@ -17,10 +17,10 @@ const KubeletCommand = `. /var/lib/kubelet/kubeadm-flags.env 2>/dev/null; exec "
 	`--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf ` +
 	`--config=/var/lib/kubelet/config.yaml $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS`
 
-// RestartSec is kubeadm's kubelet.service RestartSec (with Restart=always,
+// RestartDelay is kubeadm's kubelet.service RestartSec (with Restart=always,
 // StartLimitInterval=0): a kubelet that exits (no config yet, a crash) is
 // started again 10 s later.
-const RestartSec = 10 * time.Second
+const RestartDelay = 10 * time.Second
 
 // Kubelet is a node's kubelet service: the real kubelet run as the kubeadm
 // unit runs it, restarted like the unit restarts it.
@@ -79,9 +79,9 @@ func (k *Kubelet) loop(lf *os.File) {
 		if stopped {
 			return
 		}
-		fmt.Fprintf(lf, "--- kubelet exited (%v); restarting in %s as kubelet.service does\n", err, RestartSec)
+		fmt.Fprintf(lf, "--- kubelet exited (%v); restarting in %s as kubelet.service does\n", err, RestartDelay)
 		select {
-		case <-time.After(RestartSec):
+		case <-time.After(RestartDelay):
 		case <-k.wake: // Restart: at once
 		}
 	}
