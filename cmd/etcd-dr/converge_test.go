@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -54,6 +55,7 @@ func TestDrillProvesTheClusterConverged(t *testing.T) {
 				"check FAIL cp-3     " + steps.CheckNodeLease}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			labtest.Block(t, mustAtoi(t, tc.block))
 			dir := filepath.Join(t.TempDir(), "lab")
 			t.Cleanup(func() {
 				if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
