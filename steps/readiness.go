@@ -158,3 +158,20 @@ func (r ReadinessReport) Lines() []string {
 
 // Text is Lines joined, for a terminal.
 func (r ReadinessReport) Text() string { return strings.Join(r.Lines(), "\n") }
+
+// Summary is the report as a gate shows it: one line per check that
+// passed, and the whole finding only for a check that did not (failed,
+// warned, overridden or skipped), so what the gate is about to do stays on
+// the operator's first screen. The whole report is in the scorecard and
+// `etcd-dr check`.
+func (r ReadinessReport) Summary() []string {
+	var out []string
+	for _, rc := range r.Checks {
+		full := ReadinessReport{Checks: []ReadinessCheck{rc}}.Lines()
+		if rc.OK && rc.Skipped == "" && !rc.Overridden && len(full) > 0 {
+			full = full[:1]
+		}
+		out = append(out, full...)
+	}
+	return out
+}

@@ -370,7 +370,7 @@ func checkAutomation(facts snapshot.Readiness) ReadinessCheck {
 func countsOf(m map[string]int) string {
 	var parts []string
 	for _, k := range snapshot.SortedKeys(m) {
-		parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+		parts = append(parts, fmt.Sprintf("%s: %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }

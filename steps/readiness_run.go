@@ -155,7 +155,7 @@ func readinessFacts(c *Context) []string {
 	if c.Values.Readiness == nil {
 		return nil
 	}
-	return c.Values.Readiness.Lines()
+	return c.Values.Readiness.Summary()
 }
 
 // readinessPlan lists the reads the readiness report makes on node, for

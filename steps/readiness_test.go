@@ -132,3 +132,33 @@ func TestAMembersCertificateMustNameEveryHostTheRestoreGivesIt(t *testing.T) {
 		})
 	}
 }
+
+// The step-1 gate shows a check that passed as one line and a check that
+// did not with all it found, so what the gate does stays on its first screen.
+func TestTheGateSummaryKeepsOnlyTheFindingsOfChecksThatDidNotPass(t *testing.T) {
+	ok := ReadinessCheck{Name: "ca-era", Title: "CA", OK: true, Found: []string{"snapshot: CA x"},
+		Nodes: []ReadinessNode{{Node: "cp-1", OK: true, Found: "ca.crt is x"}}}
+	bad := ReadinessCheck{Name: "encryption-at-rest", Title: "keys", Found: []string{"snapshot: key k"},
+		Nodes: []ReadinessNode{{Node: "cp-2", Found: "lacks k"}}, Problem: "restore the key"}
+	over := bad
+	over.Name, over.Overridden = "automation", true
+	for _, tc := range []struct {
+		name  string
+		check ReadinessCheck
+		lines int
+	}{
+		{"passed: its title only", ok, 1},
+		{"failed: what it found, per node, and the problem", bad, 4},
+		{"overridden: shown whole, the operator chose it", over, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ReadinessReport{Checks: []ReadinessCheck{tc.check}}.Summary()
+			if len(got) != tc.lines {
+				t.Fatalf("summary has %d lines, want %d:\n%s", len(got), tc.lines, strings.Join(got, "\n"))
+			}
+			if full := (ReadinessReport{Checks: []ReadinessCheck{tc.check}}).Lines(); got[0] != full[0] {
+				t.Errorf("summary starts %q, the report %q", got[0], full[0])
+			}
+		})
+	}
+}
