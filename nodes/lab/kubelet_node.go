@@ -205,13 +205,6 @@ func sleep(ctx context.Context, d time.Duration) {
 func (k *kubelet) register(ctx context.Context, cs kubernetes.Interface) error {
 	s := k.n.spec
 	labels := map[string]string{"kubernetes.io/hostname": s.Name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
-	if slices.Contains(s.Roles, "control-plane") {
-		// kubeadm's mark-control-plane phase labels the Node right after
-		// init/join; the lab folds it into registration so whoever creates
-		// the Node first (this kubelet or Options.RegisterNodes) gives it
-		// its role, which `etcd-dr init --kubeconfig` reads.
-		labels["node-role.kubernetes.io/control-plane"] = ""
-	}
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: labels}}
 	_, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {

@@ -42,12 +42,10 @@ users:
 
 // registerNodes does what a real kubelet does first against a healthy API:
 // create its Node (kubeadm's role label, the InternalIP) and a mirror pod
-// per static pod manifest in kube-system. Only with Options.RegisterNodes.
-// Every lab kubelet also registers its Node and renews its Lease
-// (kubelet_node.go); whichever creates the Node first, it carries its role
-// label. Mirror pods are made only here: the lab kubelet makes none yet,
-// where the real one does. External etcd hosts are not Kubernetes nodes
-// and register nothing.
+// per static pod manifest in kube-system. Only with Options.RegisterNodes:
+// the lab sends no node heartbeats, so the node lifecycle controller later
+// marks these nodes NotReady, churn other tests' snapshot diffs do not
+// expect. External etcd hosts are not Kubernetes nodes and register nothing.
 func (l *Lab) registerNodes(ctx context.Context) error {
 	c, err := l.apiClient()
 	if err != nil {
