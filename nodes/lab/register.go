@@ -1,11 +1,14 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,10 +45,12 @@ users:
 
 // registerNodes does what a real kubelet does first against a healthy API:
 // create its Node (kubeadm's role label, the InternalIP) and a mirror pod
-// per static pod manifest in kube-system. Only with Options.RegisterNodes:
-// the lab sends no node heartbeats, so the node lifecycle controller later
-// marks these nodes NotReady, churn other tests' snapshot diffs do not
-// expect. External etcd hosts are not Kubernetes nodes and register nothing.
+// per static pod manifest in kube-system. Only with Options.RegisterNodes.
+// Every lab kubelet also registers its Node and renews its Lease
+// (kubelet_node.go); whichever creates the Node first, this labels it with
+// its role as kubeadm does. Mirror pods are made only here: the lab kubelet
+// makes none yet, where the real one does. External etcd hosts are not
+// Kubernetes nodes and register nothing.
 func (l *Lab) registerNodes(ctx context.Context) error {
 	c, err := l.apiClient()
 	if err != nil {
@@ -69,6 +74,15 @@ func (l *Lab) registerNodes(ctx context.Context) error {
 				{"type": "InternalIP", "address": s.Addr}, {"type": "Hostname", "address": s.Name}}}}
 		b, _ := json.Marshal(node)
 		if err := create(ctx, c, api, l.state.Tokens.Admin, object{"/api/v1/nodes", s.Name, string(b)}); err != nil {
+			return err
+		}
+		// The node's kubelet may have registered it first (kubelet_node.go),
+		// without a role: NodeRestriction refuses a kubelet that sets
+		// node-role.kubernetes.io/* on its own Node. kubeadm's
+		// mark-control-plane phase labels it with admin credentials; so does
+		// the lab, whoever created it.
+		lb, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+		if err := mergePatch(ctx, c, api, l.state.Tokens.Admin, "/api/v1/nodes/"+s.Name, lb); err != nil {
 			return err
 		}
 		if err := l.mirrorPods(ctx, s, func(o object) error { return create(ctx, c, api, l.state.Tokens.Admin, o) }); err != nil {
@@ -116,6 +130,28 @@ func (l *Lab) mirrorPods(_ context.Context, s nodeSpec, create func(object) erro
 		if err := create(object{"/api/v1/namespaces/kube-system/pods", name, string(b)}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// mergePatch applies a JSON merge patch to one object, as kubeadm's
+// mark-control-plane does to a Node.
+func mergePatch(ctx context.Context, c *http.Client, addr, token, path string, body []byte) error {
+	url := "https://" + addr + ":6443" + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/merge-patch+json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("lab: PATCH %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("lab: PATCH %s: HTTP %d: %s", url, resp.StatusCode, msg)
 	}
 	return nil
 }
