@@ -52,6 +52,31 @@ const fenceScript = `if [ ! -e "$1" ]; then exit 75; fi
 if grep -qF -- "$3" "$1"; then exit 0; fi
 ` + takeOverScript
 
+// peekScript reads lock $1 without changing it: free, this process's ($2)
+// or, when this process holds the run ($3), this run's is no obstacle;
+// anything else is printed as the holder (exit 73), as acquireScript would.
+const peekScript = `if [ ! -e "$1" ]; then exit 0; fi
+if grep -qF -- "$2" "$1"; then exit 0; fi
+if [ -n "$3" ] && grep -qF -- "$3" "$1"; then exit 0; fi
+cat -- "$1"; exit 73`
+
+// CheckLockFree refuses, before preflight reads anything else, a run whose
+// lock another operator holds on any control-plane node: the holder may
+// already have parked manifests, and the operator must learn who holds the
+// cluster rather than why a manifest is missing. Read-only; TakeLock at the
+// end of preflight is still what takes the lock. --force-unlock skips it.
+func CheckLockFree(ctx context.Context, c *Context) error {
+	if c.ForceUnlock {
+		return nil
+	}
+	own, run := c.lockMarks()
+	return c.ForEachNode(ctx, names(c.Cluster.NodesWith(config.RoleControlPlane)), func(ctx context.Context, node string) error {
+		_, err := c.Exec1(ctx, Action{Node: node, What: "check no other operator holds the lock " + c.LockPath,
+			ReadOnly: true, Cmd: shCmd(c.Cluster, peekScript, c.LockPath, own, run), Accept: acceptLock(c, node, false)})
+		return err
+	})
+}
+
 // releaseScript removes $1 only if it holds $2 (this run's or this
 // process's mark): releasing must never remove another run's lock.
 const releaseScript = `if [ ! -e "$1" ]; then exit 0; fi; if grep -qF -- "$2" "$1"; then rm -f -- "$1"; fi`

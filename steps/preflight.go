@@ -117,6 +117,9 @@ func runPreflight(ctx context.Context, c *Context) error {
 	}); err != nil {
 		return fmt.Errorf("passwordless sudo (sudo -n) must work on every node: %w", err)
 	}
+	if err := CheckLockFree(ctx, c); err != nil { // lock.go: before anything a holder may have moved is read
+		return err
+	}
 	if err := c.readInventory(ctx); err != nil {
 		return err
 	}

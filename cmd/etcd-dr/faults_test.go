@@ -77,15 +77,17 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 		{
 			name: "case 5: the disk of one member's new data dir is full", block: 57,
-			injected: "a 1 MiB tmpfs under cp-2's new data dir (passes preflight's 2x-snapshot check)",
+			injected: "a 4 MiB tmpfs under cp-2's new data dir (passes preflight's 2x+1x-snapshot check)",
 			sawMark:  "no space left on device",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				// 1 MiB passes preflight's free-space check (2x the
-				// snapshot) but not the restore: etcd's WAL preallocates
-				// 64 MiB. The other members get room to spare.
-				must(t, l.FillDisk(ctx, "cp-2", "/var/lib/etcd-full", 1<<20))
+				// 4 MiB passes preflight's free-space check (the readiness
+				// report's quota-and-disk: 2x the ~0.4 MiB snapshot for the
+				// new data dir, 1x for the run's copy) but not the restore:
+				// etcd's WAL preallocates 64 MiB. The other members get room
+				// to spare.
+				must(t, l.FillDisk(ctx, "cp-2", "/var/lib/etcd-full", 4<<20))
 				must(t, l.FillDisk(ctx, "cp-1", "/var/lib/etcd-full", 1<<30))
 				must(t, l.FillDisk(ctx, "cp-3", "/var/lib/etcd-full", 1<<30))
 				return editCluster(t, l.ClusterFile(), "    mode: static-pod\n", "    restoredDataDir: /var/lib/etcd-full/restored-{{.Time}}\n")

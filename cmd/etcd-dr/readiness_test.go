@@ -73,7 +73,7 @@ func TestEachReadinessFaultStopsTheRunBeforeStepOneAndChangesNothing(t *testing.
 			}
 		}
 		text := steps.ReadinessReport(*got.Readiness).Text()
-		for _, want := range []string{"key aescbc:lab-key-1 encrypts 1 secrets", "kube-root-ca.crt ConfigMaps carry CA sha256"} {
+		for _, want := range []string{"key aescbc:lab-key-1 encrypts secrets: 1", "kube-root-ca.crt ConfigMaps carry CA sha256"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("the report does not say %q:\n%s", want, text)
 			}
@@ -88,7 +88,7 @@ func TestEachReadinessFaultStopsTheRunBeforeStepOneAndChangesNothing(t *testing.
 		{lab.FaultCAReplaced, nil, []string{"readiness check ca-era failed", "cp-1's CA", "not the one the snapshot's kube-root-ca.crt ConfigMaps carry",
 			"put the snapshot's CA (ca.crt and ca.key) back", "add ca-era to readiness.override"}},
 		{lab.FaultEncryptionKeyRotated, []string{steps.CheckCAEra}, []string{"readiness check encryption-at-rest failed",
-			"cp-1 cannot decrypt key aescbc:lab-key-1, which encrypts 1 secrets in the snapshot", "lacks key aescbc:lab-key-1 (has aescbc:lab-key-2)"}},
+			"cp-1 cannot decrypt key aescbc:lab-key-1, which encrypts secrets: 1 in the snapshot", "lacks key aescbc:lab-key-1 (has aescbc:lab-key-2)"}},
 		{lab.FaultNewerEtcdSnapshot, []string{steps.CheckCAEra, steps.CheckEncryption}, []string{"readiness check etcd-versions failed",
 			"storage version 3.7.0", "cp-1 (member cp-1) runs etcd 3.6.6", "this check cannot be overridden"}},
 	} {
@@ -235,7 +235,7 @@ func TestTheDefaultDrillWithEncryptionAtRestPassesAndShowsItsReadiness(t *testin
 		"verify               done",
 		"ok    seed-served-post-snapshot-gone",
 		"readiness encryption-at-rest",
-		"snapshot: key aescbc:lab-key-1 encrypts 1 secrets",
+		"snapshot: key aescbc:lab-key-1 encrypts secrets: 1",
 		"readiness ca-era",
 		"readiness etcd-versions",
 	} {

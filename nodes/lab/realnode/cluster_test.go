@@ -66,24 +66,34 @@ func TestClusterThreeStackedAndAWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := adminClient(t, admin)
-	var nodes struct {
-		Items []struct {
-			Metadata struct{ Name string } `json:"metadata"`
-		} `json:"items"`
-	}
-	resp, err := client.Get("https://" + c.Endpoint + "/api/v1/nodes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&nodes); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var names []string
-	for _, it := range nodes.Items {
-		names = append(names, it.Metadata.Name)
-	}
-	if got := strings.Join(names, ","); got != "cp-1,cp-2,cp-3,w-1" {
+	// kubeadm join returns once the kubelet has its client certificate
+	// (TLS bootstrap); the kubelet registers its Node just after, as on a
+	// real node: poll for it, a few minutes bounding a hang only.
+	var got string
+	listCtx, cancelList := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelList()
+	listed := Wait(listCtx, 2*time.Second, func() bool {
+		var nodes struct {
+			Items []struct {
+				Metadata struct{ Name string } `json:"metadata"`
+			} `json:"items"`
+		}
+		resp, err := client.Get("https://" + c.Endpoint + "/api/v1/nodes")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&nodes); err != nil {
+			return false
+		}
+		var names []string
+		for _, it := range nodes.Items {
+			names = append(names, it.Metadata.Name)
+		}
+		got = strings.Join(names, ",")
+		return got == "cp-1,cp-2,cp-3,w-1"
+	})
+	if !listed {
 		t.Errorf("apiserver lists nodes %s, want cp-1,cp-2,cp-3,w-1", got)
 	}
 	for _, cn := range c.Nodes {
