@@ -36,15 +36,6 @@ func (c *Context) apiserverPod(ctx context.Context, node string) (*manifest.Stat
 	file := path.Join(c.Cluster.Etcd.ManifestsDir, apiserverManifest)
 	data, err := c.readQuiet(ctx, node, file, "read "+file+" for the readiness report")
 	if err != nil {
-		// Step 1 of this or another run may have parked it (a second
-		// operator's preflight must get as far as the lock that refuses
-		// it): the parked copy is the same apiserver's configuration.
-		parked := c.parkedApiserver()
-		if pdata, perr := c.readQuiet(ctx, node, parked, "read the parked "+parked+" for the readiness report"); perr == nil {
-			data, file, err = pdata, parked, nil
-		}
-	}
-	if err != nil {
 		return nil, err
 	}
 	p, err := manifest.Parse(data)
