@@ -49,6 +49,14 @@ func cleanGate(g Gate) Gate {
 		}
 		g.Commands = cmds
 	}
+	if g.Diffs != nil { // scrubbed when made (filediff.go); cleaned again as every gate text is
+		ds := make([]FileDiff, len(g.Diffs))
+		for i, d := range g.Diffs {
+			d.Unified = Clean(d.Unified)
+			ds[i] = d
+		}
+		g.Diffs = ds
+	}
 	return g
 }
 

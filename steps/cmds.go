@@ -78,12 +78,14 @@ func sudo(c *config.Cluster, args ...string) nodes.Cmd {
 
 func parkAction(c *Context, node, file string) Action {
 	return Action{Node: node, What: "park " + file + " so the kubelet stops its static pod",
-		Cmd: shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ManifestsDir, c.Cluster.Etcd.ParkDir, file)}
+		Cmd:     shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ManifestsDir, c.Cluster.Etcd.ParkDir, file),
+		Changes: moveChange(path.Join(c.Cluster.Etcd.ManifestsDir, file), path.Join(c.Cluster.Etcd.ParkDir, file))}
 }
 
 func unparkAction(c *Context, node, file string) Action {
 	return Action{Node: node, What: "unpark " + file + " so the kubelet starts its static pod again",
-		Cmd: shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ParkDir, c.Cluster.Etcd.ManifestsDir, file)}
+		Cmd:     shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ParkDir, c.Cluster.Etcd.ManifestsDir, file),
+		Changes: moveChange(path.Join(c.Cluster.Etcd.ParkDir, file), path.Join(c.Cluster.Etcd.ManifestsDir, file))}
 }
 
 func catAction(c *Context, node, file string) Action {
@@ -95,7 +97,8 @@ func catAction(c *Context, node, file string) Action {
 func writeAction(c *Context, node, file string, data []byte) Action {
 	cmd := shCmd(c.Cluster, writeScript, file, file+".etcd-dr-backup-"+c.val(c.Values.Run, PhRun))
 	cmd.Stdin = strings.NewReader(string(data))
-	return Action{Node: node, What: "write " + path.Base(file) + " (atomically, original kept)", Cmd: cmd}
+	return Action{Node: node, What: "write " + path.Base(file) + " (atomically, original kept)", Cmd: cmd,
+		Changes: &FileChange{Path: file, ReadFrom: []string{file}}}
 }
 
 // val returns v, or the placeholder when v is not decided yet.

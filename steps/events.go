@@ -38,6 +38,8 @@ type (
 	NodeCommands   = event.NodeCommands
 	GateEvent      = event.GateEvent
 	Decision       = event.Decision
+	FileDiff       = event.FileDiff
+	ProgressEvent  = event.ProgressEvent
 )
 
 const (

@@ -88,8 +88,9 @@ func (e *Engine) verifyPhase(ctx context.Context, s Step) error {
 	return s.Verify(ctx, e.cx)
 }
 
-// gateFor builds the gate shown before s runs.
-func (e *Engine) gateFor(s Step) Gate {
+// gateFor builds the gate shown before s runs. It reads the files the
+// step will edit (read-only) to show each change as a diff.
+func (e *Engine) gateFor(ctx context.Context, s Step) Gate {
 	g := Gate{Step: s.ID, Title: s.Title, Why: s.Why, NeedsName: s.Destructive, Cluster: e.opts.Cluster.Name}
 	if s.Plan != nil {
 		actions, err := s.Plan(e.cx)
@@ -97,6 +98,7 @@ func (e *Engine) gateFor(s Step) Gate {
 			g.Facts = append(g.Facts, "cannot list the commands yet: "+err.Error())
 		}
 		g.Commands = GroupByNode(actions)
+		g.Diffs = e.cx.diffsOf(ctx, actions)
 	}
 	if s.Facts != nil {
 		g.Facts = append(g.Facts, s.Facts(e.cx)...)
@@ -105,7 +107,7 @@ func (e *Engine) gateFor(s Step) Gate {
 }
 
 func (e *Engine) offerGate(ctx context.Context, s Step) error {
-	d, err := e.await(ctx, e.gateFor(s))
+	d, err := e.await(ctx, e.gateFor(ctx, s))
 	if err != nil {
 		return err
 	}
@@ -126,7 +128,7 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 	if err := e.stepState(s, Failed, failure.Error()); err != nil {
 		return nil, err
 	}
-	g := e.gateFor(s)
+	g := e.gateFor(ctx, s)
 	g.Failure = failure.Error()
 	g.Choices = []Choice{ChoiceRetry, ChoiceReverify}
 	if s.Undo != nil {

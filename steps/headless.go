@@ -86,7 +86,7 @@ func FormatEvent(ev Event) string {
 		for _, f := range g.Facts {
 			s += "\n    • " + f
 		}
-		return s
+		return s + diffLines(g.Diffs)
 	}
 	return fmt.Sprintf("%s %T", stamp(ev.Time()), ev) // an event newer than this printer
 }

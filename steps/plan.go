@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -15,6 +16,9 @@ type PlannedStep struct {
 	Destructive bool
 	Actions     []Action
 	Facts       []string
+	// Diffs are the file changes, sketched with placeholders where the
+	// file is read or a value decided only at run time.
+	Diffs []FileDiff
 }
 
 // PlanSteps lists every step with its exact commands per node, touching
@@ -34,6 +38,7 @@ func PlanSteps(cl *config.Cluster, v Values, steps []Step) ([]PlannedStep, error
 				return nil, fmt.Errorf("plan %s: %w", s.ID, err)
 			}
 			ps.Actions = acts
+			ps.Diffs = cleanGate(Gate{Diffs: c.diffsOf(context.Background(), acts)}).Diffs
 		}
 		if s.Facts != nil {
 			ps.Facts = s.Facts(c)
@@ -79,6 +84,7 @@ func PlanTextOf(cl *config.Cluster, v Values, runbook []Step) (string, error) {
 		if len(s.Actions) == 0 {
 			b.WriteString("  (no commands)\n")
 		}
+		writeDiffs(&b, s.Diffs)
 	}
 	return b.String(), nil
 }
@@ -91,3 +97,34 @@ func orBastion(on string) string {
 }
 
 func indent(s, pre string) string { return strings.ReplaceAll(s, "\n", "\n"+pre) }
+
+// writeDiffs prints the file changes of a step, each under its node and
+// file, the diff indented as the commands are.
+func writeDiffs(b *strings.Builder, ds []FileDiff) {
+	if len(ds) == 0 {
+		return
+	}
+	b.WriteString("  Files changed:")
+	b.WriteString(diffLines(ds))
+	b.WriteString("\n")
+}
+
+// diffLines renders diffs for a terminal or a log, each line after a
+// newline: a move as one line, an edit as its header and whole diff.
+func diffLines(ds []FileDiff) string {
+	var b strings.Builder
+	for _, d := range ds {
+		if d.From != "" {
+			fmt.Fprintf(&b, "\n    %s: move %s → %s (content unchanged)", d.Node, d.From, d.Path)
+			continue
+		}
+		fmt.Fprintf(&b, "\n    %s: %s", d.Node, d.Path)
+		if d.Placeholder {
+			b.WriteString(" (the lines that change; the gate shows the diff of the file as read then)")
+		}
+		for l := range strings.SplitSeq(strings.TrimSuffix(d.Unified, "\n"), "\n") {
+			fmt.Fprintf(&b, "\n      %s", l)
+		}
+	}
+	return b.String()
+}

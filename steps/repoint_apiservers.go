@@ -23,6 +23,7 @@ func RepointApiserversStep() Step {
 			for _, r := range c.repoints() {
 				w := writeAction(c, r.a.Node, c.parkedApiserver(), nil)
 				w.What = "set --etcd-servers=" + strings.Join(r.want, ",") + " in the parked " + apiserverManifest
+				w.Changes = c.etcdServersChange(r)
 				out = append(out, w)
 			}
 			return out, nil

@@ -157,6 +157,7 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 	newDir := c.val(c.Values.DataDir, PhDataDir)
 	w := writeAction(c, m.Node, c.etcdConfigFile(), edited)
 	w.What = fmt.Sprintf("point %s at %s (data dir %s stays as it is)", path.Base(c.etcdConfigFile()), newDir, m.DataDir)
+	w.Changes = c.dataDirChange(m, m.DataDir, newDir, c.Values.DataDir != "")
 	return []Action{
 		c.stopEtcd(m.Node),
 		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m)},

@@ -100,6 +100,7 @@ func oldDirChecks(c *Context) []Action {
 func (c *Context) pointBackActions(m Member, edited []byte) []Action {
 	w := writeAction(c, m.Node, c.etcdConfigFile(), edited)
 	w.What = "point " + c.etcdConfigFile() + " back at " + m.DataDir
+	w.Changes = c.dataDirChange(m, c.val(c.Values.DataDir, PhDataDir), m.DataDir, m.DataDir != "")
 	return []Action{c.stopEtcd(m.Node), w, c.startEtcd(m.Node)}
 }
 

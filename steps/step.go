@@ -69,6 +69,9 @@ type Action struct {
 	// ReadOnly marks a command that only looks (cat, pgrep, a status):
 	// it needs no lock check before it, even in a destructive step.
 	ReadOnly bool
+	// Changes says which file the action changes and how: gates and
+	// `plan` show it as a diff (filediff.go). nil: it changes no file.
+	Changes *FileChange
 	// Accept decides whether a finished command succeeded. nil: exit 0.
 	// It lets an idempotent action treat "already done" as success.
 	Accept func(nodes.Result) error

@@ -173,6 +173,7 @@ func (g *gateDialog) bodyLines(cw int) []string {
 			wrap("  • ", f)
 		}
 	}
+	g.diffLines(wrap, &out)
 	if len(g.gate.Commands) > 0 {
 		out = append(out, "", "Commands, exactly as they will run:")
 		for _, nc := range g.gate.Commands {

@@ -166,3 +166,39 @@ func (g gateDialog) help() bindings {
 		full:  [][]key.Binding{{proceed, k.Back, k.Expand}, {k.Up, k.Down, k.PageUp, k.PageDown}},
 	}
 }
+
+// diffLines shows the files the step changes, per node: a move as one
+// line, an edit as its changed lines, folded like a script (ctrl+x shows
+// the whole unified diff with its context). The diff is the engine's typed
+// field, redacted there; it is shown, never parsed for meaning.
+func (g *gateDialog) diffLines(wrap func(prefix, s string), out *[]string) {
+	if len(g.gate.Diffs) == 0 {
+		return
+	}
+	*out = append(*out, "", "Files changed:")
+	for _, d := range g.gate.Diffs {
+		if d.From != "" {
+			wrap("  ", d.Node+": move "+d.From+" → "+d.Path+" (unchanged)")
+			continue
+		}
+		head := fmt.Sprintf("%s: %s (+%d −%d)", d.Node, d.Path, d.Added, d.Removed)
+		if d.Placeholder {
+			head += " · sketch: the file is read at the gate"
+		}
+		wrap("  ", head)
+		lines := strings.Split(strings.TrimSuffix(d.Unified, "\n"), "\n")
+		hidden := 0
+		for _, l := range lines {
+			changed := (strings.HasPrefix(l, "+") || strings.HasPrefix(l, "-")) &&
+				!strings.HasPrefix(l, "+++ ") && !strings.HasPrefix(l, "--- ")
+			if !g.expanded && !changed {
+				hidden++
+				continue
+			}
+			wrap("    ", l)
+		}
+		if hidden > 0 {
+			*out = append(*out, fmt.Sprintf("    ⋯ %d more diff lines: headers and context (ctrl+x shows them)", hidden))
+		}
+	}
+}

@@ -99,6 +99,8 @@ func keyMsg(k string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyRight}
 	case "ctrl+c":
 		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	case "ctrl+x":
+		return ctrlX()
 	}
 	r := []rune(k)
 	return tea.KeyPressMsg{Code: r[0], Text: k}
@@ -175,3 +177,24 @@ func preflightDone() []steps.Event {
 }
 
 func windowSize(w, h int) tea.Msg { return tea.WindowSizeMsg{Width: w, Height: h} }
+
+// repointGate is step 3's gate with the diff the engine reads at the gate
+// for cp-1 (its manifest's own lines, a token redacted in the context) and
+// a move, so the fold shows both kinds.
+func repointGate() steps.Gate {
+	g := steps.Gate{Step: steps.RepointApiservers, Title: "Point the apiservers at the restored members", Cluster: "prod-eu1",
+		Why: "If member URLs changed, apiservers started with the old --etcd-servers would find no etcd, or a different one."}
+	g.Commands = []steps.NodeCommands{{Node: "cp-1", Commands: []string{"sudo -n -- sh -c 'write' etcd-dr /etc/kubernetes/parked/kube-apiserver.yaml"},
+		What: []string{"set --etcd-servers=https://10.0.1.21:2379 in the parked kube-apiserver.yaml"}}}
+	g.Diffs = []steps.FileDiff{{Node: "cp-1", Path: "/etc/kubernetes/parked/kube-apiserver.yaml", Added: 1, Removed: 1,
+		Unified: "--- /etc/kubernetes/parked/kube-apiserver.yaml\n+++ /etc/kubernetes/parked/kube-apiserver.yaml\n" +
+			"@@ -22,7 +22,7 @@\n     - --etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt\n" +
+			"     - --etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key\n     - --token=<redacted>\n" +
+			"-    - --etcd-servers=https://10.0.0.11:2379\n+    - --etcd-servers=https://10.0.1.21:2379\n" +
+			"     - --kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt\n" +
+			"     - --kubelet-client-key=/etc/kubernetes/pki/apiserver-kubelet-client.key\n" +
+			"     - --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname\n"},
+		{Node: "cp-2", Path: "/etc/kubernetes/manifests/kube-apiserver.yaml", From: "/etc/kubernetes/parked/kube-apiserver.yaml",
+			Unified: "rename from /etc/kubernetes/parked/kube-apiserver.yaml\nrename to /etc/kubernetes/manifests/kube-apiserver.yaml\n"}}
+	return g
+}

@@ -183,6 +183,58 @@ type Gate struct {
 	Failure string `json:",omitempty"`
 	// Choices offered besides back out, on a failure gate.
 	Choices []Choice `json:",omitempty"`
+	// Diffs are the file changes the step will make, one per node and
+	// file, as unified diffs with secrets redacted: the operator sees what
+	// will be written, not only "write etcd.yaml".
+	Diffs []FileDiff `json:",omitempty"`
+}
+
+// FileDiff is one file's change on one node.
+type FileDiff struct {
+	Node string
+	Path string // the file written (for a move: where it goes)
+	// From is where a moved file comes from; empty for an edit in place.
+	From string `json:",omitempty"`
+	// Unified is the change as a unified diff ("--- a", "+++ b", hunks),
+	// secrets redacted; for a pure move, git's "rename from/rename to".
+	Unified string
+	// Placeholder says the diff is drawn from values not read yet (`plan`
+	// before preflight): its lines stand for what will be there.
+	Placeholder bool `json:",omitempty"`
+	// Added and Removed count the changed lines.
+	Added, Removed int
+}
+
+// ProgressKind says what a ProgressEvent measures.
+type ProgressKind int
+
+const (
+	ProgressBytes ProgressKind = iota // bytes moved: Done of Total, at Rate
+	ProgressWait                      // time spent against a Deadline
+)
+
+// ProgressEvent reports long work on one node: a snapshot copy's bytes and
+// rate, or a long wait (a restore, a member coming up) against its
+// deadline. Clients show the latest per node; the engine sends them at most
+// a few times a second and journals only a few per piece of work.
+type ProgressEvent struct {
+	At   time.Time
+	Step StepID
+	Node string
+	Work string // what is being done, in the operator's words
+	Kind ProgressKind
+	// Done and Total are bytes (Total 0: unknown); Rate is bytes per
+	// second since Started.
+	Done, Total int64
+	Rate        float64
+	Started     time.Time
+	// Deadline is when the work is cut off; zero: none. For a copy it
+	// moves forward with every byte (it fails on no progress, not on a
+	// total time).
+	Deadline time.Time `json:",omitzero"`
+	// End says the work is over; Err says why it failed ("" on success).
+	End bool   `json:",omitempty"`
+	Err string `json:",omitempty"`
 }
 
 // Choice is a way on from a failure gate; Decision.Choice names one.
@@ -223,12 +275,13 @@ type Decision struct {
 	Why string
 }
 
-func (e StepEvent) Time() time.Time    { return e.At }
-func (e NodeEvent) Time() time.Time    { return e.At }
-func (e CheckEvent) Time() time.Time   { return e.At }
-func (e LogEvent) Time() time.Time     { return e.At }
-func (e GateEvent) Time() time.Time    { return e.At }
-func (e RunbookEvent) Time() time.Time { return e.At }
+func (e StepEvent) Time() time.Time     { return e.At }
+func (e NodeEvent) Time() time.Time     { return e.At }
+func (e CheckEvent) Time() time.Time    { return e.At }
+func (e LogEvent) Time() time.Time      { return e.At }
+func (e GateEvent) Time() time.Time     { return e.At }
+func (e RunbookEvent) Time() time.Time  { return e.At }
+func (e ProgressEvent) Time() time.Time { return e.At }
 
 // Operator is user@host of this process, for Decision.By and the journal.
 func Operator() string {
