@@ -52,7 +52,7 @@ func cleanGate(g Gate) Gate {
 	if g.Diffs != nil { // scrubbed when made (filediff.go); cleaned again as every gate text is
 		ds := make([]FileDiff, len(g.Diffs))
 		for i, d := range g.Diffs {
-			d.Unified = Clean(d.Unified)
+			d.Unified, d.Unread = Clean(d.Unified), Clean(d.Unread)
 			ds[i] = d
 		}
 		g.Diffs = ds

@@ -4,6 +4,8 @@ import (
 	"context"
 	"path"
 	"strings"
+	"sync"
+	"time"
 
 	udiff "github.com/aymanbagabas/go-udiff"
 
@@ -110,34 +112,50 @@ func countChanged(u string) (added, removed int) {
 // the actions' order. With an executor it reads each edited file as it is
 // now (a quiet, read-only cat: the content goes to the diff, scrubbed,
 // never to the log) and applies the action's edit; a file that cannot be
-// read, an edit that cannot be made yet, or a plan shows the sketch.
+// read, an edit that cannot be made yet, or a plan shows the sketch. The
+// reads run in parallel and briefly (diffReadTimeout): a frozen node must
+// not hold the gate back.
 func (c *Context) diffsOf(ctx context.Context, actions []Action) []FileDiff {
 	var out []FileDiff
+	var wg sync.WaitGroup
 	for _, a := range actions {
 		ch := a.Changes
 		switch {
 		case ch == nil, ch.From == "" && ch.Edit == nil && ch.Sketch == [2]string{}:
-			// no change to show: a write whose edit is made elsewhere (rollback)
+			// no change to show: a write whose edit is made elsewhere
 		case ch.From != "":
 			out = append(out, moveDiff(a.Node, ch))
 		default:
-			out = append(out, c.editDiff(ctx, a.Node, ch))
+			out = append(out, FileDiff{})
+			i := len(out) - 1
+			wg.Go(func() { out[i] = c.editDiff(ctx, a.Node, ch) })
 		}
 	}
+	wg.Wait()
 	return out
 }
+
+// diffReadTimeout bounds reading one manifest for a gate's diff: a file
+// of a few KiB over an open SSH connection, so a node that does not answer
+// in this long is frozen or gone, and the gate shows the sketch instead
+// (the step itself then meets the node with its full timeouts).
+const diffReadTimeout = 20 * time.Second
 
 func (c *Context) editDiff(ctx context.Context, node string, ch *FileChange) FileDiff {
 	sketch := fileDiff(node, ch.Path, []byte(ch.Sketch[0]), []byte(ch.Sketch[1]), true)
 	if c.Exec == nil || ch.Edit == nil || len(ch.ReadFrom) == 0 {
 		return sketch
 	}
-	res, err := c.Exec1(ctx, readFirstAction(c, node, ch.ReadFrom))
+	read := readFirstAction(c, node, ch.ReadFrom)
+	read.Cmd.Timeout = diffReadTimeout
+	res, err := c.Exec1(ctx, read)
 	if err != nil {
+		sketch.Unread = err.Error()
 		return sketch
 	}
 	after, err := ch.Edit([]byte(res.Stdout))
 	if err != nil {
+		sketch.Unread = "the edit cannot be made: " + err.Error()
 		return sketch
 	}
 	return fileDiff(node, ch.Path, []byte(res.Stdout), after, false)

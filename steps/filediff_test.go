@@ -134,3 +134,20 @@ func TestFileDiffs(t *testing.T) {
 		})
 	}
 }
+
+// A file the gate cannot read is shown as the sketch with the reason, not
+// as an empty diff, and the gate is not held back.
+func TestAGateDiffOfAnUnreadableFileSaysWhyAndShowsTheSketch(t *testing.T) {
+	c := dirs(t, nil, nil)
+	missing := filepath.Join(c.Cluster.Etcd.ParkDir, "etcd.yaml")
+	ch := &FileChange{Path: missing, ReadFrom: []string{missing}, Sketch: [2]string{"path: /var/lib/etcd", "path: /var/lib/etcd-new"},
+		Edit: func(old []byte) ([]byte, error) { return old, nil }}
+	ds := c.diffsOf(context.Background(), []Action{{Node: "cp-1", Changes: ch}})
+	if len(ds) != 1 {
+		t.Fatalf("got %d diffs, want 1", len(ds))
+	}
+	d := ds[0]
+	if !d.Placeholder || !strings.Contains(d.Unread, "none of") || !strings.Contains(d.Unified, "+path: /var/lib/etcd-new") {
+		t.Errorf("diff = %+v, want the sketch with why the file was not read", d)
+	}
+}

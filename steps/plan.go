@@ -119,7 +119,10 @@ func diffLines(ds []FileDiff) string {
 			continue
 		}
 		fmt.Fprintf(&b, "\n    %s: %s", d.Node, d.Path)
-		if d.Placeholder {
+		switch {
+		case d.Unread != "":
+			b.WriteString(" (not read: " + d.Unread + "; the lines that change)")
+		case d.Placeholder:
 			b.WriteString(" (the lines that change; the gate shows the diff of the file as read then)")
 		}
 		for l := range strings.SplitSeq(strings.TrimSuffix(d.Unified, "\n"), "\n") {

@@ -182,7 +182,10 @@ func (g *gateDialog) diffLines(wrap func(prefix, s string), out *[]string) {
 			continue
 		}
 		head := fmt.Sprintf("%s: %s (+%d −%d)", d.Node, d.Path, d.Added, d.Removed)
-		if d.Placeholder {
+		switch {
+		case d.Unread != "":
+			head += " · not read (" + d.Unread + "): the lines that change"
+		case d.Placeholder:
 			head += " · sketch: the file is read at the gate"
 		}
 		wrap("  ", head)

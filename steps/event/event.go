@@ -201,6 +201,9 @@ type FileDiff struct {
 	// Placeholder says the diff is drawn from values not read yet (`plan`
 	// before preflight): its lines stand for what will be there.
 	Placeholder bool `json:",omitempty"`
+	// Unread says why the file could not be read at the gate (the diff
+	// is then the sketch, Placeholder set).
+	Unread string `json:",omitempty"`
 	// Added and Removed count the changed lines.
 	Added, Removed int
 }
