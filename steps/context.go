@@ -144,6 +144,15 @@ type Context struct {
 	eng  *Engine
 	mu   sync.Mutex // guards Values while nodes run in parallel
 
+	// throughput is the rate, in bytes per second, measured copying the
+	// snapshot to each member (node → rate), which sizes that member's
+	// restore timeout (timeouts.go); in memory only: a resume measures
+	// again or assumes slowRate.
+	throughput map[string]float64
+	// copyStall and fakeCopyRate are Options.CopyStall, Options.FakeCopyRate.
+	copyStall    time.Duration
+	fakeCopyRate int64
+
 	// kube is the Kubernetes API client of the convergence checks
 	// (converge_client.go), made once from admin.conf and held in memory.
 	kube *kubeAPI
@@ -220,7 +229,7 @@ func (c *Context) Exec1(ctx context.Context, a Action) (nodes.Result, error) {
 
 // execTo is Exec1 with the output going to onLine instead of the log and
 // the transcript (the command itself is still recorded); nil means Exec1's.
-func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line)) (nodes.Result, error) {
+func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line)) (_ nodes.Result, err error) {
 	if c.fenced && !a.ReadOnly && c.Values.NodeLock != "" {
 		// Fencing: another operator's --force-unlock while this run waited
 		// at a gate must stop it here, before it changes anything more.
@@ -230,6 +239,10 @@ func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line))
 	}
 	flush := func() {}
 	rep := c.report()
+	if a.Long {
+		p := c.startProgress(a.Node, a.What, ProgressWait, 0, c.now().Add(c.timeoutOf(a.Cmd)))
+		defer func() { p.end(err) }()
+	}
 	rep.commandStarted(a)
 	if onLine == nil {
 		onLine, flush = rep.lineSink(a)

@@ -66,6 +66,13 @@ type Options struct {
 	// LogEvery is how often log lines are batched to clients (default 50ms).
 	LogEvery time.Duration
 	Now      func() time.Time
+	// CopyStall is how long a snapshot copy may move no byte before it
+	// fails (default copyStall); tests shorten it.
+	CopyStall time.Duration
+	// FakeCopyRate, when set, is a FAKE: it slows the snapshot copy to
+	// members to this many bytes per second on the bastion's side, to
+	// rehearse a slow link (tests, drills); never set on a real run.
+	FakeCopyRate int64
 }
 
 // Engine takes a cluster through the runbook, one gated step at a time.
@@ -115,7 +122,7 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, steps: opts.Steps, q: newEventQueue(), decisions: make(chan Decision, 8)}
 	e.cx = &Context{Cluster: opts.Cluster, Exec: opts.Exec, LockPath: opts.LockPath, ForceUnlock: opts.ForceUnlock, PID: os.Getpid(),
 		Nonce: randomHex(8), OwnsRun: opts.StateLock.Held() && opts.StateLock.Dir() == opts.Journal.DirPath(),
-		Poll: opts.Poll, Deadline: opts.Deadline, eng: e}
+		Poll: opts.Poll, Deadline: opts.Deadline, eng: e, copyStall: opts.CopyStall, fakeCopyRate: opts.FakeCopyRate}
 	return e, nil
 }
 

@@ -35,7 +35,7 @@ func (q *eventQueue) push(ev Event) {
 	if q.closed {
 		return
 	}
-	if _, isLog := ev.(LogEvent); isLog {
+	if lossy(ev) {
 		if q.logs >= maxQueuedLogs {
 			q.dropped++
 			return
@@ -76,7 +76,7 @@ func (q *eventQueue) pump() {
 		}
 		ev := q.items[0]
 		q.items = q.items[1:]
-		if _, isLog := ev.(LogEvent); isLog {
+		if lossy(ev) {
 			q.logs--
 		}
 		q.mu.Unlock()
@@ -114,4 +114,17 @@ func (b *logBatcher) flush(at time.Time) []LogEvent {
 	}
 	b.pending, b.order = nil, nil
 	return out
+}
+
+// lossy events may be dropped for a slow client: log lines (the
+// transcript has them all) and a progress report between the start and
+// the end of its work (the next one says more).
+func lossy(ev Event) bool {
+	switch e := ev.(type) {
+	case LogEvent:
+		return true
+	case ProgressEvent:
+		return !e.End && !e.At.Equal(e.Started)
+	}
+	return false
 }

@@ -40,10 +40,13 @@ type (
 	Decision       = event.Decision
 	FileDiff       = event.FileDiff
 	ProgressEvent  = event.ProgressEvent
+	ProgressKind   = event.ProgressKind
 )
 
 const (
 	Pending               = event.Pending
+	ProgressBytes         = event.ProgressBytes
+	ProgressWait          = event.ProgressWait
 	WaitingGate           = event.WaitingGate
 	Running               = event.Running
 	Verifying             = event.Verifying

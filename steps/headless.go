@@ -13,7 +13,11 @@ import (
 // to judge a failed post-condition, stopping (resumable) is the only safe
 // choice. It returns when the engine's event stream closes.
 func Headless(e *Engine, confirm, who string, w io.Writer) {
+	printed := map[string]time.Time{} // progress: last line per node and work
 	for ev := range e.Events() {
+		if p, ok := ev.(ProgressEvent); ok && !progressDue(p, printed) {
+			continue
+		}
 		fmt.Fprintln(w, FormatEvent(ev))
 		g, ok := ev.(GateEvent)
 		if !ok {
@@ -70,6 +74,15 @@ func FormatEvent(ev Event) string {
 			fmt.Fprintf(&b, "%s %s %s| %s", stamp(l.At), l.Node, l.Kind, l.Text)
 		}
 		return b.String()
+	case ProgressEvent:
+		s := fmt.Sprintf("%s progress %-8s %s: %s", stamp(ev.At), ev.Node, ev.Work, ProgressFigures(ev))
+		switch {
+		case ev.End && ev.Err != "":
+			s += " FAILED: " + ev.Err
+		case ev.End:
+			s += " done"
+		}
+		return s
 	case RunbookEvent:
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s runbook %s:", stamp(ev.At), ev.Name)
@@ -92,3 +105,23 @@ func FormatEvent(ev Event) string {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
+// headlessProgressEvery is how often a headless run prints a piece of
+// work's progress between its start and end lines: a log of a 1 GiB copy
+// stays a few lines long.
+const headlessProgressEvery = 5 * time.Second
+
+// progressDue reports whether p is worth a line: its start, its end, or
+// headlessProgressEvery after the last line for the same work.
+func progressDue(p ProgressEvent, printed map[string]time.Time) bool {
+	k := p.Node + "\x00" + p.Work
+	if p.End {
+		delete(printed, k)
+		return true
+	}
+	if last, ok := printed[k]; ok && p.At.Sub(last) < headlessProgressEvery {
+		return false
+	}
+	printed[k] = p.At
+	return true
+}

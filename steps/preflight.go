@@ -90,14 +90,14 @@ func (c *Context) snapshotPathOnNode() string {
 // the node holding the snapshot (snapshot.on) only has its file checked.
 func (c *Context) snapshotActions(node string) []Action {
 	dst := c.snapshotPathFor(node)
-	check := Action{Node: node, What: "check the copy's sha256 matches the snapshot verified on the bastion", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)}
+	check := Action{Node: node, What: "check the copy's sha256 matches the snapshot verified on the bastion", Cmd: sudo(c.Cluster, "sha256sum", "--", dst), Long: true}
 	check.Cmd.Timeout = c.sizedTimeout(copyPasses)
 	if node == c.snapshotNode() {
 		check.What = "check the snapshot's sha256 where it lies (used in place, never changed)"
 		return []Action{check}
 	}
 	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
-	cp.Timeout = c.sizedTimeout(copyPasses)
+	cp.Timeout = c.copyBackstop() // copyStall ends a copy that stops moving (copyTo)
 	return []Action{{Node: node, What: "copy the verified snapshot from the bastion to this member", Cmd: cp}, check}
 }
 
@@ -291,9 +291,7 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 		return err
 	}
 	defer f.Close()
-	cp := c.snapshotActions(node)[0]
-	cp.Cmd.Stdin = f
-	if _, err := c.Exec1(ctx, cp); err != nil {
+	if err := c.copyTo(ctx, node, f); err != nil {
 		return err
 	}
 	return c.checkSnapshotOn(ctx, node)

@@ -147,7 +147,7 @@ func (c *Context) restoreCmd(m Member) nodes.Cmd {
 		args = append(args, "--mark-compacted") // with --bump-revision, or watchers miss the jump
 	}
 	cmd := shCmd(c.Cluster, restoreScript, append(c.restoreScriptArgs(newDir, snap), args...)...)
-	cmd.Timeout = c.sizedTimeout(restorePasses)
+	cmd.Timeout = c.restoreTimeout(m.Node)
 	return cmd
 }
 
@@ -160,7 +160,7 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 	w.Changes = c.dataDirChange(m, m.DataDir, newDir, c.Values.DataDir != "")
 	return []Action{
 		c.stopEtcd(m.Node),
-		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m)},
+		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m), Long: true},
 		c.ownAction(m),
 		w,
 		c.startEtcd(m.Node),

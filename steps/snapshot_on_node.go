@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -95,7 +96,8 @@ func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 		return "", err
 	}
 	c.Values.SnapshotSize = size // sizes the read's timeout; Verify sets it again from the copy
-	acts[1].Cmd.Timeout = c.sizedTimeout(copyPasses)
+	// A backstop only: streamTo's copyStall ends a read that stops moving.
+	acts[1].Cmd.Timeout = c.copyBackstop()
 	if err := c.streamTo(ctx, acts[1], dst); err != nil {
 		return "", fmt.Errorf("read snapshot %s from %s into %s: %w", src, node, dst, err)
 	}
@@ -119,6 +121,7 @@ func (c *Context) streamTo(ctx context.Context, a Action, dst string) (err error
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
 	var decodeErr error
+	p := c.startProgress(a.Node, "read the snapshot from "+a.Node+" to the bastion", ProgressBytes, c.Values.SnapshotSize, time.Time{})
 	onLine := func(l nodes.Line) {
 		if l.Stream != nodes.Stdout || decodeErr != nil {
 			return
@@ -126,10 +129,16 @@ func (c *Context) streamTo(ctx context.Context, a Action, dst string) (err error
 		b, err := base64.StdEncoding.DecodeString(l.Text)
 		if err == nil {
 			_, err = w.Write(b)
+			p.add(len(b))
 		}
 		decodeErr = err
 	}
-	if _, err := c.execTo(ctx, a, onLine); err != nil {
+	sctx, stop := p.stalled(ctx, c.stallAfter())
+	_, err = c.execTo(sctx, a, onLine)
+	stop()
+	err = stallCause(sctx, a.Node, err)
+	p.end(err)
+	if err != nil {
 		return err
 	}
 	if decodeErr != nil {

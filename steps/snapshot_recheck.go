@@ -72,7 +72,7 @@ func (c *Context) recheckSnapshots(ctx context.Context, ms []Member) error {
 func (c *Context) recheckAction(node string) Action {
 	cmd := sudo(c.Cluster, "sha256sum", "--", c.snapshotPathFor(node))
 	cmd.Timeout = c.sizedTimeout(copyPasses)
-	return Action{Node: node, What: "re-check the sha256 of the snapshot this member restores from, before any member is stopped or restored", Cmd: cmd}
+	return Action{Node: node, What: "re-check the sha256 of the snapshot this member restores from, before any member is stopped or restored", Cmd: cmd, Long: true}
 }
 
 var changedRe = regexp.MustCompile(`etcd-dr: snapshot changed: .* has sha256 ([0-9a-f]+), expected`)

@@ -69,6 +69,10 @@ type Action struct {
 	// ReadOnly marks a command that only looks (cat, pgrep, a status):
 	// it needs no lock check before it, even in a destructive step.
 	ReadOnly bool
+	// Long marks a command that may run for minutes (a restore, a hash of
+	// the snapshot): its time against its deadline is reported as
+	// progress (progress.go).
+	Long bool
 	// Changes says which file the action changes and how: gates and
 	// `plan` show it as a diff (filediff.go). nil: it changes no file.
 	Changes *FileChange

@@ -38,9 +38,52 @@ func TestTheRestoreCommandCarriesItsSizedTimeout(t *testing.T) {
 	if got, want := c.restoreCmd(c.Values.Members[0]).Timeout, c.sizedTimeout(restorePasses); got != want || got <= 5*time.Minute {
 		t.Errorf("restore timeout %v, want %v", got, want)
 	}
-	for _, a := range c.snapshotActions("cp-1") {
-		if a.Cmd.Timeout != c.sizedTimeout(copyPasses) {
-			t.Errorf("%q timeout %v, want %v", a.What, a.Cmd.Timeout, c.sizedTimeout(copyPasses))
-		}
+	acts := c.snapshotActions("cp-1")
+	// The copy is cut off by its stall watchdog; its total timeout only
+	// backs that up, far beyond what the bytes need at slowRate.
+	if got := acts[0].Cmd.Timeout; got != c.copyBackstop() || got <= c.sizedTimeout(copyPasses) {
+		t.Errorf("%q timeout %v, want the backstop %v", acts[0].What, got, c.copyBackstop())
+	}
+	if got := acts[1].Cmd.Timeout; got != c.sizedTimeout(copyPasses) {
+		t.Errorf("%q timeout %v, want %v", acts[1].What, got, c.sizedTimeout(copyPasses))
+	}
+}
+
+// 15.7: each member's restore is sized from the rate its own copy
+// measured, never shorter than the 10 MiB/s assumption gives.
+func TestEachMembersRestoreTimeoutFollowsTheRateItsCopyMeasured(t *testing.T) {
+	const size = 1 << 30
+	assumed := 5*time.Minute + time.Duration(restorePasses*size/slowRate)*time.Second // 5m + 6m50s
+	tests := []struct {
+		name string
+		rate float64 // measured bytes/s; 0: not measured
+		want time.Duration
+	}{
+		{name: "a member whose copy was not measured gets the assumption", rate: 0, want: assumed},
+		{name: "a fast copy (into the page cache) never shortens it", rate: 500 << 20, want: assumed},
+		{name: "a copy at exactly four times the assumption keeps it", rate: 4 * slowRate, want: assumed},
+		{name: "a copy at 4 MiB/s sizes the restore at 1 MiB/s: 4 passes of 1 GiB in 68 minutes",
+			rate: 4 << 20, want: 5*time.Minute + 4096*time.Second},
+		{name: "a crawling copy cannot make it endless: bounded by the crawl rate the copy itself is held to",
+			rate: 10, want: 5*time.Minute + time.Duration(restorePasses*size/(crawlRate/restoreSafety))*time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := oneNode(t, "run-1", "a@b")
+			c.Values.SnapshotSize = size
+			if tt.rate > 0 {
+				c.measured("cp-1", tt.rate)
+			}
+			got := c.restoreTimeout("cp-1")
+			if d := got - tt.want; d < -time.Second || d > time.Second {
+				t.Errorf("restoreTimeout = %v, want %v", got, tt.want)
+			}
+			if other := c.restoreTimeout("cp-2"); other-assumed < -time.Second || other-assumed > time.Second {
+				t.Errorf("another member's restore timeout = %v, want the assumption %v: rates are per member", other, assumed)
+			}
+			if cmd := c.restoreCmd(Member{Node: "cp-1", Name: "cp-1"}); cmd.Timeout != got {
+				t.Errorf("the restore command carries %v, want %v", cmd.Timeout, got)
+			}
+		})
 	}
 }

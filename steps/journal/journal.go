@@ -26,6 +26,7 @@ const (
 	KindNode       = "node"      // one node's result within a step
 	KindLock       = "lock"      // lock taken, refused, released, force-removed
 	KindRunEnd     = "run-end"   // State: done, failed, aborted
+	KindProgress   = "progress"  // long work on Node: State started, 25%, 50%, 75%, done or failed; Why its figures
 	fileName       = "journal.jsonl"
 	transcriptName = "transcript-%s.log"
 )
