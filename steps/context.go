@@ -367,7 +367,19 @@ func (c *Context) WaitFor(ctx context.Context, what string, check func(ctx conte
 func (c *Context) waitEvery(ctx context.Context, every time.Duration, what string, check func(ctx context.Context) error) error {
 	wctx, cancel := context.WithTimeout(ctx, c.Deadline)
 	defer cancel()
-	err := c.waitUntil(wctx, every, check)
+	// A wait that waits (its first check failed) is long work: its time
+	// against its deadline goes to the clients (progress.go).
+	var p *progress
+	err := c.waitUntil(wctx, every, func(ctx context.Context) error {
+		err := check(ctx)
+		if err != nil && p == nil {
+			p = c.startProgress("", what, ProgressWait, 0, c.now().Add(c.Deadline))
+		}
+		return err
+	})
+	if p != nil {
+		p.end(err)
+	}
 	var g *gone
 	switch {
 	case err == nil:

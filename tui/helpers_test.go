@@ -198,3 +198,21 @@ func repointGate() steps.Gate {
 			Unified: "rename from /etc/kubernetes/parked/kube-apiserver.yaml\nrename to /etc/kubernetes/manifests/kube-apiserver.yaml\n"}}
 	return g
 }
+
+// preflightCopying is preflight copying the snapshot to cp-2 and cp-3
+// (cp-3's copy ended, so it is gone from the list) while cp-1 hashes its
+// copy against its deadline.
+func preflightCopying() []steps.Event {
+	evs := preflightDone()
+	evs = evs[:len(evs)-1] // preflight still running
+	const size = 1 << 30
+	copyEv := func(sec int, node string, done int64, end bool) steps.ProgressEvent {
+		return steps.ProgressEvent{At: at(sec), Step: steps.Preflight, Node: node, Work: "copy the snapshot to " + node,
+			Kind: steps.ProgressBytes, Done: done, Total: size, Rate: float64(done) / float64(sec-3), Started: at(3), End: end}
+	}
+	return append(evs,
+		copyEv(3, "cp-2", 0, false), copyEv(3, "cp-3", 0, false),
+		copyEv(11, "cp-2", 3*size/10, false), copyEv(11, "cp-3", size, true),
+		steps.ProgressEvent{At: at(11), Step: steps.Preflight, Node: "cp-1", Work: "check the copy's sha256",
+			Kind: steps.ProgressWait, Started: at(11), Deadline: at(11).Add(5*time.Minute + 102*time.Second)})
+}

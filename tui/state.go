@@ -21,6 +21,9 @@ type stepInfo struct {
 	Nodes        []string  // node order of first appearance, for stable rows
 	Progress     map[string]event.NodeEvent
 	Checks       []event.CheckEvent
+	// Work is the long work under way (copies, restores, waits), by node
+	// and work; an ended one is removed.
+	Work map[string]event.ProgressEvent
 }
 
 func (s *stepInfo) elapsed(now time.Time) time.Duration {
@@ -169,6 +172,16 @@ func (rs *runState) apply(ev event.Event) {
 		rs.applyNode(e)
 	case event.CheckEvent:
 		rs.applyCheck(e)
+	case event.ProgressEvent:
+		s := rs.step(e.Step)
+		if s.Work == nil {
+			s.Work = map[string]event.ProgressEvent{}
+		}
+		if k := e.Node + "\x00" + e.Work; e.End {
+			delete(s.Work, k)
+		} else {
+			s.Work[k] = e
+		}
 	case event.GateEvent:
 		s := rs.step(e.Gate.Step)
 		if e.Gate.Title != "" {

@@ -122,7 +122,7 @@ func (p stepsPane) row(st styles, i int, s *stepInfo, now time.Time) string {
 	return line
 }
 
-// expansion is the selected step's per-node rows then its checks.
+// expansion is the selected step's long work, per-node rows, then its checks.
 func (p stepsPane) expansion(st styles, rs *runState, now time.Time) []string {
 	if p.cursor >= len(rs.steps) {
 		return nil
@@ -132,7 +132,9 @@ func (p stepsPane) expansion(st styles, rs *runState, now time.Time) []string {
 	for _, n := range s.Nodes {
 		nameW = max(nameW, min(len(n), 16))
 	}
-	var out []string
+	// Long work first: while a copy or a restore runs, it is what the
+	// operator watches, and a short terminal shows the top lines only.
+	out := workLines(st, s, now, p.width)
 	for _, name := range s.Nodes {
 		ev := s.Progress[name]
 		style, glyph := st.state(ev.State)
