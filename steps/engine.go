@@ -86,6 +86,9 @@ type Engine struct {
 	tr        *journal.Transcript
 	running   sync.Mutex // one Run at a time
 	phase     State      // Running or Verifying; read by node journaling
+	// diffs are the file diffs each step's own gate showed, shown again
+	// at its failure gate (gate.go).
+	diffs map[StepID][]FileDiff
 }
 
 // New checks opts and returns an engine ready to Run.

@@ -109,13 +109,13 @@ func countChanged(u string) (added, removed int) {
 }
 
 // diffsOf lists the file changes of actions, one per node and file, in
-// the actions' order. With an executor it reads each edited file as it is
+// the actions' order. With read and an executor it reads each edited file as it is
 // now (a quiet, read-only cat: the content goes to the diff, scrubbed,
 // never to the log) and applies the action's edit; a file that cannot be
 // read, an edit that cannot be made yet, or a plan shows the sketch. The
 // reads run in parallel and briefly (diffReadTimeout): a frozen node must
 // not hold the gate back.
-func (c *Context) diffsOf(ctx context.Context, actions []Action) []FileDiff {
+func (c *Context) diffsOf(ctx context.Context, actions []Action, read bool) []FileDiff {
 	var out []FileDiff
 	var wg sync.WaitGroup
 	for _, a := range actions {
@@ -128,7 +128,7 @@ func (c *Context) diffsOf(ctx context.Context, actions []Action) []FileDiff {
 		default:
 			out = append(out, FileDiff{})
 			i := len(out) - 1
-			wg.Go(func() { out[i] = c.editDiff(ctx, a.Node, ch) })
+			wg.Go(func() { out[i] = c.editDiff(ctx, a.Node, ch, read) })
 		}
 	}
 	wg.Wait()
@@ -141,14 +141,14 @@ func (c *Context) diffsOf(ctx context.Context, actions []Action) []FileDiff {
 // (the step itself then meets the node with its full timeouts).
 const diffReadTimeout = 20 * time.Second
 
-func (c *Context) editDiff(ctx context.Context, node string, ch *FileChange) FileDiff {
+func (c *Context) editDiff(ctx context.Context, node string, ch *FileChange, read bool) FileDiff {
 	sketch := fileDiff(node, ch.Path, []byte(ch.Sketch[0]), []byte(ch.Sketch[1]), true)
-	if c.Exec == nil || ch.Edit == nil || len(ch.ReadFrom) == 0 {
+	if !read || c.Exec == nil || ch.Edit == nil || len(ch.ReadFrom) == 0 {
 		return sketch
 	}
-	read := readFirstAction(c, node, ch.ReadFrom)
-	read.Cmd.Timeout = diffReadTimeout
-	res, err := c.Exec1(ctx, read)
+	cat := readFirstAction(c, node, ch.ReadFrom)
+	cat.Cmd.Timeout = diffReadTimeout
+	res, err := c.Exec1(ctx, cat)
 	if err != nil {
 		sketch.Unread = err.Error()
 		return sketch

@@ -81,6 +81,20 @@ func TestAGateShowsTheManifestEditAsADiffWithoutItsSecrets(t *testing.T) {
 			t.Errorf("headless output lacks the diff line %q:\n%s", line, out.String())
 		}
 	}
+	// Read once, at the step's own gate: the failure gate shows the same
+	// diff again and touches no node after the failure.
+	reads := 0
+	for _, cmd := range r.exec.commands("cp-1") {
+		if strings.Contains(cmd, "exec cat --") {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Errorf("the file was read %d times, want once (at the step's own gate)", reads)
+	}
+	if n := strings.Count(out.String(), "+    - --etcd-servers="+want); n != 2 {
+		t.Errorf("the diff was shown %d times, want at the gate and again at the failure gate", n)
+	}
 	for _, rec := range r.records(t) {
 		if rec.Kind == "gate-open" && !bytes.Contains(rec.Offer, []byte(`"Diffs":[{"Node":"cp-1"`)) {
 			t.Errorf("the journaled gate has no typed diff: %s", rec.Offer)
@@ -142,7 +156,7 @@ func TestAGateDiffOfAnUnreadableFileSaysWhyAndShowsTheSketch(t *testing.T) {
 	missing := filepath.Join(c.Cluster.Etcd.ParkDir, "etcd.yaml")
 	ch := &FileChange{Path: missing, ReadFrom: []string{missing}, Sketch: [2]string{"path: /var/lib/etcd", "path: /var/lib/etcd-new"},
 		Edit: func(old []byte) ([]byte, error) { return old, nil }}
-	ds := c.diffsOf(context.Background(), []Action{{Node: "cp-1", Changes: ch}})
+	ds := c.diffsOf(context.Background(), []Action{{Node: "cp-1", Changes: ch}}, true)
 	if len(ds) != 1 {
 		t.Fatalf("got %d diffs, want 1", len(ds))
 	}

@@ -88,9 +88,13 @@ func (e *Engine) verifyPhase(ctx context.Context, s Step) error {
 	return s.Verify(ctx, e.cx)
 }
 
-// gateFor builds the gate shown before s runs. It reads the files the
-// step will edit (read-only) to show each change as a diff.
-func (e *Engine) gateFor(ctx context.Context, s Step) Gate {
+// gateFor builds the gate shown before s runs. At the step's own gate
+// (fresh) it reads the files the step will edit (read-only) to show each
+// change as a diff; a failure gate shows the diffs of the step's own gate
+// again and reads nothing: after a refusal nothing more touches the nodes
+// (a resumed step's failure gate, with no own gate before it, shows the
+// sketches).
+func (e *Engine) gateFor(ctx context.Context, s Step, fresh bool) Gate {
 	g := Gate{Step: s.ID, Title: s.Title, Why: s.Why, NeedsName: s.Destructive, Cluster: e.opts.Cluster.Name}
 	if s.Plan != nil {
 		actions, err := s.Plan(e.cx)
@@ -98,7 +102,18 @@ func (e *Engine) gateFor(ctx context.Context, s Step) Gate {
 			g.Facts = append(g.Facts, "cannot list the commands yet: "+err.Error())
 		}
 		g.Commands = GroupByNode(actions)
-		g.Diffs = e.cx.diffsOf(ctx, actions)
+		switch d, ok := e.diffs[s.ID]; {
+		case fresh:
+			g.Diffs = e.cx.diffsOf(ctx, actions, true)
+			if e.diffs == nil {
+				e.diffs = map[StepID][]FileDiff{}
+			}
+			e.diffs[s.ID] = g.Diffs
+		case ok:
+			g.Diffs = d
+		default:
+			g.Diffs = e.cx.diffsOf(ctx, actions, false)
+		}
 	}
 	if s.Facts != nil {
 		g.Facts = append(g.Facts, s.Facts(e.cx)...)
@@ -107,7 +122,7 @@ func (e *Engine) gateFor(ctx context.Context, s Step) Gate {
 }
 
 func (e *Engine) offerGate(ctx context.Context, s Step) error {
-	d, err := e.await(ctx, e.gateFor(ctx, s))
+	d, err := e.await(ctx, e.gateFor(ctx, s, true))
 	if err != nil {
 		return err
 	}
@@ -128,7 +143,7 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 	if err := e.stepState(s, Failed, failure.Error()); err != nil {
 		return nil, err
 	}
-	g := e.gateFor(ctx, s)
+	g := e.gateFor(ctx, s, false)
 	g.Failure = failure.Error()
 	g.Choices = []Choice{ChoiceRetry, ChoiceReverify}
 	if s.Undo != nil {

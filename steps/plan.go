@@ -38,7 +38,7 @@ func PlanSteps(cl *config.Cluster, v Values, steps []Step) ([]PlannedStep, error
 				return nil, fmt.Errorf("plan %s: %w", s.ID, err)
 			}
 			ps.Actions = acts
-			ps.Diffs = cleanGate(Gate{Diffs: c.diffsOf(context.Background(), acts)}).Diffs
+			ps.Diffs = cleanGate(Gate{Diffs: c.diffsOf(context.Background(), acts, false)}).Diffs
 		}
 		if s.Facts != nil {
 			ps.Facts = s.Facts(c)
