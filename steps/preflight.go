@@ -46,12 +46,12 @@ func preflightPlan(c *Context) ([]Action, error) {
 	for _, n := range c.Cluster.Nodes {
 		out = append(out, sudoCheck(n.Name))
 		if n.Name == c.snapshotNode() {
-			out = append(out, c.fetchActions()...)
+			out = append(out, c.fetchActions().list()...)
 		}
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()))
 			out = append(out, c.toolPlan(n.Name)...)
-			out = append(out, c.snapshotActions(n.Name)...)
+			out = append(out, c.snapshotActions(n.Name).list()...)
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
 			if c.systemd() {
@@ -86,19 +86,32 @@ func (c *Context) snapshotPathOnNode() string {
 	return path.Join(path.Dir(c.Values.DataDir), "etcd-dr-snapshot-"+c.Values.Run+".db")
 }
 
-// snapshotActions copy the verified snapshot to node and check it there;
-// the node holding the snapshot (snapshot.on) only has its file checked.
-func (c *Context) snapshotActions(node string) []Action {
+// snapshotActs copy the verified snapshot to a member and check it there;
+// the node holding the snapshot (snapshot.on) has no copy (inPlace), only
+// its file checked.
+type snapshotActs struct {
+	copy, check Action
+	inPlace     bool
+}
+
+func (a snapshotActs) list() []Action {
+	if a.inPlace {
+		return []Action{a.check}
+	}
+	return []Action{a.copy, a.check}
+}
+
+func (c *Context) snapshotActions(node string) snapshotActs {
 	dst := c.snapshotPathFor(node)
 	check := Action{Node: node, What: "check the copy's sha256 matches the snapshot verified on the bastion", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)}
 	check.Cmd.Timeout = c.sizedTimeout(copyPasses)
 	if node == c.snapshotNode() {
 		check.What = "check the snapshot's sha256 where it lies (used in place, never changed)"
-		return []Action{check}
+		return snapshotActs{check: check, inPlace: true}
 	}
 	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
 	cp.Timeout = c.sizedTimeout(copyPasses)
-	return []Action{{Node: node, What: "copy the verified snapshot from the bastion to this member", Cmd: cp}, check}
+	return snapshotActs{copy: Action{Node: node, What: "copy the verified snapshot from the bastion to this member", Cmd: cp}, check: check}
 }
 
 func (c *Context) diskFree(node string) Action {
@@ -291,7 +304,7 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 		return err
 	}
 	defer f.Close()
-	cp := c.snapshotActions(node)[0]
+	cp := c.snapshotActions(node).copy
 	cp.Cmd.Stdin = f
 	if _, err := c.Exec1(ctx, cp); err != nil {
 		return err
@@ -300,8 +313,7 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 }
 
 func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
-	acts := c.snapshotActions(node)
-	res, err := c.Exec1(ctx, acts[len(acts)-1])
+	res, err := c.Exec1(ctx, c.snapshotActions(node).check)
 	got := strings.Fields(res.Stdout)
 	ok := err == nil && len(got) > 0 && got[0] == c.Values.SnapshotSHA256
 	file := c.snapshotPathFor(node)

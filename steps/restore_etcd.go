@@ -31,7 +31,7 @@ func RestoreEtcdStep() Step {
 				out = append(out, c.recheckAction(m.Node))
 			}
 			for _, m := range c.members() {
-				out = append(out, c.restoreActions(m, nil)...)
+				out = append(out, c.restoreActions(m, nil).list()...)
 			}
 			return out, nil
 		},
@@ -151,18 +151,28 @@ func (c *Context) restoreCmd(m Member) nodes.Cmd {
 	return cmd
 }
 
-// restoreActions lists m's actions; edited is the new config file content
+// restoreActs are one member's restore actions, named so that the plan
+// (list, in order) and restoreMember run the same ones.
+type restoreActs struct {
+	stop, restore, own, point, start Action
+}
+
+func (a restoreActs) list() []Action {
+	return []Action{a.stop, a.restore, a.own, a.point, a.start}
+}
+
+// restoreActions are m's actions; edited is the new config file content
 // (nil in plans: shown as the edit it will be).
-func (c *Context) restoreActions(m Member, edited []byte) []Action {
+func (c *Context) restoreActions(m Member, edited []byte) restoreActs {
 	newDir := c.val(c.Values.DataDir, PhDataDir)
 	w := writeAction(c, m.Node, c.etcdConfigFile(), edited)
 	w.What = fmt.Sprintf("point %s at %s (data dir %s stays as it is)", path.Base(c.etcdConfigFile()), newDir, m.DataDir)
-	return []Action{
-		c.stopEtcd(m.Node),
-		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m)},
-		c.ownAction(m),
-		w,
-		c.startEtcd(m.Node),
+	return restoreActs{
+		stop:    c.stopEtcd(m.Node),
+		restore: Action{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m)},
+		own:     c.ownAction(m),
+		point:   w,
+		start:   c.startEtcd(m.Node),
 	}
 }
 
@@ -171,16 +181,16 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 // before the restore and editing the config file read back from the node.
 func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	acts := c.restoreActions(m, nil)
-	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
+	if err := c.stopEtcdAndWait(ctx, m, acts.stop); err != nil {
 		return err
 	}
-	if res, err := c.Exec1(ctx, acts[1]); err != nil {
+	if res, err := c.Exec1(ctx, acts.restore); err != nil {
 		if refusal := c.restoreRefusal(m, res); refusal != nil {
 			return refusal
 		}
 		return restoreFailure(m, c.Values.DataDir, res, err)
 	}
-	if _, err := c.Exec1(ctx, acts[2]); err != nil {
+	if _, err := c.Exec1(ctx, acts.own); err != nil {
 		return err
 	}
 	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
@@ -191,8 +201,7 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
 	}
-	acts = c.restoreActions(m, edited)
-	_, err = c.Exec1(ctx, acts[3])
+	_, err = c.Exec1(ctx, c.restoreActions(m, edited).point)
 	return err
 }
 

@@ -60,15 +60,21 @@ func (c *Context) snapshotCopyOnBastion() string {
 	return filepath.Join(dir, "snapshot-"+c.val(c.Values.Run, PhRun)+"-from-"+c.snapshotNode()+".db")
 }
 
-// fetchActions size and hash the snapshot on its node, then stream it to
-// the bastion, base64 in lines the line-oriented transport passes whole
-// (49152 characters: a multiple of 4, under its 64 KiB line limit).
-func (c *Context) fetchActions() []Action {
+// fetchActs size and hash the snapshot on its node (stat), then stream it
+// to the bastion (read), base64 in lines the line-oriented transport passes
+// whole (49152 characters: a multiple of 4, under its 64 KiB line limit).
+type fetchActs struct {
+	stat, read Action
+}
+
+func (a fetchActs) list() []Action { return []Action{a.stat, a.read} }
+
+func (c *Context) fetchActions() fetchActs {
 	node, src := c.snapshotNode(), c.Cluster.Snapshot.Path
-	return []Action{
-		{Node: node, What: "size and hash the snapshot where it lies",
+	return fetchActs{
+		stat: Action{Node: node, What: "size and hash the snapshot where it lies",
 			Cmd: shCmd(c.Cluster, `set -e; stat -c %s -- "$1"; sha256sum -- "$1"`, src)},
-		{Node: node, What: "read the snapshot to the bastion (" + c.snapshotCopyOnBastion() + ") to verify it there",
+		read: Action{Node: node, What: "read the snapshot to the bastion (" + c.snapshotCopyOnBastion() + ") to verify it there",
 			Cmd: sudo(c.Cluster, "base64", "-w", "49152", "--", src)},
 	}
 }
@@ -78,7 +84,7 @@ func (c *Context) fetchActions() []Action {
 func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 	node, src := c.snapshotNode(), c.Cluster.Snapshot.Path
 	acts := c.fetchActions()
-	res, err := c.Exec1(ctx, acts[0])
+	res, err := c.Exec1(ctx, acts.stat)
 	if err != nil {
 		return "", fmt.Errorf("snapshot.path %s on %s cannot be read: %w", src, node, err)
 	}
@@ -95,8 +101,8 @@ func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 		return "", err
 	}
 	c.Values.SnapshotSize = size // sizes the read's timeout; Verify sets it again from the copy
-	acts[1].Cmd.Timeout = c.sizedTimeout(copyPasses)
-	if err := c.streamTo(ctx, acts[1], dst); err != nil {
+	acts.read.Cmd.Timeout = c.sizedTimeout(copyPasses)
+	if err := c.streamTo(ctx, acts.read, dst); err != nil {
 		return "", fmt.Errorf("read snapshot %s from %s into %s: %w", src, node, dst, err)
 	}
 	c.Values.SnapshotLocal = dst

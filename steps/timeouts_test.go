@@ -38,7 +38,7 @@ func TestTheRestoreCommandCarriesItsSizedTimeout(t *testing.T) {
 	if got, want := c.restoreCmd(c.Values.Members[0]).Timeout, c.sizedTimeout(restorePasses); got != want || got <= 5*time.Minute {
 		t.Errorf("restore timeout %v, want %v", got, want)
 	}
-	for _, a := range c.snapshotActions("cp-1") {
+	for _, a := range c.snapshotActions("cp-1").list() {
 		if a.Cmd.Timeout != c.sizedTimeout(copyPasses) {
 			t.Errorf("%q timeout %v, want %v", a.What, a.Cmd.Timeout, c.sizedTimeout(copyPasses))
 		}
