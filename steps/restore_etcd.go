@@ -7,11 +7,8 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
-	"github.com/etcd-dr/etcd-dr/nodes/manifest"
 )
 
 const etcdManifest = "etcd.yaml"
@@ -75,66 +72,11 @@ func restoreFacts(c *Context) []string {
 	return append(facts, c.Values.SnapshotDiff...)
 }
 
-func (c *Context) now() time.Time { return c.report().now() }
-
 func (c *Context) initialCluster() string {
 	if len(c.Values.Members) == 0 {
 		return "<name=peerURL of every member: read in preflight>"
 	}
 	return InitialCluster(c.Values.Members)
-}
-
-func memberNodes(ms []Member) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.Node
-	}
-	return out
-}
-
-func memberOn(ms []Member, node string) Member {
-	for _, m := range ms {
-		if m.Node == node {
-			return m
-		}
-	}
-	return Member{Node: node}
-}
-
-func (c *Context) systemd() bool { return c.Cluster.Etcd.Mode == config.EtcdModeSystemd }
-
-// stopEtcd / startEtcd: park the static pod or stop the unit.
-func (c *Context) stopEtcd(node string) Action {
-	if c.systemd() {
-		return Action{Node: node, What: "stop etcd so nothing writes its data dir during the restore", Cmd: sudo(c.Cluster, "systemctl", "stop", c.unit())}
-	}
-	return parkAction(c, node, etcdManifest)
-}
-
-func (c *Context) startEtcd(node string) Action {
-	if c.systemd() {
-		// --no-block: a Type=notify unit's start would wait for a quorum
-		// of members not started yet (systemd_units.go).
-		return Action{Node: node, What: "start etcd on the restored data dir (without waiting on systemd's job: the members are waited for next)",
-			Cmd: sudo(c.Cluster, "systemctl", "start", "--no-block", c.unit())}
-	}
-	return unparkAction(c, node, etcdManifest)
-}
-
-func (c *Context) unit() string {
-	if c.Cluster.Etcd.SystemdUnit != "" {
-		return c.Cluster.Etcd.SystemdUnit
-	}
-	return "etcd"
-}
-
-// etcdConfigFile is the file pointing etcd at its data dir while etcd is
-// stopped: the parked etcd.yaml, or the env file.
-func (c *Context) etcdConfigFile() string {
-	if c.systemd() {
-		return c.Cluster.Etcd.EnvFile
-	}
-	return path.Join(c.Cluster.Etcd.ParkDir, etcdManifest)
 }
 
 func (c *Context) restoreCmd(m Member) nodes.Cmd {
@@ -203,13 +145,6 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	}
 	_, err = c.Exec1(ctx, c.restoreActions(m, edited).point)
 	return err
-}
-
-func (c *Context) pointDataDir(data []byte, dir string) ([]byte, error) {
-	if c.systemd() {
-		return manifest.EditEtcdEnv(data, "ETCD_DATA_DIR", dir)
-	}
-	return manifest.Edit(data, manifest.PointDataDir(dir))
 }
 
 // verifyRestored: every member healthy, one cluster ID, one leader, and a
@@ -339,24 +274,4 @@ func checkOneCluster(c *Context, got map[string]endpointStatus, want int64) erro
 		errs = append(errs, fmt.Errorf("members do not agree on one leader"))
 	}
 	return errors.Join(errs...)
-}
-
-// stopEtcdAndWait runs m's stop action and waits until no etcd process and
-// no listener remain where the member listened: nothing may touch its data
-// dir while it could still write.
-func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) error {
-	if _, err := c.Exec1(ctx, stop); err != nil {
-		return err
-	}
-	port := urlPort(first(m.ClientURLs), 2379)
-	err := c.waitEvery(ctx, memberPoll, "etcd stopped on "+m.Node, func(ctx context.Context) error {
-		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
-			return err
-		}
-		return c.noListener(ctx, m.Node, CompEtcd, port, urlHosts(m.ListenClientURLs))
-	})
-	if c.systemd() {
-		return err
-	}
-	return c.parkedPodGone(m.Node, "etcd", err)
 }
