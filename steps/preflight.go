@@ -45,7 +45,7 @@ func preflightPlan(c *Context) ([]Action, error) {
 	var out []Action
 	for _, n := range c.Cluster.Nodes {
 		out = append(out, sudoCheck(n.Name))
-		if n.Name == c.snapshotNode() {
+		if n.Name == c.snapshotHolder() {
 			out = append(out, c.fetchActions().list()...)
 		}
 		if n.Has(config.RoleEtcd) {
@@ -77,15 +77,6 @@ func (c *Context) etcdSource() string {
 	return path.Join(c.Cluster.Etcd.ManifestsDir, etcdManifest)
 }
 
-// snapshotPathOnNode is where the snapshot is copied on every member: next
-// to the new data dir, so the disk check covers both.
-func (c *Context) snapshotPathOnNode() string {
-	if c.Values.DataDir == "" {
-		return PhSnapshotOnNode
-	}
-	return path.Join(path.Dir(c.Values.DataDir), "etcd-dr-snapshot-"+c.Values.Run+".db")
-}
-
 // snapshotActs copy the verified snapshot to a member and check it there;
 // the node holding the snapshot (snapshot.on) has no copy (inPlace), only
 // its file checked.
@@ -102,10 +93,10 @@ func (a snapshotActs) list() []Action {
 }
 
 func (c *Context) snapshotActions(node string) snapshotActs {
-	dst := c.snapshotPathFor(node)
+	dst := c.snapshotOnMember(node)
 	check := Action{Node: node, What: "check the copy's sha256 matches the snapshot verified on the bastion", Cmd: sudo(c.Cluster, "sha256sum", "--", dst)}
 	check.Cmd.Timeout = c.sizedTimeout(copyPasses)
-	if node == c.snapshotNode() {
+	if node == c.snapshotHolder() {
 		check.What = "check the snapshot's sha256 where it lies (used in place, never changed)"
 		return snapshotActs{check: check, inPlace: true}
 	}
@@ -224,13 +215,13 @@ func (c *Context) readInventory(ctx context.Context) error {
 }
 
 func (c *Context) verifySnapshot(ctx context.Context) error {
-	local, node, nodeSHA := c.Cluster.Snapshot.Path, c.snapshotNode(), ""
+	local, node, nodeSHA := c.Cluster.Snapshot.Path, c.snapshotHolder(), ""
 	if node != "" {
 		var err error
 		if nodeSHA, err = c.fetchSnapshot(ctx); err != nil {
 			return err
 		}
-		local = c.Values.SnapshotLocal
+		local = c.Values.SnapshotBastionCopy
 	}
 	info, err := snapshot.Verify(local)
 	if err == nil && !info.TrailerOK && !info.SidecarOK {
@@ -253,7 +244,7 @@ func (c *Context) verifySnapshot(ctx context.Context) error {
 		return err
 	}
 	c.Values.SnapshotSHA256, c.Values.SnapshotRevision, c.Values.SnapshotSize = info.SHA256, info.Revision, info.Size
-	c.Values.SnapshotOnNode = c.snapshotPathOnNode()
+	c.Values.SnapshotMemberCopy = c.memberCopyPath()
 	return c.SaveValues()
 }
 
@@ -296,10 +287,10 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 		return fmt.Errorf("%d bytes free under %s, need %d (2x the snapshot): free space or set etcd.restoredDataDir elsewhere",
 			avail, path.Dir(c.Values.DataDir), 2*c.Values.SnapshotSize)
 	}
-	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotNode() {
+	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotHolder() {
 		return err // already copied by an earlier attempt, or the file in place (checked, never written)
 	}
-	f, _, err := safefile.Open(c.localSnapshot(), 0) // swapped for a FIFO since preflight: refused, not waited on
+	f, _, err := safefile.Open(c.snapshotOnBastion(), 0) // swapped for a FIFO since preflight: refused, not waited on
 	if err != nil {
 		return err
 	}
@@ -316,13 +307,13 @@ func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
 	res, err := c.Exec1(ctx, c.snapshotActions(node).check)
 	got := strings.Fields(res.Stdout)
 	ok := err == nil && len(got) > 0 && got[0] == c.Values.SnapshotSHA256
-	file := c.snapshotPathFor(node)
+	file := c.snapshotOnMember(node)
 	c.Check(node, "snapshot on the node matches sha256", ok, file)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if node == c.snapshotNode() {
+		if node == c.snapshotHolder() {
 			return fmt.Errorf("the snapshot %s on %s no longer matches the sha256 %s verified in preflight: something changed it; find out what, then start a new run", file, node, c.Values.SnapshotSHA256)
 		}
 		return fmt.Errorf("the snapshot copy %s does not match sha256 %s", file, c.Values.SnapshotSHA256)

@@ -80,7 +80,7 @@ func (c *Context) initialCluster() string {
 }
 
 func (c *Context) restoreCmd(m Member) nodes.Cmd {
-	snap := c.snapshotPathFor(m.Node)
+	snap := c.snapshotOnMember(m.Node)
 	newDir := c.val(c.Values.DataDir, PhDataDir)
 	args := []string{m.etcdutl(), "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
 		"--initial-cluster", c.initialCluster(), "--initial-cluster-token", c.val(c.Values.Token, PhToken),

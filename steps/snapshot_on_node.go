@@ -11,9 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
-	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
 // A snapshot with snapshot.on: <node> is used where it lies on that node,
@@ -22,43 +20,6 @@ import (
 // checks the node's file has the same sha256. The restore on that node then
 // uses the file in place, and the other members get the verified copy,
 // exactly as a bastion snapshot. The node's file is only ever read.
-
-// snapshotNode is the node holding the snapshot, or "" for the bastion.
-func (c *Context) snapshotNode() string {
-	if on := c.Cluster.Snapshot.On; on != "" && on != config.SnapshotOnBastion {
-		return on
-	}
-	return ""
-}
-
-// snapshotPathFor is the snapshot each member restores from: the file in
-// place on the node holding it, the checked copy everywhere else.
-func (c *Context) snapshotPathFor(node string) string {
-	if node != "" && node == c.snapshotNode() {
-		return c.Cluster.Snapshot.Path
-	}
-	return c.val(c.Values.SnapshotOnNode, PhSnapshotOnNode)
-}
-
-// localSnapshot is the snapshot file on the bastion that Verify, the member
-// check and the diff read: the configured file, or the copy read from the
-// node in preflight.
-func (c *Context) localSnapshot() string {
-	if c.snapshotNode() == "" {
-		return c.Cluster.Snapshot.Path
-	}
-	if c.Values.SnapshotLocal != "" {
-		return c.Values.SnapshotLocal
-	}
-	return c.snapshotCopyOnBastion()
-}
-
-// snapshotCopyOnBastion is where preflight keeps the copy it verified: in
-// the cluster's state dir, named after the run and the node.
-func (c *Context) snapshotCopyOnBastion() string {
-	dir := journal.Dir(c.Cluster.State.Dir, c.Cluster.Name)
-	return filepath.Join(dir, "snapshot-"+c.val(c.Values.Run, PhRun)+"-from-"+c.snapshotNode()+".db")
-}
 
 // fetchActs size and hash the snapshot on its node (stat), then stream it
 // to the bastion (read), base64 in lines the line-oriented transport passes
@@ -70,11 +31,11 @@ type fetchActs struct {
 func (a fetchActs) list() []Action { return []Action{a.stat, a.read} }
 
 func (c *Context) fetchActions() fetchActs {
-	node, src := c.snapshotNode(), c.Cluster.Snapshot.Path
+	node, src := c.snapshotHolder(), c.Cluster.Snapshot.Path
 	return fetchActs{
 		stat: Action{Node: node, What: "size and hash the snapshot where it lies",
 			Cmd: shCmd(c.Cluster, `set -e; stat -c %s -- "$1"; sha256sum -- "$1"`, src)},
-		read: Action{Node: node, What: "read the snapshot to the bastion (" + c.snapshotCopyOnBastion() + ") to verify it there",
+		read: Action{Node: node, What: "read the snapshot to the bastion (" + c.bastionCopyPath() + ") to verify it there",
 			Cmd: sudo(c.Cluster, "base64", "-w", "49152", "--", src)},
 	}
 }
@@ -82,7 +43,7 @@ func (c *Context) fetchActions() fetchActs {
 // fetchSnapshot reads the snapshot from its node into the state dir and
 // returns the sha256 the node reported for its file.
 func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
-	node, src := c.snapshotNode(), c.Cluster.Snapshot.Path
+	node, src := c.snapshotHolder(), c.Cluster.Snapshot.Path
 	acts := c.fetchActions()
 	res, err := c.Exec1(ctx, acts.stat)
 	if err != nil {
@@ -96,7 +57,7 @@ func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 	if len(out) < 2 || err != nil {
 		return "", fmt.Errorf("size and sha256 of %s on %s: cannot read %q", src, node, clip(res.Stdout))
 	}
-	dst := c.snapshotCopyOnBastion()
+	dst := c.bastionCopyPath()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
 	}
@@ -105,7 +66,7 @@ func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 	if err := c.streamTo(ctx, acts.read, dst); err != nil {
 		return "", fmt.Errorf("read snapshot %s from %s into %s: %w", src, node, dst, err)
 	}
-	c.Values.SnapshotLocal = dst
+	c.Values.SnapshotBastionCopy = dst
 	return out[1], nil
 }
 
