@@ -28,6 +28,15 @@ func (c *Context) startEtcd(node string) Action {
 	return unparkAction(c, node, etcdManifest)
 }
 
+// etcdSource is the file etcd reads its flags from while it runs: the
+// live etcd.yaml, or the env file.
+func (c *Context) etcdSource() string {
+	if c.systemd() {
+		return c.Cluster.Etcd.EnvFile
+	}
+	return path.Join(c.Cluster.Etcd.ManifestsDir, etcdManifest)
+}
+
 // etcdConfigFile is the file pointing etcd at its data dir while etcd is
 // stopped: the parked etcd.yaml, or the env file.
 func (c *Context) etcdConfigFile() string {

@@ -70,13 +70,6 @@ func preflightPlan(c *Context) ([]Action, error) {
 	return append(out, lock...), err
 }
 
-func (c *Context) etcdSource() string {
-	if c.systemd() {
-		return c.Cluster.Etcd.EnvFile
-	}
-	return path.Join(c.Cluster.Etcd.ManifestsDir, etcdManifest)
-}
-
 // snapshotActs copy the verified snapshot to a member and check it there;
 // the node holding the snapshot (snapshot.on) has no copy (inPlace), only
 // its file checked.
