@@ -76,6 +76,11 @@ func sudo(c *config.Cluster, args ...string) nodes.Cmd {
 	return nodes.Cmd{Args: args, Sudo: c.SSH.Sudo}
 }
 
+// shCmd runs script with sh -c under sudo; args are its $1...
+func shCmd(c *config.Cluster, script string, args ...string) nodes.Cmd {
+	return nodes.Cmd{Args: append([]string{"sh", "-c", script, "etcd-dr"}, args...), Sudo: c.SSH.Sudo}
+}
+
 func parkAction(c *Context, node, file string) Action {
 	return Action{Node: node, What: "park " + file + " so the kubelet stops its static pod",
 		Cmd:     shCmd(c.Cluster, moveScript, c.Cluster.Etcd.ManifestsDir, c.Cluster.Etcd.ParkDir, file),

@@ -23,13 +23,13 @@ type Values struct {
 	SnapshotSHA256   string    `json:"snapshotSHA256,omitempty"`
 	SnapshotRevision int64     `json:"snapshotRevision,omitempty"`
 	SnapshotSize     int64     `json:"snapshotSize,omitempty"`
-	// SnapshotOnNode is where the verified snapshot is copied on every
-	// member (but the node holding it with snapshot.on: <node>, which uses
-	// its file in place).
-	SnapshotOnNode string `json:"snapshotOnNode,omitempty"`
-	// SnapshotLocal is the bastion copy preflight read from that node and
-	// verified; it is what the other members receive.
-	SnapshotLocal string `json:"snapshotLocal,omitempty"`
+	// SnapshotMemberCopy is where the verified snapshot is copied on every
+	// member (but the holder node's with snapshot.on: <node>, which uses
+	// its file in place); snapshot_location.go names every location.
+	SnapshotMemberCopy string `json:"snapshotOnNode,omitempty"`
+	// SnapshotBastionCopy is the copy preflight read from the holder node
+	// and verified; it is what the other members receive.
+	SnapshotBastionCopy string `json:"snapshotLocal,omitempty"`
 	// SnapshotMembers says how the snapshot's member set compares with the
 	// cluster's, for the step-2 gate.
 	SnapshotMembers []string `json:"snapshotMembers,omitempty"`

@@ -193,7 +193,7 @@ func (c *Context) restartAddons(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	at := c.eng.now().Format(time.RFC3339)
+	at := c.now().Format(time.RFC3339)
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 		"annotations": map[string]string{"kubectl.kubernetes.io/restartedAt": at}}}}})
 	for _, a := range c.conv.addons {

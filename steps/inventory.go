@@ -16,11 +16,11 @@ import (
 // Placeholders stand for values known only after preflight; `plan` shows
 // them so the operator sees exactly which parts of a command are not fixed.
 const (
-	PhDataDir        = "<NEW_DATA_DIR: decided in preflight>"
-	PhToken          = "<NEW_CLUSTER_TOKEN: decided in preflight>"
-	PhBump           = "<BUMP: live revision - snapshot revision + margin, decided once every apiserver is stopped>"
-	PhRun            = "<RUN_ID>"
-	PhSnapshotOnNode = "<SNAPSHOT_ON_NODE: copied and checked in preflight>"
+	PhDataDir            = "<NEW_DATA_DIR: decided in preflight>"
+	PhToken              = "<NEW_CLUSTER_TOKEN: decided in preflight>"
+	PhBump               = "<BUMP: live revision - snapshot revision + margin, decided once every apiserver is stopped>"
+	PhRun                = "<RUN_ID>"
+	PhSnapshotMemberCopy = "<SNAPSHOT_ON_NODE: copied and checked in preflight>"
 )
 
 // MemberFromManifest reads one member from its node's etcd.yaml (static-pod

@@ -147,10 +147,6 @@ func (e *LockLostError) Error() string {
 		"another operator took over this cluster; agree with them who restores before doing anything", e.Node, e.Path, now, e.Node)
 }
 
-func shCmd(c *config.Cluster, script string, args ...string) nodes.Cmd {
-	return nodes.Cmd{Args: append([]string{"sh", "-c", script, "etcd-dr"}, args...), Sudo: c.SSH.Sudo}
-}
-
 func (c *Context) lockHolder() ([]byte, error) {
 	return json.Marshal(LockHolder{Holder: c.Values.Who, PID: c.PID, Run: c.Values.Run, Nonce: c.Nonce, Time: c.Values.StartedAt})
 }

@@ -86,7 +86,7 @@ func afterPreflight(t *testing.T, scenario string, cl *config.Cluster) Values {
 		t.Fatal(err)
 	}
 	c := &Context{Cluster: cl, Values: v}
-	v.SnapshotOnNode = c.snapshotPathOnNode()
+	v.SnapshotMemberCopy = c.memberCopyPath()
 	return v
 }
 

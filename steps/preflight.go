@@ -45,13 +45,13 @@ func preflightPlan(c *Context) ([]Action, error) {
 	var out []Action
 	for _, n := range c.Cluster.Nodes {
 		out = append(out, sudoCheck(n.Name))
-		if n.Name == c.snapshotNode() {
-			out = append(out, c.fetchActions()...)
+		if n.Name == c.snapshotHolder() {
+			out = append(out, c.fetchActions().list()...)
 		}
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()))
 			out = append(out, c.toolPlan(n.Name)...)
-			out = append(out, c.snapshotActions(n.Name)...)
+			out = append(out, c.snapshotActions(n.Name).list()...)
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
 			if c.systemd() {
@@ -70,35 +70,32 @@ func preflightPlan(c *Context) ([]Action, error) {
 	return append(out, lock...), err
 }
 
-func (c *Context) etcdSource() string {
-	if c.systemd() {
-		return c.Cluster.Etcd.EnvFile
-	}
-	return path.Join(c.Cluster.Etcd.ManifestsDir, etcdManifest)
+// snapshotActs copy the verified snapshot to a member and check it there;
+// the node holding the snapshot (snapshot.on) has no copy (inPlace), only
+// its file checked.
+type snapshotActs struct {
+	copy, check Action
+	inPlace     bool
 }
 
-// snapshotPathOnNode is where the snapshot is copied on every member: next
-// to the new data dir, so the disk check covers both.
-func (c *Context) snapshotPathOnNode() string {
-	if c.Values.DataDir == "" {
-		return PhSnapshotOnNode
+func (a snapshotActs) list() []Action {
+	if a.inPlace {
+		return []Action{a.check}
 	}
-	return path.Join(path.Dir(c.Values.DataDir), "etcd-dr-snapshot-"+c.Values.Run+".db")
+	return []Action{a.copy, a.check}
 }
 
-// snapshotActions copy the verified snapshot to node and check it there;
-// the node holding the snapshot (snapshot.on) only has its file checked.
-func (c *Context) snapshotActions(node string) []Action {
-	dst := c.snapshotPathFor(node)
+func (c *Context) snapshotActions(node string) snapshotActs {
+	dst := c.snapshotOnMember(node)
 	check := Action{Node: node, What: "check the copy's sha256 matches the snapshot verified on the bastion", Cmd: sudo(c.Cluster, "sha256sum", "--", dst), Long: true}
 	check.Cmd.Timeout = c.sizedTimeout(copyPasses)
-	if node == c.snapshotNode() {
+	if node == c.snapshotHolder() {
 		check.What = "check the snapshot's sha256 where it lies (used in place, never changed)"
-		return []Action{check}
+		return snapshotActs{check: check, inPlace: true}
 	}
 	cp := shCmd(c.Cluster, `set -e; umask 077; cat >"$1.part"; mv -- "$1.part" "$1"`, dst)
 	cp.Timeout = c.copyBackstop() // copyStall ends a copy that stops moving (copyTo)
-	return []Action{{Node: node, What: "copy the verified snapshot from the bastion to this member", Cmd: cp}, check}
+	return snapshotActs{copy: Action{Node: node, What: "copy the verified snapshot from the bastion to this member", Cmd: cp}, check: check}
 }
 
 func (c *Context) diskFree(node string) Action {
@@ -211,13 +208,13 @@ func (c *Context) readInventory(ctx context.Context) error {
 }
 
 func (c *Context) verifySnapshot(ctx context.Context) error {
-	local, node, nodeSHA := c.Cluster.Snapshot.Path, c.snapshotNode(), ""
+	local, node, nodeSHA := c.Cluster.Snapshot.Path, c.snapshotHolder(), ""
 	if node != "" {
 		var err error
 		if nodeSHA, err = c.fetchSnapshot(ctx); err != nil {
 			return err
 		}
-		local = c.Values.SnapshotLocal
+		local = c.Values.SnapshotBastionCopy
 	}
 	info, err := snapshot.Verify(local)
 	if err == nil && !info.TrailerOK && !info.SidecarOK {
@@ -240,7 +237,7 @@ func (c *Context) verifySnapshot(ctx context.Context) error {
 		return err
 	}
 	c.Values.SnapshotSHA256, c.Values.SnapshotRevision, c.Values.SnapshotSize = info.SHA256, info.Revision, info.Size
-	c.Values.SnapshotOnNode = c.snapshotPathOnNode()
+	c.Values.SnapshotMemberCopy = c.memberCopyPath()
 	return c.SaveValues()
 }
 
@@ -283,10 +280,10 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 		return fmt.Errorf("%d bytes free under %s, need %d (2x the snapshot): free space or set etcd.restoredDataDir elsewhere",
 			avail, path.Dir(c.Values.DataDir), 2*c.Values.SnapshotSize)
 	}
-	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotNode() {
+	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotHolder() {
 		return err // already copied by an earlier attempt, or the file in place (checked, never written)
 	}
-	f, _, err := safefile.Open(c.localSnapshot(), 0) // swapped for a FIFO since preflight: refused, not waited on
+	f, _, err := safefile.Open(c.snapshotOnBastion(), 0) // swapped for a FIFO since preflight: refused, not waited on
 	if err != nil {
 		return err
 	}
@@ -298,17 +295,16 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 }
 
 func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
-	acts := c.snapshotActions(node)
-	res, err := c.Exec1(ctx, acts[len(acts)-1])
+	res, err := c.Exec1(ctx, c.snapshotActions(node).check)
 	got := strings.Fields(res.Stdout)
 	ok := err == nil && len(got) > 0 && got[0] == c.Values.SnapshotSHA256
-	file := c.snapshotPathFor(node)
+	file := c.snapshotOnMember(node)
 	c.Check(node, "snapshot on the node matches sha256", ok, file)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if node == c.snapshotNode() {
+		if node == c.snapshotHolder() {
 			return fmt.Errorf("the snapshot %s on %s no longer matches the sha256 %s verified in preflight: something changed it; find out what, then start a new run", file, node, c.Values.SnapshotSHA256)
 		}
 		return fmt.Errorf("the snapshot copy %s does not match sha256 %s", file, c.Values.SnapshotSHA256)

@@ -222,7 +222,7 @@ func clockOf(d time.Duration) string {
 // rate, failing when no byte moves for copyStall, and recording the rate
 // that sizes node's restore timeout.
 func (c *Context) copyTo(ctx context.Context, node string, f io.Reader) error {
-	cp := c.snapshotActions(node)[0]
+	cp := c.snapshotActions(node).copy
 	p := c.startProgress(node, "copy the snapshot to "+node, ProgressBytes, c.Values.SnapshotSize, time.Time{})
 	cp.Cmd.Stdin = p.reader(c.slowed(f))
 	sctx, stop := p.stalled(ctx, c.stallAfter())

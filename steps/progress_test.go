@@ -24,7 +24,7 @@ func TestACopyReportsBytesAndRateAndJournalsOnlyAFewRecords(t *testing.T) {
 	copyStep := Step{ID: "copy", Title: "Copy the snapshot", Why: "progress",
 		Run: func(ctx context.Context, c *Context) error {
 			c.Values.SnapshotSize, c.Values.DataDir, c.Values.Run = size, dst, "run-1"
-			c.Values.SnapshotOnNode = c.snapshotPathOnNode()
+			c.Values.SnapshotMemberCopy = c.memberCopyPath()
 			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 				return err
 			}
@@ -34,7 +34,7 @@ func TestACopyReportsBytesAndRateAndJournalsOnlyAFewRecords(t *testing.T) {
 			if c.throughput["cp-1"] <= 0 {
 				return errors.New("no rate kept for cp-1's restore timeout")
 			}
-			return os.Remove(c.Values.SnapshotOnNode) // 1 GiB of zeros in the test's temp dir
+			return os.Remove(c.Values.SnapshotMemberCopy) // 1 GiB of zeros in the test's temp dir
 		}}
 	e := r.engine(t, func(o *Options) { o.Steps = []Step{copyStep} })
 	var progress []ProgressEvent

@@ -316,7 +316,7 @@ func (c *Context) checkQuotaDisk(ctx context.Context, size int64) ReadinessCheck
 		// The new data dir (up to twice the snapshot while restoring) and,
 		// unless the snapshot lies on this node already, its copy there.
 		need, copies := 2*size, "the new data dir (2x)"
-		if m.Node != c.snapshotNode() {
+		if m.Node != c.snapshotHolder() {
 			need += size
 			copies += " and the run's copy of the snapshot (1x)"
 		}

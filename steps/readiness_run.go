@@ -17,8 +17,8 @@ import (
 // a check keeps the gate shut. The etcd versions check is session 3's
 // storage-version check and tool choice, folded in.
 func (c *Context) readiness(ctx context.Context) error {
-	r := c.buildReadiness(ctx, c.localSnapshot(), "", c.Values.SnapshotSize, time.Now())
-	verr := c.checkStorageVersion(c.localSnapshot())
+	r := c.buildReadiness(ctx, c.snapshotOnBastion(), "", c.Values.SnapshotSize, time.Now())
+	verr := c.checkStorageVersion(c.snapshotOnBastion())
 	r.Checks = append(r.Checks, c.versionsCheck(verr))
 	r.applyOverrides(c.Cluster.Readiness.Override)
 	c.reportReadiness(r)
@@ -129,9 +129,9 @@ func CheckReadiness(ctx context.Context, cl *config.Cluster, exec Executor) (Rea
 	if err := c.readEtcdVersions(ctx); err != nil {
 		return ReadinessReport{}, err
 	}
-	local, skip := "", "the snapshot lies on "+c.snapshotNode()+": preflight reads it"
+	local, skip := "", "the snapshot lies on "+c.snapshotHolder()+": preflight reads it"
 	var size int64
-	if c.snapshotNode() == "" {
+	if c.snapshotHolder() == "" {
 		info, err := snapshot.Verify(c.Cluster.Snapshot.Path)
 		if err == nil {
 			local, size = c.Cluster.Snapshot.Path, info.Size

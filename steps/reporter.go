@@ -30,6 +30,9 @@ func (c *Context) report() reporter {
 	return c.eng
 }
 
+// now is the run's clock: the engine's, or the wall clock in a plan.
+func (c *Context) now() time.Time { return c.report().now() }
+
 // planReporter drops every report: a plan runs nothing and journals nothing.
 type planReporter struct{}
 

@@ -7,11 +7,8 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
-	"github.com/etcd-dr/etcd-dr/nodes/manifest"
 )
 
 const etcdManifest = "etcd.yaml"
@@ -31,7 +28,7 @@ func RestoreEtcdStep() Step {
 				out = append(out, c.recheckAction(m.Node))
 			}
 			for _, m := range c.members() {
-				out = append(out, c.restoreActions(m, nil)...)
+				out = append(out, c.restoreActions(m, nil).list()...)
 			}
 			return out, nil
 		},
@@ -75,8 +72,6 @@ func restoreFacts(c *Context) []string {
 	return append(facts, c.Values.SnapshotDiff...)
 }
 
-func (c *Context) now() time.Time { return c.report().now() }
-
 func (c *Context) initialCluster() string {
 	if len(c.Values.Members) == 0 {
 		return "<name=peerURL of every member: read in preflight>"
@@ -84,61 +79,8 @@ func (c *Context) initialCluster() string {
 	return InitialCluster(c.Values.Members)
 }
 
-func memberNodes(ms []Member) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.Node
-	}
-	return out
-}
-
-func memberOn(ms []Member, node string) Member {
-	for _, m := range ms {
-		if m.Node == node {
-			return m
-		}
-	}
-	return Member{Node: node}
-}
-
-func (c *Context) systemd() bool { return c.Cluster.Etcd.Mode == config.EtcdModeSystemd }
-
-// stopEtcd / startEtcd: park the static pod or stop the unit.
-func (c *Context) stopEtcd(node string) Action {
-	if c.systemd() {
-		return Action{Node: node, What: "stop etcd so nothing writes its data dir during the restore", Cmd: sudo(c.Cluster, "systemctl", "stop", c.unit())}
-	}
-	return parkAction(c, node, etcdManifest)
-}
-
-func (c *Context) startEtcd(node string) Action {
-	if c.systemd() {
-		// --no-block: a Type=notify unit's start would wait for a quorum
-		// of members not started yet (systemd_units.go).
-		return Action{Node: node, What: "start etcd on the restored data dir (without waiting on systemd's job: the members are waited for next)",
-			Cmd: sudo(c.Cluster, "systemctl", "start", "--no-block", c.unit())}
-	}
-	return unparkAction(c, node, etcdManifest)
-}
-
-func (c *Context) unit() string {
-	if c.Cluster.Etcd.SystemdUnit != "" {
-		return c.Cluster.Etcd.SystemdUnit
-	}
-	return "etcd"
-}
-
-// etcdConfigFile is the file pointing etcd at its data dir while etcd is
-// stopped: the parked etcd.yaml, or the env file.
-func (c *Context) etcdConfigFile() string {
-	if c.systemd() {
-		return c.Cluster.Etcd.EnvFile
-	}
-	return path.Join(c.Cluster.Etcd.ParkDir, etcdManifest)
-}
-
 func (c *Context) restoreCmd(m Member) nodes.Cmd {
-	snap := c.snapshotPathFor(m.Node)
+	snap := c.snapshotOnMember(m.Node)
 	newDir := c.val(c.Values.DataDir, PhDataDir)
 	args := []string{m.etcdutl(), "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
 		"--initial-cluster", c.initialCluster(), "--initial-cluster-token", c.val(c.Values.Token, PhToken),
@@ -151,19 +93,29 @@ func (c *Context) restoreCmd(m Member) nodes.Cmd {
 	return cmd
 }
 
-// restoreActions lists m's actions; edited is the new config file content
+// restoreActs are one member's restore actions, named so that the plan
+// (list, in order) and restoreMember run the same ones.
+type restoreActs struct {
+	stop, restore, own, point, start Action
+}
+
+func (a restoreActs) list() []Action {
+	return []Action{a.stop, a.restore, a.own, a.point, a.start}
+}
+
+// restoreActions are m's actions; edited is the new config file content
 // (nil in plans: shown as the edit it will be).
-func (c *Context) restoreActions(m Member, edited []byte) []Action {
+func (c *Context) restoreActions(m Member, edited []byte) restoreActs {
 	newDir := c.val(c.Values.DataDir, PhDataDir)
 	w := writeAction(c, m.Node, c.etcdConfigFile(), edited)
 	w.What = fmt.Sprintf("point %s at %s (data dir %s stays as it is)", path.Base(c.etcdConfigFile()), newDir, m.DataDir)
 	w.Changes = c.dataDirChange(m, m.DataDir, newDir, c.Values.DataDir != "")
-	return []Action{
-		c.stopEtcd(m.Node),
-		{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m), Long: true},
-		c.ownAction(m),
-		w,
-		c.startEtcd(m.Node),
+	return restoreActs{
+		stop:    c.stopEtcd(m.Node),
+		restore: Action{Node: m.Node, What: "restore " + m.Name + " into the new " + newDir + " (never an existing dir)", Cmd: c.restoreCmd(m), Long: true},
+		own:     c.ownAction(m),
+		point:   w,
+		start:   c.startEtcd(m.Node),
 	}
 }
 
@@ -172,16 +124,16 @@ func (c *Context) restoreActions(m Member, edited []byte) []Action {
 // before the restore and editing the config file read back from the node.
 func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	acts := c.restoreActions(m, nil)
-	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
+	if err := c.stopEtcdAndWait(ctx, m, acts.stop); err != nil {
 		return err
 	}
-	if res, err := c.Exec1(ctx, acts[1]); err != nil {
+	if res, err := c.Exec1(ctx, acts.restore); err != nil {
 		if refusal := c.restoreRefusal(m, res); refusal != nil {
 			return refusal
 		}
 		return restoreFailure(m, c.Values.DataDir, res, err)
 	}
-	if _, err := c.Exec1(ctx, acts[2]); err != nil {
+	if _, err := c.Exec1(ctx, acts.own); err != nil {
 		return err
 	}
 	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
@@ -192,16 +144,8 @@ func (c *Context) restoreMember(ctx context.Context, m Member) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
 	}
-	acts = c.restoreActions(m, edited)
-	_, err = c.Exec1(ctx, acts[3])
+	_, err = c.Exec1(ctx, c.restoreActions(m, edited).point)
 	return err
-}
-
-func (c *Context) pointDataDir(data []byte, dir string) ([]byte, error) {
-	if c.systemd() {
-		return manifest.EditEtcdEnv(data, "ETCD_DATA_DIR", dir)
-	}
-	return manifest.Edit(data, manifest.PointDataDir(dir))
 }
 
 // verifyRestored: every member healthy, one cluster ID, one leader, and a
@@ -331,24 +275,4 @@ func checkOneCluster(c *Context, got map[string]endpointStatus, want int64) erro
 		errs = append(errs, fmt.Errorf("members do not agree on one leader"))
 	}
 	return errors.Join(errs...)
-}
-
-// stopEtcdAndWait runs m's stop action and waits until no etcd process and
-// no listener remain where the member listened: nothing may touch its data
-// dir while it could still write.
-func (c *Context) stopEtcdAndWait(ctx context.Context, m Member, stop Action) error {
-	if _, err := c.Exec1(ctx, stop); err != nil {
-		return err
-	}
-	port := urlPort(first(m.ClientURLs), 2379)
-	err := c.waitEvery(ctx, memberPoll, "etcd stopped on "+m.Node, func(ctx context.Context) error {
-		if err := c.processGone(ctx, m.Node, "etcd"); err != nil {
-			return err
-		}
-		return c.noListener(ctx, m.Node, CompEtcd, port, urlHosts(m.ListenClientURLs))
-	})
-	if c.systemd() {
-		return err
-	}
-	return c.parkedPodGone(m.Node, "etcd", err)
 }

@@ -37,7 +37,7 @@ func rollbackSteps() []Step {
 			Plan: func(c *Context) ([]Action, error) {
 				var out []Action
 				for _, m := range c.Values.Members {
-					out = append(out, c.pointBackActions(m, nil)...)
+					out = append(out, c.pointBackActions(m, nil).list()...)
 				}
 				return out, nil
 			},
@@ -97,18 +97,25 @@ func oldDirChecks(c *Context) []Action {
 	return out
 }
 
-func (c *Context) pointBackActions(m Member, edited []byte) []Action {
+// pointBackActs are one member's rollback actions, named so that the plan
+// (list, in order) and pointBack run the same ones.
+type pointBackActs struct {
+	stop, point, start Action
+}
+
+func (a pointBackActs) list() []Action { return []Action{a.stop, a.point, a.start} }
+
+func (c *Context) pointBackActions(m Member, edited []byte) pointBackActs {
 	w := writeAction(c, m.Node, c.etcdConfigFile(), edited)
 	w.What = "point " + c.etcdConfigFile() + " back at " + m.DataDir
 	w.Changes = c.dataDirChange(m, c.val(c.Values.DataDir, PhDataDir), m.DataDir, m.DataDir != "")
-	return []Action{c.stopEtcd(m.Node), w, c.startEtcd(m.Node)}
+	return pointBackActs{stop: c.stopEtcd(m.Node), point: w, start: c.startEtcd(m.Node)}
 }
 
 // pointBack stops m and points it back at its old data dir; the members
 // start afterwards, in turn (startMembersInTurn), as after a restore.
 func (c *Context) pointBack(ctx context.Context, m Member) error {
-	acts := c.pointBackActions(m, nil)
-	if err := c.stopEtcdAndWait(ctx, m, acts[0]); err != nil {
+	if err := c.stopEtcdAndWait(ctx, m, c.pointBackActions(m, nil).stop); err != nil {
 		return err
 	}
 	res, err := c.Exec1(ctx, catAction(c, m.Node, c.etcdConfigFile()))
@@ -119,8 +126,7 @@ func (c *Context) pointBack(ctx context.Context, m Member) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", m.Node, c.etcdConfigFile(), err)
 	}
-	acts = c.pointBackActions(m, edited)
-	_, err = c.Exec1(ctx, acts[1])
+	_, err = c.Exec1(ctx, c.pointBackActions(m, edited).point)
 	return err
 }
 

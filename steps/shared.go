@@ -44,3 +44,34 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// memberNodes lists the members' nodes, in order.
+func memberNodes(ms []Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Node
+	}
+	return out
+}
+
+// memberOn is the member on node (a bare one naming only the node if
+// none is).
+func memberOn(ms []Member, node string) Member {
+	for _, m := range ms {
+		if m.Node == node {
+			return m
+		}
+	}
+	return Member{Node: node}
+}
+
+// systemd: etcd runs as a systemd unit, not as a static pod.
+func (c *Context) systemd() bool { return c.Cluster.Etcd.Mode == config.EtcdModeSystemd }
+
+// unit is the etcd systemd unit's name.
+func (c *Context) unit() string {
+	if c.Cluster.Etcd.SystemdUnit != "" {
+		return c.Cluster.Etcd.SystemdUnit
+	}
+	return "etcd"
+}

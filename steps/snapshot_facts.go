@@ -25,7 +25,7 @@ func (c *Context) diffSnapshot(ctx context.Context) (snapshot.Diff, error) {
 			return snapshot.Diff{}, err
 		}
 	}
-	snap, err := snapshot.SnapshotKeyFile(c.localSnapshot(), "")
+	snap, err := snapshot.SnapshotKeyFile(c.snapshotOnBastion(), "")
 	if err != nil {
 		return snapshot.Diff{}, err
 	}
@@ -72,7 +72,7 @@ func (c *Context) SnapshotDiffFacts(ctx context.Context) []string {
 		return []string{"cannot compare the snapshot with the live etcd: " + err.Error()}
 	}
 	return []string{d.Sentence(),
-		"full list, read-only: etcd-dr snapshot diff " + nodes.Quote(c.localSnapshot()) + " -f " + nodes.Quote(clusterFile(c.Cluster))}
+		"full list, read-only: etcd-dr snapshot diff " + nodes.Quote(c.snapshotOnBastion()) + " -f " + nodes.Quote(clusterFile(c.Cluster))}
 }
 
 // SaveSnapshot is `etcd-dr snapshot save`: it reads the members from their

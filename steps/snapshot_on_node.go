@@ -12,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
-	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
 // A snapshot with snapshot.on: <node> is used where it lies on that node,
@@ -24,52 +22,21 @@ import (
 // uses the file in place, and the other members get the verified copy,
 // exactly as a bastion snapshot. The node's file is only ever read.
 
-// snapshotNode is the node holding the snapshot, or "" for the bastion.
-func (c *Context) snapshotNode() string {
-	if on := c.Cluster.Snapshot.On; on != "" && on != config.SnapshotOnBastion {
-		return on
-	}
-	return ""
+// fetchActs size and hash the snapshot on its node (stat), then stream it
+// to the bastion (read), base64 in lines the line-oriented transport passes
+// whole (49152 characters: a multiple of 4, under its 64 KiB line limit).
+type fetchActs struct {
+	stat, read Action
 }
 
-// snapshotPathFor is the snapshot each member restores from: the file in
-// place on the node holding it, the checked copy everywhere else.
-func (c *Context) snapshotPathFor(node string) string {
-	if node != "" && node == c.snapshotNode() {
-		return c.Cluster.Snapshot.Path
-	}
-	return c.val(c.Values.SnapshotOnNode, PhSnapshotOnNode)
-}
+func (a fetchActs) list() []Action { return []Action{a.stat, a.read} }
 
-// localSnapshot is the snapshot file on the bastion that Verify, the member
-// check and the diff read: the configured file, or the copy read from the
-// node in preflight.
-func (c *Context) localSnapshot() string {
-	if c.snapshotNode() == "" {
-		return c.Cluster.Snapshot.Path
-	}
-	if c.Values.SnapshotLocal != "" {
-		return c.Values.SnapshotLocal
-	}
-	return c.snapshotCopyOnBastion()
-}
-
-// snapshotCopyOnBastion is where preflight keeps the copy it verified: in
-// the cluster's state dir, named after the run and the node.
-func (c *Context) snapshotCopyOnBastion() string {
-	dir := journal.Dir(c.Cluster.State.Dir, c.Cluster.Name)
-	return filepath.Join(dir, "snapshot-"+c.val(c.Values.Run, PhRun)+"-from-"+c.snapshotNode()+".db")
-}
-
-// fetchActions size and hash the snapshot on its node, then stream it to
-// the bastion, base64 in lines the line-oriented transport passes whole
-// (49152 characters: a multiple of 4, under its 64 KiB line limit).
-func (c *Context) fetchActions() []Action {
-	node, src := c.snapshotNode(), c.Cluster.Snapshot.Path
-	return []Action{
-		{Node: node, What: "size and hash the snapshot where it lies",
+func (c *Context) fetchActions() fetchActs {
+	node, src := c.snapshotHolder(), c.Cluster.Snapshot.Path
+	return fetchActs{
+		stat: Action{Node: node, What: "size and hash the snapshot where it lies",
 			Cmd: shCmd(c.Cluster, `set -e; stat -c %s -- "$1"; sha256sum -- "$1"`, src)},
-		{Node: node, What: "read the snapshot to the bastion (" + c.snapshotCopyOnBastion() + ") to verify it there",
+		read: Action{Node: node, What: "read the snapshot to the bastion (" + c.bastionCopyPath() + ") to verify it there",
 			Cmd: sudo(c.Cluster, "base64", "-w", "49152", "--", src)},
 	}
 }
@@ -77,9 +44,9 @@ func (c *Context) fetchActions() []Action {
 // fetchSnapshot reads the snapshot from its node into the state dir and
 // returns the sha256 the node reported for its file.
 func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
-	node, src := c.snapshotNode(), c.Cluster.Snapshot.Path
+	node, src := c.snapshotHolder(), c.Cluster.Snapshot.Path
 	acts := c.fetchActions()
-	res, err := c.Exec1(ctx, acts[0])
+	res, err := c.Exec1(ctx, acts.stat)
 	if err != nil {
 		return "", fmt.Errorf("snapshot.path %s on %s cannot be read: %w", src, node, err)
 	}
@@ -91,17 +58,17 @@ func (c *Context) fetchSnapshot(ctx context.Context) (string, error) {
 	if len(out) < 2 || err != nil {
 		return "", fmt.Errorf("size and sha256 of %s on %s: cannot read %q", src, node, clip(res.Stdout))
 	}
-	dst := c.snapshotCopyOnBastion()
+	dst := c.bastionCopyPath()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", err
 	}
 	c.Values.SnapshotSize = size // sizes the read's timeout; Verify sets it again from the copy
 	// A backstop only: streamTo's copyStall ends a read that stops moving.
-	acts[1].Cmd.Timeout = c.copyBackstop()
-	if err := c.streamTo(ctx, acts[1], dst); err != nil {
+	acts.read.Cmd.Timeout = c.copyBackstop()
+	if err := c.streamTo(ctx, acts.read, dst); err != nil {
 		return "", fmt.Errorf("read snapshot %s from %s into %s: %w", src, node, dst, err)
 	}
-	c.Values.SnapshotLocal = dst
+	c.Values.SnapshotBastionCopy = dst
 	return out[1], nil
 }
 

@@ -49,7 +49,7 @@ func (e *SnapshotChangedError) Error() string {
 // re-runs both.
 func (c *Context) recheckSnapshots(ctx context.Context, ms []Member) error {
 	return c.ForEachNode(ctx, memberNodes(ms), func(ctx context.Context, node string) error {
-		file := c.snapshotPathFor(node)
+		file := c.snapshotOnMember(node)
 		res, err := c.Exec1(ctx, c.recheckAction(node))
 		got := ""
 		if f := strings.Fields(res.Stdout); err == nil && len(f) > 0 {
@@ -70,7 +70,7 @@ func (c *Context) recheckSnapshots(ctx context.Context, ms []Member) error {
 
 // recheckAction reads the sha256 of the file node restores from.
 func (c *Context) recheckAction(node string) Action {
-	cmd := sudo(c.Cluster, "sha256sum", "--", c.snapshotPathFor(node))
+	cmd := sudo(c.Cluster, "sha256sum", "--", c.snapshotOnMember(node))
 	cmd.Timeout = c.sizedTimeout(copyPasses)
 	return Action{Node: node, What: "re-check the sha256 of the snapshot this member restores from, before any member is stopped or restored", Cmd: cmd, Long: true}
 }
@@ -86,7 +86,7 @@ func (c *Context) restoreRefusal(m Member, res nodes.Result) error {
 		if sm := changedRe.FindStringSubmatch(res.Stderr); sm != nil {
 			got = sm[1]
 		}
-		return &NodeError{Node: m.Node, Err: &SnapshotChangedError{Node: m.Node, File: c.snapshotPathFor(m.Node), Want: c.Values.SnapshotSHA256, Got: got}}
+		return &NodeError{Node: m.Node, Err: &SnapshotChangedError{Node: m.Node, File: c.snapshotOnMember(m.Node), Want: c.Values.SnapshotSHA256, Got: got}}
 	case exitNoDiskForRetry:
 		return &NodeError{Node: m.Node, Err: fmt.Errorf("on %s, %s: this run's interrupted restore was removed, nothing else; free space under %s, then retry",
 			m.Node, strings.TrimPrefix(lastStderrLine(res.Stderr), "etcd-dr: "), path.Dir(c.Values.DataDir))}
@@ -110,10 +110,10 @@ func lastStderrLine(s string) string {
 // a retry's disk check counts that space as free. The name carries the run
 // ID: it can only be this run's. The node holding the snapshot gets no copy.
 func (c *Context) removePartialCopy(ctx context.Context, node string) error {
-	if node == c.snapshotNode() || c.Values.Run == "" || c.Values.DataDir == "" {
+	if node == c.snapshotHolder() || c.Values.Run == "" || c.Values.DataDir == "" {
 		return nil
 	}
-	part := c.snapshotPathFor(node) + ".part"
+	part := c.snapshotOnMember(node) + ".part"
 	_, err := c.Exec1(ctx, Action{Node: node, What: "remove this run's interrupted snapshot copy, if any, before the disk check",
 		Cmd: sudo(c.Cluster, "rm", "-f", "--", part)})
 	return err

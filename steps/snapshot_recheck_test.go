@@ -49,7 +49,7 @@ func TestARestoreStepWhoseSnapshotChangedOnOneMemberTouchesNoMember(t *testing.T
 				c.Values.Members = append(c.Values.Members, Member{Node: n, Name: n, DataDir: "/var/lib/etcd"})
 			}
 			c.Cluster.Snapshot = config.Snapshot{Path: on, On: "cp-2"}
-			c.Values.SnapshotSHA256, c.Values.SnapshotOnNode = hex.EncodeToString(sum[:]), cp
+			c.Values.SnapshotSHA256, c.Values.SnapshotMemberCopy = hex.EncodeToString(sum[:]), cp
 			c.Values.DataDir = filepath.Join(dir, "etcd-restored")
 
 			err := RestoreEtcdStep().Run(context.Background(), c)

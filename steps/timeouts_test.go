@@ -41,11 +41,11 @@ func TestTheRestoreCommandCarriesItsSizedTimeout(t *testing.T) {
 	acts := c.snapshotActions("cp-1")
 	// The copy is cut off by its stall watchdog; its total timeout only
 	// backs that up, far beyond what the bytes need at slowRate.
-	if got := acts[0].Cmd.Timeout; got != c.copyBackstop() || got <= c.sizedTimeout(copyPasses) {
-		t.Errorf("%q timeout %v, want the backstop %v", acts[0].What, got, c.copyBackstop())
+	if got := acts.copy.Cmd.Timeout; got != c.copyBackstop() || got <= c.sizedTimeout(copyPasses) {
+		t.Errorf("%q timeout %v, want the backstop %v", acts.copy.What, got, c.copyBackstop())
 	}
-	if got := acts[1].Cmd.Timeout; got != c.sizedTimeout(copyPasses) {
-		t.Errorf("%q timeout %v, want %v", acts[1].What, got, c.sizedTimeout(copyPasses))
+	if got := acts.check.Cmd.Timeout; got != c.sizedTimeout(copyPasses) {
+		t.Errorf("%q timeout %v, want %v", acts.check.What, got, c.sizedTimeout(copyPasses))
 	}
 }
 

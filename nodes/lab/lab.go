@@ -296,9 +296,6 @@ func (l *Lab) ClusterFile() string { return l.state.ClusterFile }
 // Nodes lists the lab's nodes with their SSH addresses and init pids.
 func (l *Lab) Nodes() []NodeState { return slices.Clone(l.state.Nodes) }
 
-// Status reads the lab's recorded state and checks its processes are alive.
-func (l *Lab) Status() (Status, error) { return ReadStatus(l.opts.Dir) }
-
 // Tokens are the lab's bearer tokens (Admin reads and writes anything).
 func (l *Lab) Tokens() Tokens { return l.state.Tokens }
 
