@@ -27,7 +27,7 @@ type progress struct {
 	c       *Context
 	ev      ProgressEvent // Step, Node, Work, Kind, Total, Started, Deadline
 	done    atomic.Int64
-	lastAt  atomic.Int64 // unix nanos of the last byte moved (or the start)
+	lastAt  atomic.Int64 // wall-clock unix nanos of the last byte moved (or the start): the watchdog's, whatever clock events use
 	mu      sync.Mutex
 	sent    time.Time // last event emitted
 	quarter int64     // last quarter of Total journaled
@@ -40,7 +40,7 @@ func (c *Context) startProgress(node, work string, kind ProgressKind, total int6
 	now := c.now()
 	p := &progress{c: c, ev: ProgressEvent{Step: c.step, Node: node, Work: work, Kind: kind, Total: total,
 		Started: now, Deadline: deadline}}
-	p.lastAt.Store(now.UnixNano())
+	p.lastAt.Store(time.Now().UnixNano())
 	p.sent = now
 	ev := p.ev
 	ev.At = now
@@ -55,8 +55,8 @@ func (p *progress) add(n int) {
 		return
 	}
 	done := p.done.Add(int64(n))
+	p.lastAt.Store(time.Now().UnixNano())
 	now := p.c.now()
-	p.lastAt.Store(now.UnixNano())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ended {
@@ -147,7 +147,7 @@ func (p *progress) stalled(ctx context.Context, stall time.Duration) (context.Co
 				return
 			case <-t.C:
 				last := time.Unix(0, p.lastAt.Load())
-				if idle := p.c.now().Sub(last); idle >= stall {
+				if idle := time.Since(last); idle >= stall {
 					cancel(&StalledError{Node: p.ev.Node, Work: p.ev.Work, Idle: stall, Done: p.done.Load(), Total: p.ev.Total})
 					return
 				}
