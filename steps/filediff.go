@@ -116,20 +116,22 @@ func countChanged(u string) (added, removed int) {
 // reads run in parallel and briefly (diffReadTimeout): a frozen node must
 // not hold the gate back.
 func (c *Context) diffsOf(ctx context.Context, actions []Action, read bool) []FileDiff {
-	var out []FileDiff
-	var wg sync.WaitGroup
+	var shown []Action
 	for _, a := range actions {
 		ch := a.Changes
-		switch {
-		case ch == nil, ch.From == "" && ch.Edit == nil && ch.Sketch == [2]string{}:
-			// no change to show: a write whose edit is made elsewhere
-		case ch.From != "":
-			out = append(out, moveDiff(a.Node, ch))
-		default:
-			out = append(out, FileDiff{})
-			i := len(out) - 1
-			wg.Go(func() { out[i] = c.editDiff(ctx, a.Node, ch, read) })
+		if ch == nil || ch.From == "" && ch.Edit == nil && ch.Sketch == [2]string{} {
+			continue // no change to show: a write whose edit is made elsewhere
 		}
+		shown = append(shown, a)
+	}
+	out := make([]FileDiff, len(shown)) // allocated whole: the reads fill it in parallel
+	var wg sync.WaitGroup
+	for i, a := range shown {
+		if a.Changes.From != "" {
+			out[i] = moveDiff(a.Node, a.Changes)
+			continue
+		}
+		wg.Go(func() { out[i] = c.editDiff(ctx, a.Node, a.Changes, read) })
 	}
 	wg.Wait()
 	return out
