@@ -37,7 +37,9 @@ type (
 	Choice         = event.Choice
 	NodeCommands   = event.NodeCommands
 	GateEvent      = event.GateEvent
-	Decision       = event.Decision
+	// JournalDamageEvent: lines of a followed journal that are not records.
+	JournalDamageEvent = event.JournalDamageEvent
+	Decision           = event.Decision
 )
 
 const (

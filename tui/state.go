@@ -85,6 +85,10 @@ type runState struct {
 	ended    bool         // the engine closed its channel
 	runbook  string       // the announced runbook's name: "restore", "rollback"
 	last     event.StepID // the announced runbook's last step: its end stops the RTO clock
+	// holes are journal lines watch could not read (JournalDamageEvent):
+	// what they said is missing from this picture.
+	holes    []int
+	holesWhy string
 }
 
 func newRunState(c *config.Cluster) *runState {
@@ -169,6 +173,11 @@ func (rs *runState) apply(ev event.Event) {
 		rs.applyNode(e)
 	case event.CheckEvent:
 		rs.applyCheck(e)
+	case event.JournalDamageEvent:
+		if len(rs.holes) == 0 {
+			rs.holesWhy = e.Why
+		}
+		rs.holes = append(rs.holes, e.Lines...)
 	case event.GateEvent:
 		s := rs.step(e.Gate.Step)
 		if e.Gate.Title != "" {

@@ -223,6 +223,18 @@ type Decision struct {
 	Why string
 }
 
+// JournalDamageEvent tells a reader of the journal (`etcd-dr watch`) that
+// lines of it are not records: what they said (a step done, a gate
+// decided) is missing, so the picture it shows is not the whole run.
+type JournalDamageEvent struct {
+	At    time.Time
+	Path  string
+	Lines []int  // 1-based line numbers in the journal file
+	Why   string // what is wrong with the first of them
+}
+
+func (e JournalDamageEvent) Time() time.Time { return e.At }
+
 func (e StepEvent) Time() time.Time    { return e.At }
 func (e NodeEvent) Time() time.Time    { return e.At }
 func (e CheckEvent) Time() time.Time   { return e.At }
