@@ -43,8 +43,12 @@ func PreflightStep() Step {
 // preflightPlan lists every command preflight runs, per node.
 func preflightPlan(c *Context) ([]Action, error) {
 	var out []Action
+	own, run := c.lockMarks()
 	for _, n := range c.Cluster.Nodes {
 		out = append(out, sudoCheck(n.Name))
+		if n.Has(config.RoleControlPlane) || n.Has(config.RoleEtcd) { // lockNodes: CheckLockFree
+			out = append(out, peekAction(c, n.Name, own, run))
+		}
 		if n.Name == c.snapshotNode() {
 			out = append(out, c.fetchActions()...)
 		}
