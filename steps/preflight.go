@@ -55,6 +55,9 @@ func preflightPlan(c *Context) ([]Action, error) {
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()))
 			out = append(out, c.toolPlan(n.Name)...)
+			if n.Name != c.snapshotNode() {
+				out = append(out, c.partialCopyRemoval(n.Name)) // prepareMember, before the disk check
+			}
 			out = append(out, c.snapshotActions(n.Name)...)
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
