@@ -167,6 +167,10 @@ type RunbookStep struct {
 	// Number is the step's number in the runbook as operators say it
 	// ("step 2"); 0 for the unnumbered bookends (preflight, verify).
 	Number int `json:"number,omitempty"`
+	// Destructive: the step changes the cluster (its gate needs the name
+	// typed); the first one to run starts the RTO clock, as the cluster is
+	// down from then until verify passes.
+	Destructive bool `json:"destructive,omitempty"`
 }
 
 // Gate is the confirmation the engine needs before a step runs.
