@@ -22,8 +22,8 @@ import (
 func TestACommandsOutputIsNeverDropped(t *testing.T) {
 	const big = 8 << 20 // 4x the client's 2 MiB channel window
 	for _, tc := range []struct {
-		name    string
-		cmd     string
+		name string
+		cmd  string
 		// The client stops reading after pauseAt bytes: then its 2 MiB
 		// window is full and the last 80 KiB wait in the server's pipe and
 		// copy buffer, the command having exited.
