@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +64,19 @@ func TestTheScorecardSaysDownTimeAndGateTimeApart(t *testing.T) {
 				time.Duration(sc.AtGates) != tc.atGate || sc.RTOEnded != tc.ended {
 				t.Errorf("RTO %v (at gates %v, ended %v), at gates over the run %v; want %v (%v, %v), %v",
 					sc.RTO, sc.AtGatesWhileDown, sc.RTOEnded, sc.AtGates, tc.rto, tc.whileDown, tc.ended, tc.atGate)
+			}
+			b, err := json.Marshal(sc) // -o json
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{`"rto":"` + tc.rto.String() + `"`, `"atGatesWhileDown":"` + tc.whileDown.String() + `"`,
+				`"atGates":"` + tc.atGate.String() + `"`} {
+				if !strings.Contains(string(b), key) {
+					t.Errorf("-o json lacks %s: %s", key, b)
+				}
+			}
+			if text := sc.Text(); !strings.Contains(text, "of which at gates "+tc.whileDown.String()) {
+				t.Errorf("headless scorecard does not say the time at gates:\n%s", text)
 			}
 		})
 	}
