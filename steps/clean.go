@@ -32,6 +32,9 @@ func cleanEvent(ev Event) Event {
 	case GateEvent:
 		e.Gate = cleanGate(e.Gate)
 		return e
+	case JournalDamageEvent:
+		e.Why = Clean(e.Why) // a decode error quotes the line's bytes
+		return e
 	}
 	return ev
 }

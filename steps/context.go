@@ -49,7 +49,7 @@ type Values struct {
 	// manifests before anything changed (rollback needs the old data dirs).
 	Members    []Member    `json:"members,omitempty"`
 	Apiservers []Apiserver `json:"apiservers,omitempty"`
-	// NodeLock is the lock path this run holds on every control-plane node
+	// NodeLock is the lock path this run holds on every control-plane and etcd node
 	// (empty before preflight takes it and after it is released): while
 	// set, every destructive action is fenced by it (Context.execTo).
 	NodeLock string `json:"nodeLock,omitempty"`
@@ -122,7 +122,7 @@ type Context struct {
 	Cluster *config.Cluster
 	Exec    Executor
 	Values  Values
-	// LockPath is the lock file on every control-plane node.
+	// LockPath is the lock file on every control-plane and etcd node.
 	LockPath string
 	// PID is written into the lock (0 in plans: the console's pid is not known yet).
 	PID int

@@ -37,6 +37,8 @@ type (
 	Choice         = event.Choice
 	NodeCommands   = event.NodeCommands
 	GateEvent      = event.GateEvent
+	// JournalDamageEvent: lines of a followed journal that are not records.
+	JournalDamageEvent = event.JournalDamageEvent
 	Decision       = event.Decision
 	FileDiff       = event.FileDiff
 	ProgressEvent  = event.ProgressEvent

@@ -100,6 +100,9 @@ func FormatEvent(ev Event) string {
 			s += "\n    • " + f
 		}
 		return s + diffLines(g.Diffs)
+	case JournalDamageEvent:
+		return fmt.Sprintf("%s journal %s: %s (lines %v not read: this view is missing what they said)",
+			stamp(ev.At), ev.Path, ev.Why, ev.Lines)
 	}
 	return fmt.Sprintf("%s %T", stamp(ev.Time()), ev) // an event newer than this printer
 }

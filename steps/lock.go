@@ -13,7 +13,8 @@ import (
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
-// DefaultLockPath is the lock file on every control-plane node. It lives
+// DefaultLockPath is the lock file on every node a destructive step acts
+// on (Context.lockNodes). It lives
 // outside any etcd data dir so that restoring never touches it.
 const DefaultLockPath = "/var/lib/etcd-dr.lock"
 
@@ -61,7 +62,7 @@ if [ -n "$3" ] && grep -qF -- "$3" "$1"; then exit 0; fi
 cat -- "$1"; exit 73`
 
 // CheckLockFree refuses, before preflight reads anything else, a run whose
-// lock another operator holds on any control-plane node: the holder may
+// lock another operator holds on any node it will lock: the holder may
 // already have parked manifests, and the operator must learn who holds the
 // cluster rather than why a manifest is missing. Read-only; TakeLock at the
 // end of preflight is still what takes the lock. --force-unlock skips it.
@@ -70,11 +71,30 @@ func CheckLockFree(ctx context.Context, c *Context) error {
 		return nil
 	}
 	own, run := c.lockMarks()
-	return c.ForEachNode(ctx, names(c.Cluster.NodesWith(config.RoleControlPlane)), func(ctx context.Context, node string) error {
-		_, err := c.Exec1(ctx, Action{Node: node, What: "check no other operator holds the lock " + c.LockPath,
-			ReadOnly: true, Cmd: shCmd(c.Cluster, peekScript, c.LockPath, own, run), Accept: acceptLock(c, node, false)})
+	return c.ForEachNode(ctx, names(c.lockNodes()), func(ctx context.Context, node string) error {
+		_, err := c.Exec1(ctx, peekAction(c, node, own, run))
 		return err
 	})
+}
+
+func peekAction(c *Context, node, own, run string) Action {
+	return Action{Node: node, What: "check no other operator holds the lock " + c.LockPath,
+		ReadOnly: true, Cmd: shCmd(c.Cluster, peekScript, c.LockPath, own, run), Accept: acceptLock(c, node, false)}
+}
+
+// lockNodes are the nodes a destructive step acts on, each holding a lock
+// of its own: every control-plane node (its apiserver is parked) and every
+// etcd node (its member is restored or pointed back), external etcd nodes
+// included. A lock only on the control-plane nodes let a second operator
+// who locked an etcd node alone restore that member under this run.
+func (c *Context) lockNodes() []config.Node {
+	var out []config.Node
+	for _, n := range c.Cluster.Nodes {
+		if n.Has(config.RoleControlPlane) || n.Has(config.RoleEtcd) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // releaseScript removes $1 only if it holds $2 (this run's or this
@@ -172,7 +192,7 @@ func lockActions(c *Context) ([]Action, error) {
 	}
 	own, run := c.lockMarks()
 	var out []Action
-	for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {
+	for _, n := range c.lockNodes() {
 		if c.ForceUnlock {
 			out = append(out, Action{Node: n.Name, What: "remove the existing lock (--force-unlock)",
 				Cmd: nodes.Cmd{Args: []string{"rm", "-f", "--", c.LockPath}, Sudo: c.Cluster.SSH.Sudo}})
@@ -210,7 +230,7 @@ func acceptLock(c *Context, node string, fence bool) func(nodes.Result) error {
 	}
 }
 
-// TakeLock takes the lock on every control-plane node (journaled). A lock
+// TakeLock takes the lock on every node of lockNodes (journaled). A lock
 // held by another run is refused with its holder and time, and the locks
 // this attempt took on the other nodes are released: two runs each
 // holding some nodes would wait on each other for ever.
@@ -221,7 +241,7 @@ func TakeLock(ctx context.Context, c *Context) error {
 	}
 	if c.ForceUnlock {
 		if err := c.Journal(journal.Record{Kind: journal.KindLock, State: "force-unlock", Who: c.Values.Who,
-			Why: "lock removed with --force-unlock on every control-plane node"}); err != nil {
+			Why: "lock removed with --force-unlock on every control-plane and etcd node"}); err != nil {
 			return err
 		}
 	}
@@ -246,7 +266,7 @@ func TakeLock(ctx context.Context, c *Context) error {
 	return c.SaveValues()
 }
 
-// ReleaseLock removes this run's lock from every control-plane node.
+// ReleaseLock removes this run's lock from every node of lockNodes.
 func ReleaseLock(ctx context.Context, c *Context) error {
 	err := c.RunActions(ctx, releaseActions(c, c.runMark()))
 	if err == nil {
@@ -261,7 +281,7 @@ func ReleaseLock(ctx context.Context, c *Context) error {
 
 func releaseActions(c *Context, mark string) []Action {
 	var out []Action
-	for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {
+	for _, n := range c.lockNodes() {
 		out = append(out, Action{Node: n.Name, What: "release the lock " + c.LockPath + ": the restore is over",
 			Cmd: shCmd(c.Cluster, releaseScript, c.LockPath, mark)})
 	}
@@ -274,7 +294,7 @@ func (c *Context) runMark() string { return fmt.Sprintf(`"run":%q`, c.Values.Run
 // CheckLockHeld verifies that this run still holds the lock everywhere
 // (taking over an earlier process's lock of this run, see fenceAction).
 func CheckLockHeld(ctx context.Context, c *Context) error {
-	return c.ForEachNode(ctx, names(c.Cluster.NodesWith(config.RoleControlPlane)), func(ctx context.Context, node string) error {
+	return c.ForEachNode(ctx, names(c.lockNodes()), func(ctx context.Context, node string) error {
 		err := c.fence(ctx, node)
 		c.Check(node, "lock held by this run", err == nil, c.LockPath)
 		return err
@@ -306,19 +326,18 @@ func (c *Context) fence(ctx context.Context, node string) error {
 }
 
 // lockedNodeFor is where the lock guarding an action on node lies: the node
-// itself when it holds one (control-plane nodes), else the first
-// control-plane node. External etcd nodes hold no lock, yet a takeover (the
-// other operator's --force-unlock replaces the control-plane locks) must
-// still stop this run before it changes them.
+// itself when it holds one (lockNodes: every node a destructive step acts
+// on), else the first locked node, so that an action elsewhere is still
+// stopped by a takeover.
 func (c *Context) lockedNodeFor(node string) string {
-	cps := c.Cluster.NodesWith(config.RoleControlPlane)
-	for _, n := range cps {
+	locked := c.lockNodes()
+	for _, n := range locked {
 		if n.Name == node {
 			return node
 		}
 	}
-	if len(cps) == 0 {
+	if len(locked) == 0 {
 		return node
 	}
-	return cps[0].Name
+	return locked[0].Name
 }

@@ -43,14 +43,21 @@ func PreflightStep() Step {
 // preflightPlan lists every command preflight runs, per node.
 func preflightPlan(c *Context) ([]Action, error) {
 	var out []Action
+	own, run := c.lockMarks()
 	for _, n := range c.Cluster.Nodes {
 		out = append(out, sudoCheck(n.Name))
+		if n.Has(config.RoleControlPlane) || n.Has(config.RoleEtcd) { // lockNodes: CheckLockFree
+			out = append(out, peekAction(c, n.Name, own, run))
+		}
 		if n.Name == c.snapshotHolder() {
 			out = append(out, c.fetchActions().list()...)
 		}
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()))
 			out = append(out, c.toolPlan(n.Name)...)
+			if n.Name != c.snapshotHolder() {
+				out = append(out, c.partialCopyRemoval(n.Name)) // prepareMember, before the disk check
+			}
 			out = append(out, c.snapshotActions(n.Name).list()...)
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))

@@ -65,13 +65,26 @@ func (f *JournalFollower) Poll() (evs []Event, ended bool, err error) {
 		if err != nil || !ok {
 			return nil, false, err
 		}
-		f.jt, f.started = journal.NewTailAt(f.path, off), true
+		line, err := journal.LineAt(f.path, off)
+		if err != nil {
+			return nil, false, err
+		}
+		f.jt, f.started = journal.NewTailAtLine(f.path, off, line), true
 	}
-	recs, err := f.jt.Records()
+	recs, bad, err := f.jt.Checked()
 	if err != nil {
 		return nil, false, err
 	}
 	var out []Event
+	if len(bad) > 0 {
+		// Read-only, watch cannot refuse the journal as resume does; it
+		// says what it could not read instead of showing less as the whole.
+		d := JournalDamageEvent{At: time.Now(), Path: f.path, Why: bad[0].Why}
+		for _, b := range bad {
+			d.Lines = append(d.Lines, b.Line)
+		}
+		out = append(out, d)
+	}
 	for _, r := range recs {
 		if r.Kind == journal.KindRunStart && r.Run != f.run {
 			f.run, f.tt = r.Run, journal.NewTail(journal.TranscriptPath(f.dir, r.Run))

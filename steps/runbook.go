@@ -52,7 +52,7 @@ func Announce(name string, steps []Step, at time.Time) RunbookEvent {
 		if short == "" {
 			short = s.Title
 		}
-		ev.Steps = append(ev.Steps, RunbookStep{ID: s.ID, Title: s.Title, Short: short, Number: s.Number})
+		ev.Steps = append(ev.Steps, RunbookStep{ID: s.ID, Title: s.Title, Short: short, Number: s.Number, Destructive: s.Destructive})
 	}
 	return ev
 }

@@ -12,12 +12,23 @@ import (
 // Scorecard is the run's outcome, computed from the journal so a resumed
 // run counts the time spent before the crash too.
 type Scorecard struct {
-	Cluster    string      `json:"cluster"`
-	Run        string      `json:"run"`
-	Who        string      `json:"who"`
-	Started    time.Time   `json:"started"`
-	Ended      time.Time   `json:"ended"`
-	RTO        Duration    `json:"rto"` // first destructive step started → last step verified
+	Cluster string    `json:"cluster"`
+	Run     string    `json:"run"`
+	Who     string    `json:"who"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	// RTO is how long the cluster was down: the first destructive action
+	// (step 1 started) → the last step verified (verify passed). Time the
+	// operator spent at gates in between is part of it, and said apart:
+	RTO Duration `json:"rto"`
+	// AtGatesWhileDown is the part of RTO spent with a gate in front of
+	// the operator (open → decided); AtGates the same over the whole run,
+	// preflight's gate and the step-1 gate included.
+	AtGatesWhileDown Duration `json:"atGatesWhileDown"`
+	AtGates          Duration `json:"atGates"`
+	// RTOEnded: verify passed, so RTO is final; false while the run has
+	// not got there (RTO then runs to the journal's last record).
+	RTOEnded   bool        `json:"rtoEnded"`
 	Steps      []StepScore `json:"steps"`
 	NotFlushed []string    `json:"notFlushed,omitempty"` // Accepted[flush-caches]
 	// Accepted lists, per step, the nodes the operator accepted leaving out.
@@ -95,12 +106,26 @@ func (e *Engine) Scorecard() *Scorecard {
 		destructive[s.ID] = s.Destructive
 	}
 	var runningSince = map[StepID]time.Time{}
-	var firstDestructive time.Time
+	var firstDestructive, verified time.Time
+	var gates []span // open → decided, in order
+	var gateOpen time.Time
+	lastStep := StepID("")
+	if len(e.steps) > 0 {
+		lastStep = e.steps[len(e.steps)-1].ID
+	}
 	for _, r := range recs {
 		if r.Run != sc.Run {
 			continue
 		}
 		sc.Ended = r.At
+		switch {
+		case r.Kind == journal.KindGateOpen && gateOpen.IsZero():
+			gateOpen = r.At
+		case r.Kind == journal.KindGate && !gateOpen.IsZero():
+			gates, gateOpen = append(gates, span{gateOpen, r.At}), time.Time{}
+		case r.Kind == journal.KindStep && StepID(r.Step) == lastStep && r.State == Done.String() && verified.IsZero():
+			verified = r.At
+		}
 		st := byStep[StepID(r.Step)]
 		if st == nil {
 			continue
@@ -129,10 +154,38 @@ func (e *Engine) Scorecard() *Scorecard {
 			st.State = r.State
 		}
 	}
+	if !gateOpen.IsZero() { // still open: the run stopped in front of it
+		gates = append(gates, span{gateOpen, sc.Ended})
+	}
+	end := sc.Ended
+	if !verified.IsZero() {
+		end, sc.RTOEnded = verified, true
+	}
+	for _, g := range gates {
+		sc.AtGates += Duration(g.to.Sub(g.from))
+	}
 	if !firstDestructive.IsZero() {
-		sc.RTO = Duration(sc.Ended.Sub(firstDestructive))
+		sc.RTO = Duration(end.Sub(firstDestructive))
+		for _, g := range gates {
+			sc.AtGatesWhileDown += Duration(g.within(firstDestructive, end))
+		}
 	}
 	return sc
+}
+
+// span is a stretch of the run's time (a gate open until decided).
+type span struct{ from, to time.Time }
+
+// within is how much of s lies between from and to.
+func (s span) within(from, to time.Time) time.Duration {
+	a, b := s.from, s.to
+	if a.Before(from) {
+		a = from
+	}
+	if b.After(to) {
+		b = to
+	}
+	return max(b.Sub(a), 0)
 }
 
 func setNode(ns []NodeScore, n NodeScore) []NodeScore {
@@ -168,7 +221,8 @@ func (sc *Scorecard) Text() string {
 			fmt.Fprintf(&b, "  %s\n", l)
 		}
 	}
-	fmt.Fprintf(&b, "  RTO (first destructive step → end): %s\n", sc.RTO)
+	fmt.Fprintf(&b, "  RTO (cluster down: first destructive step → verify passed): %s, of which at gates %s\n", sc.RTO, sc.AtGatesWhileDown)
+	fmt.Fprintf(&b, "  at gates over the whole run: %s\n", sc.AtGates)
 	if len(sc.NotFlushed) > 0 {
 		fmt.Fprintf(&b, "  NOT FLUSHED (kubelet not restarted): %s\n", strings.Join(sc.NotFlushed, ", "))
 	}

@@ -113,8 +113,11 @@ func (c *Context) removePartialCopy(ctx context.Context, node string) error {
 	if node == c.snapshotHolder() || c.Values.Run == "" || c.Values.DataDir == "" {
 		return nil
 	}
-	part := c.snapshotOnMember(node) + ".part"
-	_, err := c.Exec1(ctx, Action{Node: node, What: "remove this run's interrupted snapshot copy, if any, before the disk check",
-		Cmd: sudo(c.Cluster, "rm", "-f", "--", part)})
+	_, err := c.Exec1(ctx, c.partialCopyRemoval(node))
 	return err
+}
+
+func (c *Context) partialCopyRemoval(node string) Action {
+	return Action{Node: node, What: "remove this run's interrupted snapshot copy, if any, before the disk check",
+		Cmd: sudo(c.Cluster, "rm", "-f", "--", c.snapshotOnMember(node)+".part")}
 }

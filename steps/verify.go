@@ -42,7 +42,7 @@ func VerifyReportStep() Step {
 			return ReleaseLock(ctx, c)
 		},
 		Verify: func(ctx context.Context, c *Context) error {
-			err := c.ForEachNode(ctx, names(c.Cluster.NodesWith(config.RoleControlPlane)), func(ctx context.Context, node string) error {
+			err := c.ForEachNode(ctx, names(c.lockNodes()), func(ctx context.Context, node string) error {
 				_, err := c.Exec1(ctx, Action{Node: node, What: "check the lock is released",
 					Cmd: nodes.Cmd{Args: []string{"test", "!", "-e", c.LockPath}}})
 				c.Check(node, "lock released", err == nil, c.LockPath)

@@ -189,6 +189,14 @@ func (g *gateDialog) bodyLines(cw int) []string {
 	return out
 }
 
+// countOf is "1 more script line", "2 more script lines".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // commandLines shows one command. A multi-line shell script (park, unpark,
 // restore, write) is folded to its first line, which says it is a script,
 // and its last, which holds the arguments that differ per node and step:
@@ -200,6 +208,6 @@ func (g *gateDialog) commandLines(c string, wrap func(prefix, s string), out *[]
 		return
 	}
 	wrap("    $ ", lines[0])
-	*out = append(*out, fmt.Sprintf("      ⋯ %d more script lines (ctrl+x shows them)", len(lines)-2))
+	*out = append(*out, fmt.Sprintf("      ⋯ %s (ctrl+x shows them)", countOf(len(lines)-2, "more script line")))
 	wrap("      ", lines[len(lines)-1])
 }

@@ -16,11 +16,15 @@ const parkScript = "sudo -n -- sh -c 'set -e; src=\"$1\"; dst=\"$2\"; f=\"$3\"\n
 	"MIDDLE-OF-THE-SCRIPT\n" +
 	"mv -- \"$src/$f\" \"$dst/$f\"' etcd-dr /etc/kubernetes/manifests /var/lib/etcd-dr/parked kube-scheduler.yaml"
 
+// oneHiddenLine is a three-line script: folded, one line is hidden.
+const oneHiddenLine = "sudo -n -- sh -c 'set -e\nMIDDLE-OF-THE-SCRIPT\ntrue' etcd-dr"
+
 func TestGateFoldsScriptsToTheirFirstAndLastLine(t *testing.T) {
 	tests := []struct {
 		name      string
 		keys      []tea.KeyPressMsg
 		readOnly  bool
+		script    string // parkScript when empty
 		want, not []string
 	}{
 		{name: "folded, a script shows how it starts, its arguments and how many lines are hidden",
@@ -34,13 +38,19 @@ func TestGateFoldsScriptsToTheirFirstAndLastLine(t *testing.T) {
 			want: []string{"more script lines"}, not: []string{"MIDDLE-OF-THE-SCRIPT"}},
 		{name: "a watcher can read the whole script too", readOnly: true, keys: []tea.KeyPressMsg{ctrlX()},
 			want: []string{"MIDDLE-OF-THE-SCRIPT"}},
+		{name: "one hidden line is counted in the singular", script: oneHiddenLine,
+			want: []string{"⋯ 1 more script line (ctrl+x shows them)"}, not: []string{"1 more script lines"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGateDialog(defaultKeys(), "prod-eu1", tc.readOnly)
 			g.SetSize(120, 40)
+			script := parkScript
+			if tc.script != "" {
+				script = tc.script
+			}
 			g.ask(steps.Gate{Step: steps.FlushCaches, Title: "flush caches", NeedsName: true,
-				Commands: []steps.NodeCommands{{Node: "cp-1", Commands: []string{parkScript, "systemctl restart kubelet"},
+				Commands: []steps.NodeCommands{{Node: "cp-1", Commands: []string{script, "systemctl restart kubelet"},
 					What: []string{"park kube-scheduler.yaml so the kubelet stops its static pod"}}}}, "")
 			for _, k := range tc.keys {
 				g.Update(k, "sre@bastion")

@@ -119,7 +119,7 @@ func (g gateDialog) View(st styles) string {
 	}
 	more := ""
 	if below := g.body.TotalLineCount() - g.body.YOffset() - g.body.VisibleLineCount(); below > 0 {
-		more = st.warn.Render(fmt.Sprintf("↓ %d more lines: read them with ↓/pgdn", below))
+		more = st.warn.Render("↓ " + countOf(below, "more line") + ": read them with ↓/pgdn")
 	}
 	out := []string{st.bold.Render(truncate(title, cw)), g.body.View(), truncate(more, cw)}
 	if g.readOnly {

@@ -105,6 +105,26 @@ func (m Model) header() string {
 	case m.gate.pending && !m.gate.open:
 		right = "gate waiting (o) · " + right
 	}
+	if g := m.rs.atGates(m.nowT, true); g > 0 {
+		// The part of the downtime the operator spent deciding, while it
+		// fits: the clock itself is never pushed out.
+		if withGates := right + " (gates " + clock(g) + ")"; lipgloss.Width(left)+lipgloss.Width(withGates)+1 <= m.width {
+			right = withGates
+		}
+	}
+	if h := m.rs.holes; len(h) > 0 {
+		// Never dropped: a watcher must not take a picture with holes for
+		// the whole run. The long form while it fits beside the clock.
+		long := fmt.Sprintf("JOURNAL INCOMPLETE: line %d not read", h[0])
+		if len(h) > 1 {
+			long = fmt.Sprintf("JOURNAL INCOMPLETE: line %d and %d more not read", h[0], len(h)-1)
+		}
+		n := m.st.bad.Render(long)
+		if lipgloss.Width(left)+lipgloss.Width(n)+lipgloss.Width(right)+2 > m.width {
+			n = m.st.bad.Render("JOURNAL INCOMPLETE")
+		}
+		left += " " + n
+	}
 	if m.o.Notice != "" {
 		// Shown while it fits beside the clock; the clock wins on narrow screens.
 		room := m.width - lipgloss.Width(left) - lipgloss.Width(right) - 2

@@ -39,7 +39,9 @@ func (m Model) scorecardView() string {
 	}
 	out := []string{
 		paneTitle(st, "Scorecard · "+m.o.Cluster.Name, true, m.width),
-		style.Render(verdict) + "   total RTO " + st.bold.Render(clock(m.rs.rto(m.nowT))),
+		style.Render(verdict) + "   total RTO " + st.bold.Render(clock(m.rs.rto(m.nowT))) + " (cluster down)",
+		st.dim.Render(fmt.Sprintf("at gates: %s of the RTO, %s in the whole run",
+			clock(m.rs.atGates(m.nowT, true)), clock(m.rs.atGates(m.nowT, false)))),
 		"",
 		st.dim.Render(fmt.Sprintf("  %-22s %-16s %8s", "STEP", "RESULT", "TIME")),
 	}

@@ -88,7 +88,18 @@ type runState struct {
 	ended    bool         // the engine closed its channel
 	runbook  string       // the announced runbook's name: "restore", "rollback"
 	last     event.StepID // the announced runbook's last step: its end stops the RTO clock
+	// holes are journal lines watch could not read (JournalDamageEvent):
+	// what they said is missing from this picture.
+	holes    []int
+	holesWhy string
+	// destructive are the announced runbook's destructive steps: the first
+	// of them to run starts the RTO clock (the cluster is down from then).
+	destructive map[event.StepID]bool
+	gates       []gateSpan // time with a gate in front of the operator
 }
+
+// gateSpan is a gate open from since until to (zero while it is open).
+type gateSpan struct{ since, to time.Time }
 
 func newRunState(c *config.Cluster) *runState {
 	rs := &runState{byID: map[event.StepID]*stepInfo{}, byNode: map[string]*nodeInfo{}}
@@ -114,6 +125,12 @@ func (rs *runState) applyRunbook(e event.RunbookEvent) {
 			s.Title = r.Title
 		}
 		s.Short, s.Number = r.Short, r.Number
+		if r.Destructive {
+			if rs.destructive == nil {
+				rs.destructive = map[event.StepID]bool{}
+			}
+			rs.destructive[r.ID] = true
+		}
 		listed = append(listed, s)
 	}
 	for _, s := range rs.steps {
@@ -182,7 +199,15 @@ func (rs *runState) apply(ev event.Event) {
 		} else {
 			s.Work[k] = e
 		}
+	case event.JournalDamageEvent:
+		if len(rs.holes) == 0 {
+			rs.holesWhy = e.Why
+		}
+		rs.holes = append(rs.holes, e.Lines...)
 	case event.GateEvent:
+		if n := len(rs.gates); n == 0 || !rs.gates[n-1].to.IsZero() {
+			rs.gates = append(rs.gates, gateSpan{since: e.At})
+		}
 		s := rs.step(e.Gate.Step)
 		if e.Gate.Title != "" {
 			s.Title = e.Gate.Title
@@ -207,6 +232,9 @@ func (rs *runState) applyStep(e event.StepEvent) {
 	if e.Why != "" && e.Why != s.Title && !(e.State == event.WaitingGate && s.Failure != "") {
 		s.Why = e.Why
 	}
+	if e.State != event.WaitingGate && e.State != event.Failed {
+		rs.closeGate(e.At) // decided: the step runs, re-verifies or is skipped
+	}
 	switch e.State {
 	case event.Failed:
 		s.Failure = e.Why
@@ -218,7 +246,9 @@ func (rs *runState) applyStep(e event.StepEvent) {
 		if s.Started.IsZero() || !s.End.IsZero() { // a retry starts the clock again
 			s.Started, s.End = e.At, time.Time{}
 		}
-		if rs.rtoStart.IsZero() {
+		// A runbook that names no destructive step (a journal from before
+		// they were announced) starts the clock at the first step, as then.
+		if rs.rtoStart.IsZero() && (rs.destructive == nil || rs.destructive[e.Step]) {
 			rs.rtoStart = e.At
 		}
 	case event.Done, event.Failed, event.Skipped:
@@ -301,6 +331,42 @@ func (rs *runState) finished() bool {
 	return rs.ended || !rs.rtoEnd.IsZero()
 }
 
+func (rs *runState) closeGate(at time.Time) {
+	if n := len(rs.gates); n > 0 && rs.gates[n-1].to.IsZero() {
+		rs.gates[n-1].to = at
+	}
+}
+
+// atGates is the time spent with a gate open, over the whole run
+// (whileDown false) or within the RTO, while the cluster was down.
+func (rs *runState) atGates(now time.Time, whileDown bool) time.Duration {
+	from, to := time.Time{}, now
+	if whileDown {
+		if rs.rtoStart.IsZero() {
+			return 0
+		}
+		from = rs.rtoStart
+		if !rs.rtoEnd.IsZero() {
+			to = rs.rtoEnd
+		}
+	}
+	var d time.Duration
+	for _, g := range rs.gates {
+		a, b := g.since, g.to
+		if b.IsZero() {
+			b = now
+		}
+		if a.Before(from) {
+			a = from
+		}
+		if b.After(to) {
+			b = to
+		}
+		d += max(b.Sub(a), 0)
+	}
+	return d
+}
+
 func (rs *runState) rto(now time.Time) time.Duration {
 	switch {
 	case rs.rtoStart.IsZero():
@@ -316,6 +382,7 @@ func (rs *runState) rto(now time.Time) time.Duration {
 // the last step's end, or now if the run ended without one.
 func (rs *runState) end(now time.Time) {
 	rs.ended = true
+	rs.closeGate(now)
 	if !rs.rtoEnd.IsZero() || rs.rtoStart.IsZero() {
 		return
 	}

@@ -34,23 +34,46 @@ func TestSSHIsDeadOnlyWhenTheEngineSaysTheNodeIsUnreachable(t *testing.T) {
 	}
 }
 
+// The RTO clock is how long the cluster is down: it starts when the first
+// destructive step (stop-apiservers) runs, not at preflight, and stops when
+// verify passes; the time at gates is counted apart (within the RTO, and
+// over the whole run).
 func TestRTOClock(t *testing.T) {
 	rs := newRunState(testCluster())
 	rs.apply(restoreRunbook())
+	gate := func(sec int, id steps.StepID) steps.GateEvent {
+		return steps.GateEvent{At: at(sec), Gate: steps.Gate{Step: id}}
+	}
 	if got := rs.rto(at(100)); got != 0 {
 		t.Fatalf("rto before the run = %s, want 0", got)
 	}
+	rs.apply(gate(0, steps.Preflight))
 	rs.apply(stepEv(10, steps.Preflight, steps.Running, ""))
-	if got := rs.rto(at(70)); got != time.Minute {
-		t.Fatalf("rto while running = %s, want 1m", got)
+	rs.apply(stepEv(15, steps.Preflight, steps.Done, ""))
+	rs.apply(gate(20, steps.StopApiservers))
+	if got := rs.rto(at(45)); got != 0 {
+		t.Fatalf("rto before anything destructive ran = %s, want 0 (the cluster is up)", got)
 	}
+	rs.apply(stepEv(50, steps.StopApiservers, steps.Running, ""))
+	if got := rs.rto(at(70)); got != 20*time.Second {
+		t.Fatalf("rto while stop-apiservers runs = %s, want 20s", got)
+	}
+	rs.apply(stepEv(55, steps.StopApiservers, steps.Done, ""))
+	rs.apply(gate(60, steps.RestoreEtcd))
+	if got := rs.atGates(at(70), true); got != 10*time.Second {
+		t.Fatalf("at gates while down, with the step-2 gate open 10 s = %s, want 10s", got)
+	}
+	rs.apply(stepEv(80, steps.RestoreEtcd, steps.Running, ""))
 	rs.apply(stepEv(100, steps.VerifyReport, steps.Failed, "invariant broken"))
 	if rs.finished() {
 		t.Fatal("a failed verify ended the run; the operator may still retry")
 	}
 	rs.apply(stepEv(130, steps.VerifyReport, steps.Done, ""))
-	if got := rs.rto(at(999)); got != 2*time.Minute {
-		t.Fatalf("rto after verify = %s, want 2m (stopped at verify)", got)
+	if got := rs.rto(at(999)); got != 80*time.Second {
+		t.Fatalf("rto after verify = %s, want 80s (stop-apiservers running → verify passed)", got)
+	}
+	if down, all := rs.atGates(at(999), true), rs.atGates(at(999), false); down != 20*time.Second || all != 60*time.Second {
+		t.Fatalf("at gates %s while down, %s in all; want 20s (the step-2 gate), 60s (with preflight's and step 1's)", down, all)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 func (f *engineFlags) register(c *cobra.Command) {
 	fileFlag(c, &f.file)
 	c.Flags().BoolVar(&f.newRun, "new-run", false, "abandon an interrupted run in the journal and start afresh (journaled)")
-	c.Flags().BoolVar(&f.forceUnlock, "force-unlock", false, "remove another operator's lock on the control-plane nodes (journaled)")
+	c.Flags().BoolVar(&f.forceUnlock, "force-unlock", false, "remove another operator's lock on the control-plane and etcd nodes (journaled)")
 	f.ssh.register(c)
 }
 

@@ -161,14 +161,26 @@ func Down(dir string) error {
 	return Leftovers(dir)
 }
 
+// leftoverWait bounds how long Leftovers waits for the lab's processes to
+// end before naming them: a pod stopped just before the lab went down (the
+// console quit while step 1 parked kube-apiserver, which drains its
+// connections until the kubelet's SIGKILL) ends only when its grace does,
+// 30 s for a manifest that sets none. Reporting sooner called that pod a
+// leftover although the lab was on its way down.
+const leftoverWait = defaultGrace + 5*time.Second
+
 // Leftovers returns an error naming every process the lab recorded that
-// still runs.
+// still runs once the kubelet's grace period (bounded: leftoverWait) is out.
 func Leftovers(dir string) error {
+	return leftoversWithin(dir, leftoverWait)
+}
+
+func leftoversWithin(dir string, wait time.Duration) error {
 	evs, err := ReadTimeline(dir)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		var alive []string
 		for _, e := range evs {

@@ -15,10 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// waitDelay bounds how long a finished command's output pipes stay open for
-// background children that inherited them, so one "cmd &" does not hold the
-// channel open forever.
-const waitDelay = 2 * time.Second
+// drainIdle bounds how long a finished command's output pipes are read
+// while nothing arrives on them: only a child that left the command's
+// process group (setsid), and so outlived it, can still hold them open,
+// and it must not hold the channel open forever. What the command itself
+// wrote is in the pipe by the time it exits and is read whole, however long
+// the client takes: os/exec's WaitDelay, used before, closed the pipes 2 s
+// after the exit even while their copy waited on the SSH window, and the
+// client got exit 0 without the output.
+const drainIdle = 2 * time.Second
 
 // session is one "session" channel: env requests, then at most one exec.
 type session struct {
@@ -30,6 +35,59 @@ type session struct {
 	mu      sync.Mutex
 	pgid    int  // process group of the running command; 0 before exec
 	started bool // an exec was accepted
+	out     []*outPipe
+}
+
+// outPipe carries one output stream of the command to the channel.
+type outPipe struct {
+	r, w *os.File
+	done chan struct{} // the copy has ended
+	mu   sync.Mutex
+	over bool // the command has exited: reads time out when idle
+}
+
+func newOutPipe() (*outPipe, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	return &outPipe{r: r, w: w, done: make(chan struct{})}, nil
+}
+
+func (p *outPipe) closeBoth() { _ = p.r.Close(); _ = p.w.Close() }
+
+// copyTo copies the pipe to dst until every writer has closed it or, once
+// the command has exited, nothing arrives for drainIdle. Data already in
+// the pipe is returned by the next read at once, so nothing the command
+// wrote is cut off; a write to a client that is gone ends the copy.
+func (p *outPipe) copyTo(dst io.Writer) {
+	defer close(p.done)
+	defer p.r.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := p.r.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // EOF, or idle past drainIdle after the exit
+		}
+		p.mu.Lock()
+		if p.over {
+			_ = p.r.SetReadDeadline(time.Now().Add(drainIdle))
+		}
+		p.mu.Unlock()
+	}
+}
+
+// exited starts the idle bound on reads (a read already waiting gets it too).
+func (p *outPipe) exited() {
+	p.mu.Lock()
+	p.over = true
+	_ = p.r.SetReadDeadline(time.Now().Add(drainIdle))
+	p.mu.Unlock()
 }
 
 func (s *Server) serveSession(user string, nc ssh.NewChannel) {
@@ -110,18 +168,34 @@ func (sess *session) exec(ctx context.Context, line string, running *sync.WaitGr
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
-	cmd.Stdout = sess.ch
-	cmd.Stderr = sess.ch.Stderr()
-	if cmd.WaitDelay == 0 {
-		cmd.WaitDelay = waitDelay
+	stdout, err := newOutPipe()
+	if err != nil {
+		sess.s.logf("sshserver %s: stdout pipe for %q: %v", sess.s.Addr(), line, err)
+		return false
 	}
+	stderr, err := newOutPipe()
+	if err != nil {
+		stdout.closeBoth()
+		sess.s.logf("sshserver %s: stderr pipe for %q: %v", sess.s.Addr(), line, err)
+		return false
+	}
+	// Files, not writers: os/exec then copies nothing itself (so it has
+	// nothing to cut short); the copies below run until the pipes end.
+	cmd.Stdout, cmd.Stderr = stdout.w, stderr.w
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
+		stdout.closeBoth()
+		stderr.closeBoth()
 		sess.s.logf("sshserver %s: stdin pipe for %q: %v", sess.s.Addr(), line, err)
 		return false
 	}
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = stdout.w.Close() // the command holds its own copies now
+	_ = stderr.w.Close()
+	if err != nil {
+		_ = stdout.r.Close()
+		_ = stderr.r.Close()
 		sess.s.logf("sshserver %s: start %q: %v", sess.s.Addr(), line, err)
 		return false
 	}
@@ -129,6 +203,9 @@ func (sess *session) exec(ctx context.Context, line string, running *sync.WaitGr
 	if f := sess.s.cfg.OnExec; f != nil {
 		f(sess.user, line, started)
 	}
+	go stdout.copyTo(sess.ch)
+	go stderr.copyTo(sess.ch.Stderr())
+	sess.out = []*outPipe{stdout, stderr}
 	running.Add(2)
 	go func() {
 		defer running.Done()
@@ -150,8 +227,17 @@ func (sess *session) wait(ctx context.Context, cmd *exec.Cmd, line string, start
 	d := time.Since(started)
 	code := cmd.ProcessState.ExitCode()
 	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
+	if err != nil && !errors.As(err, &exitErr) {
 		sess.s.logf("sshserver %s: wait %q: %v", sess.s.Addr(), line, err)
+	}
+	// Background children left in the group die with the command; then its
+	// output is read to the end before the exit status goes out.
+	sess.kill(syscall.SIGKILL)
+	for _, p := range sess.out {
+		p.exited()
+	}
+	for _, p := range sess.out {
+		<-p.done
 	}
 	_ = sess.ch.CloseWrite()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

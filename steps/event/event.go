@@ -167,6 +167,10 @@ type RunbookStep struct {
 	// Number is the step's number in the runbook as operators say it
 	// ("step 2"); 0 for the unnumbered bookends (preflight, verify).
 	Number int `json:"number,omitempty"`
+	// Destructive: the step changes the cluster (its gate needs the name
+	// typed); the first one to run starts the RTO clock, as the cluster is
+	// down from then until verify passes.
+	Destructive bool `json:"destructive,omitempty"`
 }
 
 // Gate is the confirmation the engine needs before a step runs.
@@ -277,6 +281,18 @@ type Decision struct {
 	// nobody is there to judge); empty when the operator chose to.
 	Why string
 }
+
+// JournalDamageEvent tells a reader of the journal (`etcd-dr watch`) that
+// lines of it are not records: what they said (a step done, a gate
+// decided) is missing, so the picture it shows is not the whole run.
+type JournalDamageEvent struct {
+	At    time.Time
+	Path  string
+	Lines []int  // 1-based line numbers in the journal file
+	Why   string // what is wrong with the first of them
+}
+
+func (e JournalDamageEvent) Time() time.Time { return e.At }
 
 func (e StepEvent) Time() time.Time     { return e.At }
 func (e NodeEvent) Time() time.Time     { return e.At }

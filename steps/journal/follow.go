@@ -2,7 +2,6 @@ package journal
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,13 +19,23 @@ type Tail struct {
 	path string
 	off  int64
 	rest []byte // a line not yet ended by '\n'
+	line int    // the 1-based number of the next line returned
 }
 
 // NewTail starts at the beginning of path; the file need not exist yet.
-func NewTail(path string) *Tail { return &Tail{path: path} }
+func NewTail(path string) *Tail { return &Tail{path: path, line: 1} }
 
 // NewTailAt starts at byte off of path (the start of a line).
-func NewTailAt(path string, off int64) *Tail { return &Tail{path: path, off: off} }
+func NewTailAt(path string, off int64) *Tail { return &Tail{path: path, off: off, line: 1} }
+
+// NewTailAtLine starts at byte off of path, the start of line number line
+// (1-based), so the lines it finds wrong are named as an editor shows them.
+func NewTailAtLine(path string, off int64, line int) *Tail {
+	return &Tail{path: path, off: off, line: line}
+}
+
+// LineAt is the 1-based number of the line starting at byte off of path.
+func LineAt(path string, off int64) (int, error) { return lineNumberAt(path, off) }
 
 // maxTailRead bounds one call's read, so a watcher that starts late on a
 // long transcript catches up in steps the console can draw between.
@@ -49,7 +58,7 @@ func (t *Tail) Lines() ([]string, error) {
 		return nil, fmt.Errorf("follow %s: %w", t.path, err)
 	}
 	if st.Size() < t.off {
-		t.off, t.rest = 0, nil
+		t.off, t.rest, t.line = 0, nil, 1
 	}
 	buf := make([]byte, min(st.Size()-t.off, maxTailRead))
 	n, err := f.ReadAt(buf, t.off)
@@ -64,21 +73,37 @@ func (t *Tail) Lines() ([]string, error) {
 		return nil, nil
 	}
 	t.rest = append([]byte(nil), data[cut+1:]...)
-	return strings.Split(string(data[:cut]), "\n"), nil
+	lines := strings.Split(string(data[:cut]), "\n")
+	t.line += len(lines)
+	return lines, nil
 }
 
-// Records returns the journal records appended since the last call, with
-// Read's rule for lines that do not decode.
+// Records returns the journal records appended since the last call; lines
+// that are not records are left out (Checked names them).
 func (t *Tail) Records() ([]Record, error) {
+	recs, _, err := t.Checked()
+	return recs, err
+}
+
+// Checked returns the journal records appended since the last call and,
+// with Read's rule, the lines that are not records: a reader that shows
+// the run (`etcd-dr watch`) must say its picture has a hole, never
+// pretend the journal is whole. A line torn by a crash is no hole.
+func (t *Tail) Checked() ([]Record, []BadLine, error) {
+	first := t.line
 	lines, err := t.Lines()
 	var out []Record
-	for _, l := range lines {
-		var r Record
-		if json.Unmarshal([]byte(strings.TrimSpace(l)), &r) == nil && r.Kind != "" {
-			out = append(out, r)
+	var bad []BadLine
+	for i, l := range lines {
+		rec, why := decodeLine([]byte(l))
+		switch {
+		case why != "":
+			bad = append(bad, BadLine{Line: first + i, Why: why})
+		case rec != nil:
+			out = append(out, *rec)
 		}
 	}
-	return out, err
+	return out, bad, err
 }
 
 // TranscriptPath is where run's transcript lives, next to the journal.

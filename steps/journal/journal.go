@@ -162,12 +162,26 @@ func syncDir(dir string) error {
 
 // terminateTornLine ends a last line cut by a crash with a newline, so the
 // next record starts on a line of its own and Read can skip the torn one.
+// Only the last byte decides it: a journal of many drills is large, and
+// reading all of it here made opening it cost its whole size in memory.
 func terminateTornLine(f *os.File, path string) error {
-	data, err := os.ReadFile(path)
+	r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("journal: read %s: %w", path, err)
 	}
-	if len(data) == 0 || data[len(data)-1] == '\n' {
+	defer r.Close()
+	st, err := r.Stat()
+	if err != nil {
+		return fmt.Errorf("journal: read %s: %w", path, err)
+	}
+	if st.Size() == 0 {
+		return nil
+	}
+	last := make([]byte, 1)
+	if _, err := r.ReadAt(last, st.Size()-1); err != nil {
+		return fmt.Errorf("journal: read %s: %w", path, err)
+	}
+	if last[0] == '\n' {
 		return nil
 	}
 	if _, err := f.Write([]byte("\n")); err != nil {
