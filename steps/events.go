@@ -39,10 +39,10 @@ type (
 	GateEvent      = event.GateEvent
 	// JournalDamageEvent: lines of a followed journal that are not records.
 	JournalDamageEvent = event.JournalDamageEvent
-	Decision       = event.Decision
-	FileDiff       = event.FileDiff
-	ProgressEvent  = event.ProgressEvent
-	ProgressKind   = event.ProgressKind
+	Decision           = event.Decision
+	FileDiff           = event.FileDiff
+	ProgressEvent      = event.ProgressEvent
+	ProgressKind       = event.ProgressKind
 )
 
 const (
