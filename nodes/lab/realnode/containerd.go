@@ -56,8 +56,7 @@ func (nd *Node) StartContainerd(ctx context.Context) (*Containerd, error) {
 		return nil, err
 	}
 	// Not CommandContext: the daemon outlives the call; Stop ends it.
-	argv := nd.nsenter("containerd", "--config", "/etc/containerd/config.toml")
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := nd.daemon("containerd", "--config", "/etc/containerd/config.toml")
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -94,7 +93,7 @@ func (c *Containerd) Stop() {
 	if c == nil || c.cmd.Process == nil {
 		return
 	}
-	_ = c.cmd.Process.Kill()
+	killGroup(c.cmd)
 	<-c.done
 	c.done <- nil
 }
