@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,7 @@ func TestDrillHeadlessOnRealKubelet(t *testing.T) {
 	}
 	requireRestoredWithBroughtEtcdutl(t, dir)
 
+	t.Logf("RSS of everything the nodes run after the drill: %d MiB", realTierRSSMiB(t))
 	restoredAt := lastRestore(t, dir)
 	t.Run("check passes on the restored nodes", func(t *testing.T) {
 		var out, errb bytes.Buffer
@@ -160,4 +162,32 @@ func TestLabUpRealRefusesAMachineWithoutContainerd(t *testing.T) {
 		t.Errorf("a refused lab up created %s", filepath.Join(dir, "nodes"))
 	}
 	t.Logf("refused in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// realTierRSSMiB sums VmRSS over every process in the slot's node network
+// namespaces (kubelets, containerds, shims, the control plane): a figure
+// for the docs, asserted nowhere.
+func realTierRSSMiB(t *testing.T) int {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "edr"+realSlot+"-") {
+			continue
+		}
+		pids, _ := exec.Command("ip", "netns", "pids", f[0]).Output()
+		for _, pid := range strings.Fields(string(pids)) {
+			b, _ := os.ReadFile("/proc/" + pid + "/status")
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+					n, _ := strconv.Atoi(strings.Fields(v)[0])
+					kb += n
+				}
+			}
+		}
+	}
+	return kb / 1024
 }

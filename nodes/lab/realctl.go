@@ -185,13 +185,14 @@ func (l *Lab) realCrictl(ctx context.Context, cn *realnode.ClusterNode, args []s
 // container exits, as the default tier's kubelet does.
 func (l *Lab) watchPods(ctx context.Context, cn *realnode.ClusterNode) {
 	type seen struct {
-		pid     int
-		running bool
-		pod     string
+		pid              int
+		started, running bool
+		pod              string
 	}
 	known := map[string]*seen{}
 	for {
-		cs, err := cn.Containerd.Containers(ctx)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a stuck containerd must not stop the watch
+		cs, err := cn.Containerd.Containers(pctx)
 		if err == nil {
 			present := map[string]bool{}
 			for _, c := range cs {
@@ -199,19 +200,21 @@ func (l *Lab) watchPods(ctx context.Context, cn *realnode.ClusterNode) {
 				running := c.State == runtimeapi.ContainerState_CONTAINER_RUNNING
 				k := known[c.ID]
 				if k == nil {
-					k = &seen{pid: containerHostPID(cn, c.ID), pod: c.Name}
+					k = &seen{pod: c.Name}
 					known[c.ID] = k
-					if running || c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-						started, _, _ := cn.Containerd.Times(ctx, c.ID)
-						if !started.IsZero() {
-							l.tl.add(Event{Time: started, Node: cn.Name, Kind: EvPodStart, Pod: c.Name, PID: k.pid,
-								Detail: "container " + c.ID[:13] + " (CRI)"})
-							k.running = true
-						}
+				}
+				// A container is first seen CREATED, RUNNING or already
+				// EXITED; its start is recorded once it has one.
+				if !k.started && (running || c.State == runtimeapi.ContainerState_CONTAINER_EXITED) {
+					if started, _, err := cn.Containerd.Times(pctx, c.ID); err == nil && !started.IsZero() {
+						k.pid = containerHostPID(cn, c.ID)
+						l.tl.add(Event{Time: started, Node: cn.Name, Kind: EvPodStart, Pod: c.Name, PID: k.pid,
+							Detail: "container " + c.ID[:13] + " (CRI)"})
+						k.started, k.running = true, true
 					}
 				}
 				if k.running && !running && c.State != runtimeapi.ContainerState_CONTAINER_CREATED {
-					_, finished, _ := cn.Containerd.Times(ctx, c.ID)
+					_, finished, _ := cn.Containerd.Times(pctx, c.ID)
 					l.podExit(cn, k.pod, k.pid, c.ID, finished)
 					k.running = false
 				}
@@ -225,6 +228,7 @@ func (l *Lab) watchPods(ctx context.Context, cn *realnode.ClusterNode) {
 				}
 			}
 		}
+		cancel()
 		select {
 		case <-ctx.Done():
 			return
