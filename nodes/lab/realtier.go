@@ -106,6 +106,9 @@ func upReal(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("lab up: a lab already runs in %s (daemon pid %d); run `etcd-dr lab down --dir %s` first",
 			opts.Dir, st.DaemonPID, opts.Dir)
 	}
+	if why := realnode.InUse(ctx, opts.Block); why != "" {
+		return nil, fmt.Errorf("lab up --kubelet real: slot %d is in use by another lab: %s; stop it or pick another --block", opts.Block, why)
+	}
 	rb, err := EnsureRealBinaries(ctx, opts.EtcdVersion, opts.Progress)
 	if err != nil {
 		return nil, err

@@ -90,6 +90,10 @@ const initScript = `mount -t proc proc /proc && exec perl -e '$0 = "edr-node-ini
 func (nd *Node) startInit() error {
 	argv := nd.nsenterNoPID("unshare", "--pid", "--kill-child", "sh", "-c", initScript)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	// The node must not outlive whoever made it (as the default tier's
+	// nodes): unshare dies with it, and --kill-child takes the init, and so
+	// every process of the node, along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: pid namespace: %w", nd.Name, err)
 	}
