@@ -320,23 +320,38 @@ func (l *Lab) startRealSSH(cn *realnode.ClusterNode, user ssh.PublicKey) (*sshse
 }
 
 // inNetns runs fn on an OS thread moved into network namespace ns: a
-// socket fn opens belongs to ns for its whole life. The thread is never
-// returned to the scheduler (it exits with its goroutine).
+// socket fn opens belongs to ns for its whole life. The thread then moves
+// back and returns to the scheduler: a thread that exited would fire the
+// Pdeathsig of every child it had forked (the nodes' inits among them).
+// Only if it cannot move back is it left locked, to end with its goroutine.
 func inNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // not unlocked: the thread ends with this goroutine
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer home.Close()
 		f, err := os.Open(filepath.Join("/run/netns", ns))
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }
