@@ -124,6 +124,10 @@ func apiClientFor(dir string) (*http.Client, error) {
 		return nil, errors.New("lab: cluster CA: no certificate in " + filepath.Join(dir, "pki", "ca.crt"))
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	// The real tier has no token file: the bastion is admin.conf's client.
+	if cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "pki", "admin.crt"), filepath.Join(dir, "pki", "admin.key")); err == nil {
+		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
+	}
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}, nil
 }
 

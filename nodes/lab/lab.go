@@ -85,7 +85,12 @@ type Options struct {
 	// KubeletDown names nodes whose kubelet does not come back from its
 	// next restart (step 5): fault kubelet-down@NODE (KubeletDown).
 	KubeletDown []string
-	Progress    func(string)
+	// Kubelet picks the node software: "lab" (the default, the lab
+	// kubelet) or "real": kubeadm-made nodes under the real kubelet and
+	// containerd (realtier.go; needs root). On the real tier Block is the
+	// slot (0-15) in 198.51.100.0/24.
+	Kubelet  string
+	Progress func(string)
 
 	etcdUID int // EtcdUser's uid (and gid) on the members, see serviceID
 }
@@ -128,6 +133,9 @@ func (o *Options) defaults() error {
 	if o.Progress == nil {
 		o.Progress = func(string) {}
 	}
+	if err := o.realDefaults(); err != nil {
+		return err
+	}
 	if o.EtcdUser != "" {
 		if err := o.etcdUserDefaults(); err != nil {
 			return err
@@ -153,6 +161,8 @@ type Lab struct {
 	// enc are the encryption-at-rest keys every apiserver holds, the
 	// encrypting one first (nil: Options.NoEncryption).
 	enc []encKey
+	// real is the real-kubelet tier's cluster (Options.Kubelet "real").
+	real *realTier
 
 	downOnce sync.Once
 	downErr  error
@@ -198,6 +208,9 @@ const (
 // specs lays out the nodes: cp-N at 127.B.10.N, w-N at 127.B.20.N and, in
 // the external topology, etcd-N at 127.B.30.N.
 func (o Options) specs() []nodeSpec {
+	if o.Kubelet == KubeletReal {
+		return o.realSpecs()
+	}
 	var out []nodeSpec
 	cpRoles := []string{"control-plane", "etcd"}
 	if o.Topology == TopologyExternal {
@@ -233,6 +246,9 @@ func randomToken() string {
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
+	}
+	if opts.Kubelet == KubeletReal {
+		return upReal(ctx, opts)
 	}
 	for _, tool := range []string{"nsenter", "unshare", "mount", "curl", "sh", "setpriv"} {
 		if !commandExists(tool) {
@@ -302,6 +318,9 @@ func (l *Lab) Tokens() Tokens { return l.state.Tokens }
 // Down stops every process of the lab (pods, SSH servers, node namespaces)
 // and waits for them. It is safe to call more than once.
 func (l *Lab) Down() error {
+	if l.real != nil {
+		return l.downReal()
+	}
 	l.downOnce.Do(func() {
 		var errs []error
 		l.cancel() // kubelets stop their pods (SIGTERM, then SIGKILL)

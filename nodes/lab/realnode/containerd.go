@@ -37,6 +37,22 @@ state = "/run/containerd"
 `, Images()["pause"])
 }
 
+// CNIConfig is the node's /etc/cni/net.d/10-lab.conflist: a pod network
+// configured as a node has one, so the CRI plugin reports NetworkReady and
+// the kubelet reports the Node Ready (the engine's converge check waits for
+// Ready). No CNI plugin binaries are installed: a pod that needs the pod
+// network fails at sandbox creation; the static control-plane pods are
+// host-network and never call CNI. The subnet exists only on paper.
+const CNIConfig = `{
+  "cniVersion": "1.0.0",
+  "name": "lab",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]]}}
+  ]
+}
+`
+
 // Containerd is a node's running containerd.
 type Containerd struct {
 	cmd  *exec.Cmd
@@ -50,14 +66,16 @@ func (nd *Node) StartContainerd(ctx context.Context) (*Containerd, error) {
 	if err := nd.WriteFile(ctx, "/etc/containerd/config.toml", ContainerdConfig()); err != nil {
 		return nil, err
 	}
+	if err := nd.WriteFile(ctx, "/etc/cni/net.d/10-lab.conflist", CNIConfig); err != nil {
+		return nil, err
+	}
 	logPath := filepath.Join(nd.Dir, "containerd.log")
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	// Not CommandContext: the daemon outlives the call; Stop ends it.
-	argv := nd.nsenter("containerd", "--config", "/etc/containerd/config.toml")
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := nd.daemon("containerd", "--config", "/etc/containerd/config.toml")
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -94,7 +112,7 @@ func (c *Containerd) Stop() {
 	if c == nil || c.cmd.Process == nil {
 		return
 	}
-	_ = c.cmd.Process.Kill()
+	killGroup(c.cmd)
 	<-c.done
 	c.done <- nil
 }

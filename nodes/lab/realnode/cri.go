@@ -23,8 +23,7 @@ type Container struct {
 // containerd (what crictl calls), reaching the socket inside the node's
 // /run through containerd's /proc root.
 func (c *Containerd) Containers(ctx context.Context) ([]Container, error) {
-	sock := fmt.Sprintf("unix:///proc/%d/root/run/containerd/containerd.sock", c.cmd.Process.Pid)
-	conn, err := grpc.NewClient(sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := c.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -54,4 +53,31 @@ func Running(cs []Container) map[string]bool {
 		}
 	}
 	return m
+}
+
+func (c *Containerd) dial() (*grpc.ClientConn, error) {
+	sock := fmt.Sprintf("unix:///proc/%d/root/run/containerd/containerd.sock", c.cmd.Process.Pid)
+	return grpc.NewClient(sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// Times is when a container started and finished (zero: not yet), as the
+// CRI's ContainerStatus reports them (`crictl inspect`).
+func (c *Containerd) Times(ctx context.Context, id string) (started, finished time.Time, err error) {
+	conn, err := c.dial()
+	if err != nil {
+		return started, finished, err
+	}
+	defer conn.Close()
+	resp, err := runtimeapi.NewRuntimeServiceClient(conn).ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		return started, finished, fmt.Errorf("CRI ContainerStatus %s: %w", id, err)
+	}
+	st := resp.GetStatus()
+	if v := st.GetStartedAt(); v > 0 {
+		started = time.Unix(0, v)
+	}
+	if v := st.GetFinishedAt(); v > 0 {
+		finished = time.Unix(0, v)
+	}
+	return started, finished, nil
 }

@@ -32,6 +32,7 @@ type Kubelet struct {
 	cmd     *exec.Cmd
 	stopped bool
 	starts  int
+	started time.Time
 	lastErr error
 	wake    chan struct{}
 	done    chan struct{}
@@ -57,8 +58,7 @@ func (k *Kubelet) loop(lf *os.File) {
 	defer close(k.done)
 	defer lf.Close()
 	for {
-		argv := k.nd.nsenter("sh", "-c", KubeletCommand, k.binary)
-		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd := k.nd.daemon("sh", "-c", KubeletCommand, k.binary)
 		cmd.Stdout, cmd.Stderr = lf, lf
 		k.mu.Lock()
 		if k.stopped {
@@ -68,6 +68,7 @@ func (k *Kubelet) loop(lf *os.File) {
 		err := cmd.Start()
 		k.cmd = cmd
 		k.starts++
+		k.started = time.Now()
 		k.mu.Unlock()
 		if err == nil {
 			err = cmd.Wait()
@@ -95,13 +96,19 @@ func (k *Kubelet) Starts() (int, error) {
 	return k.starts, k.lastErr
 }
 
+// StartedAt is when the service last started the kubelet (systemd's
+// ExecMainStartTimestamp; every start is a new invocation).
+func (k *Kubelet) StartedAt() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.started
+}
+
 // Restart is `systemctl restart kubelet`: the running kubelet is killed
 // and started again at once; its containers keep running.
 func (k *Kubelet) Restart() {
 	k.mu.Lock()
-	if k.cmd != nil && k.cmd.Process != nil {
-		_ = k.cmd.Process.Kill()
-	}
+	killGroup(k.cmd)
 	k.mu.Unlock()
 	select {
 	case k.wake <- struct{}{}:
@@ -117,9 +124,7 @@ func (k *Kubelet) Stop() {
 	}
 	k.mu.Lock()
 	k.stopped = true
-	if k.cmd != nil && k.cmd.Process != nil {
-		_ = k.cmd.Process.Kill()
-	}
+	killGroup(k.cmd)
 	k.mu.Unlock()
 	select {
 	case k.wake <- struct{}{}:

@@ -28,6 +28,21 @@ type Net struct {
 	Bridge string // edrbr<slot>
 }
 
+// InUse names a process still running in one of slot's node namespaces
+// (another lab of this slot is up), or returns "".
+func InUse(ctx context.Context, slot int) string {
+	out, _ := exec.CommandContext(ctx, "ip", "netns", "list").Output()
+	prefix := fmt.Sprintf("edr%d-", slot)
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			if pids, _ := exec.CommandContext(ctx, "ip", "netns", "pids", f[0]).Output(); len(strings.Fields(string(pids))) > 0 {
+				return fmt.Sprintf("network namespace %s has running processes (%s)", f[0], strings.Join(strings.Fields(string(pids)), " "))
+			}
+		}
+	}
+	return ""
+}
+
 // NewNet creates slot's bridge (after removing what a killed lab of the
 // same slot left behind) and returns it. The bridge's address gives the
 // host a connected route to the slot's /28 and nothing else.

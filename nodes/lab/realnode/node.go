@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Node is one real-tier node: its namespaces and its directory.
@@ -25,6 +27,12 @@ type Node struct {
 	// nsDir holds the persistent mount and UTS namespace files; it is a
 	// private bind mount so the namespace files can live on it.
 	mntFile, utsFile string
+	// InitPID is the host pid of pid 1 of the node's own PID namespace (a
+	// reaper, as systemd is PID 1 of a real node): everything the node
+	// runs enters that namespace, so `pgrep kube-apiserver` on cp-1 sees
+	// cp-1's processes only, and killing it ends all of them.
+	InitPID int
+	init    *exec.Cmd
 }
 
 // Check says why this machine cannot run the real tier, before anything is
@@ -64,7 +72,47 @@ func (n *Net) AddNode(ctx context.Context, dir, name string, i int) (*Node, erro
 		nd.Remove(ctx)
 		return nil, err
 	}
+	if err := nd.startInit(); err != nil {
+		nd.Remove(ctx)
+		return nil, err
+	}
 	return nd, nil
+}
+
+// initScript is pid 1 of a node's PID namespace: it mounts that
+// namespace's /proc over the node's (so ps and pgrep inside the node see
+// only the node's processes, as on a real node) and then reaps orphans as
+// an init does (containerd's shims are re-parented to it).
+const initScript = `mount -t proc proc /proc && exec perl -e '$0 = "edr-node-init"; while (1) { wait; sleep 1 }'`
+
+// startInit creates the node's PID namespace with its init and records
+// the init's host pid.
+func (nd *Node) startInit() error {
+	argv := nd.nsenterNoPID("unshare", "--pid", "--kill-child", "sh", "-c", initScript)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	// The node must not outlive whoever made it (as the default tier's
+	// nodes): unshare dies with it, and --kill-child takes the init, and so
+	// every process of the node, along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: pid namespace: %w", nd.Name, err)
+	}
+	go func() { _ = cmd.Wait() }()
+	nd.init = cmd
+	// unshare forks the init; wait for it to exist and to have mounted /proc.
+	for range 250 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			pid := f[0]
+			if c, _ := os.ReadFile("/proc/" + pid + "/cmdline"); strings.HasPrefix(string(c), "edr-node-init") {
+				nd.InitPID, _ = strconv.Atoi(pid)
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return fmt.Errorf("%s: the pid namespace's init did not start within 5s", nd.Name)
 }
 
 // nsDir makes dir/ns a private bind mount (persistent namespace files must
@@ -154,9 +202,40 @@ func (nd *Node) Install(ctx context.Context, name, src string) error {
 }
 
 // nsenter returns the argv that runs cmd inside the node's namespaces.
+// nsenter forks into the PID namespace: the returned process is nsenter,
+// the node's process its child, in nsenter's process group (killGroup).
 func (nd *Node) nsenter(cmd ...string) []string {
+	if nd.InitPID == 0 {
+		return nd.nsenterNoPID(cmd...)
+	}
+	return append([]string{"nsenter", "--net=/run/netns/" + nd.net.NetnsName(nd.Name),
+		"--mount=" + nd.mntFile, "--uts=" + nd.utsFile, fmt.Sprintf("--pid=/proc/%d/ns/pid", nd.InitPID), "--"}, cmd...)
+}
+
+func (nd *Node) nsenterNoPID(cmd ...string) []string {
 	return append([]string{"nsenter", "--net=/run/netns/" + nd.net.NetnsName(nd.Name),
 		"--mount=" + nd.mntFile, "--uts=" + nd.utsFile, "--"}, cmd...)
+}
+
+// Nsenter is the argv that runs cmd inside the node (its SSH server's
+// commands, the lab's shims).
+func (nd *Node) Nsenter(cmd ...string) []string { return nd.nsenter(cmd...) }
+
+// daemon returns a command for a long-running process of the node in its
+// own process group, so killGroup ends it and not only nsenter.
+func (nd *Node) daemon(cmd ...string) *exec.Cmd {
+	argv := nd.nsenter(cmd...)
+	c := exec.Command(argv[0], argv[1:]...)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return c
+}
+
+// killGroup SIGKILLs the process group a daemon command leads.
+func killGroup(c *exec.Cmd) {
+	if c != nil && c.Process != nil {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		_ = c.Process.Kill()
+	}
 }
 
 // Command returns cmd to run inside the node.

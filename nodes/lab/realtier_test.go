@@ -1,0 +1,49 @@
+package lab
+
+import (
+	"strings"
+	"testing"
+)
+
+// The real tier builds what kubeadm makes by default; every other shape is
+// refused by name before anything runs, and the node layout is the one
+// realnode.UpCluster numbers (cp-N is index N, workers follow).
+func TestRealTierOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		wantErr string
+	}{
+		{"kubeadm's default shape", Options{Kubelet: KubeletReal, Workers: 1, Block: 10}, ""},
+		{"an unknown kubelet", Options{Kubelet: "fake"}, `kubelet "fake"`},
+		{"external etcd", Options{Kubelet: KubeletReal, Topology: TopologyExternal}, "only the stacked topology"},
+		{"systemd etcd", Options{Kubelet: KubeletReal, EtcdMode: EtcdModeSystemd}, "only the stacked topology"},
+		{"etcd 3.7.3", Options{Kubelet: KubeletReal, EtcdVersion: "3.7.3"}, "etcd 3.6.6 only"},
+		{"an etcd load balancer", Options{Kubelet: KubeletReal, EtcdLB: true}, "no --etcd-lb"},
+		{"a kubelet fault", Options{Kubelet: KubeletReal, KubeletDown: []string{"w-1"}}, "kubelet faults"},
+		{"a slot outside 198.51.100.0/24", Options{Kubelet: KubeletReal, Block: 16}, "--block is the slot"},
+		{"more nodes than a /28 holds", Options{Kubelet: KubeletReal, ControlPlanes: 9, Workers: 5}, "at most 13 nodes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Dir = t.TempDir()
+			err := tc.opts.defaults()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, s := range tc.opts.specs() {
+					got = append(got, s.Name+"="+s.Addr)
+				}
+				want := "cp-1=198.51.100.162 cp-2=198.51.100.163 cp-3=198.51.100.164 w-1=198.51.100.165"
+				if strings.Join(got, " ") != want {
+					t.Errorf("layout %s, want %s", strings.Join(got, " "), want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("defaults() = %v, want an error naming %q", err, tc.wantErr)
+			}
+		})
+	}
+}
