@@ -56,6 +56,8 @@ func (v *validator) defaults() {
 
 func (v *validator) sshDefaults() {
 	s, d := &v.c.SSH, v.d
+	s.Given = SSHGiven{User: d.set("ssh.user"), Port: d.set("ssh.port"),
+		IdentityFiles: d.set("ssh.identityFiles"), KnownHosts: d.set("ssh.knownHosts")}
 	if !d.set("ssh.user") {
 		s.User = v.env.User
 	}

@@ -153,6 +153,11 @@ func (v *validator) ssh() {
 	if s.JumpHost != "" {
 		v.jumpHost(s.JumpHost)
 	}
+	if d.ok("ssh.config") && s.Config != SSHConfigNone && v.bastionPath("ssh.config", &s.Config) {
+		if why := readableFile(s.Config); why != "" {
+			v.r.errorf(d.where("ssh.config"), "ssh.config: %s; name an OpenSSH client configuration file, or none to read none", why)
+		}
+	}
 	if d.ok("ssh.sudo") && !s.Sudo && s.User != "root" {
 		v.r.warnf(d.where("ssh.sudo"), "ssh.sudo: false while ssh.user is %q, not root; parking manifests and restoring etcd need root", s.User)
 	}

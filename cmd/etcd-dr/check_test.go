@@ -74,6 +74,7 @@ ssh:
   knownHosts: %s
   sudo: false
   connectTimeout: 5s
+  config: none
 state: {dir: %s}
 nodes:
   - {name: cp-1, address: %s, roles: [control-plane, etcd]}
