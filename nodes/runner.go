@@ -82,7 +82,7 @@ type Runner struct {
 	nodes map[string]Target
 	auth  *auth
 	hk    map[string]*hostKeys // by the known_hosts files' list (hkKey)
-	wg    sync.WaitGroup // connection watchers
+	wg    sync.WaitGroup       // connection watchers
 
 	mu     sync.Mutex
 	slots  map[string]*slot
@@ -94,7 +94,6 @@ type slot struct {
 	mu sync.Mutex
 	c  *conn
 }
-
 
 // NewRunner builds a Runner for every node of the cluster file.
 func NewRunner(c *config.Cluster, opts Options) (*Runner, error) {
