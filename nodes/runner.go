@@ -337,3 +337,13 @@ func (r *Runner) connTo(ctx context.Context, key string, t Target, via *ssh.Clie
 	s.c = c
 	return c, nil
 }
+
+// Target is how node is reached after OpenSSH's configuration and the
+// cluster file were applied (`etcd-dr check` shows it), with its hops.
+func (r *Runner) Target(node string) (Target, bool) {
+	t, ok := r.nodes[node]
+	if ok {
+		t.Jumps = r.jumps(t)
+	}
+	return t, ok
+}
