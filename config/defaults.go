@@ -84,7 +84,7 @@ func (v *validator) sshDefaults() {
 // agent may hold the key.
 func (v *validator) existingDefaultKeys() []string {
 	var out []string
-	for _, k := range []string{"~/.ssh/id_ed25519", "~/.ssh/id_rsa"} {
+	for _, k := range []string{"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"} {
 		p, err := v.expand(k)
 		if err != nil {
 			continue
