@@ -160,3 +160,50 @@ func TestNoSSHClientIsOneWarning(t *testing.T) {
 		t.Fatalf("got %q %v", res.Stdout, err)
 	}
 }
+
+// ProxyJump a,b reaches the node through a, then b: each hop is resolved
+// through OpenSSH's configuration and must forward for the node to answer.
+func TestAProxyJumpChainIsFollowedHopByHop(t *testing.T) {
+	tests := []struct {
+		name       string
+		h1, h2     string // sshd AllowTcpForwarding of each hop
+		wantErrHop string
+	}{
+		{name: "two forwarding hops carry the connection", h1: "yes", h2: "yes"},
+		{name: "the first hop refusing is named", h1: "no", h2: "yes", wantErrHop: "jump host h1"},
+		{name: "the second hop refusing is named", h1: "yes", h2: "no", wantErrHop: "jump host h2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			node, _ := e.sshd(t, "cp-1")
+			h1, _ := e.sshd(t, "h1", "AllowTcpForwarding "+tt.h1)
+			h2, _ := e.sshd(t, "h2", "AllowTcpForwarding "+tt.h2)
+			cfg := filepath.Join(e.dir, "ssh_config")
+			write(t, cfg, fmt.Sprintf("Host cp-1.chain\n  HostName %s\n  Port %d\n  ProxyJump h1,h2\n"+
+				"Host h1\n  HostName %s\n  Port %d\nHost h2\n  HostName %s\n  Port %d\n"+
+				"Host *\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+				node.Host, node.Port, h1.Host, h1.Port, h2.Host, h2.Port, node.User, e.keyFile, e.known))
+			c := &config.Cluster{File: "cluster.yaml", SSH: config.SSH{KnownHosts: e.known, Config: cfg},
+				Nodes: []config.Node{{Name: "cp-1", Address: "cp-1.chain"}}}
+			r, err := NewRunner(c, Options{NoAgent: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if tg, _ := r.Target("cp-1"); len(tg.Jumps) != 2 || tg.Jumps[0].Port != h1.Port || tg.Jumps[1].Port != h2.Port {
+				t.Fatalf("hops %+v, want h1 then h2", tg.Jumps)
+			}
+			res, err := r.Run(context.Background(), "cp-1", Cmd{Args: []string{"echo", "chained"}}, nil)
+			if tt.wantErrHop == "" {
+				if err != nil || res.Stdout != "chained\n" {
+					t.Fatalf("got %q %v", res.Stdout, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErrHop) {
+				t.Fatalf("got %v, want it to name %s", err, tt.wantErrHop)
+			}
+		})
+	}
+}
