@@ -144,8 +144,12 @@ func (v *validator) ssh() {
 		// creates or fills the file on first use. Commands that connect
 		// refuse without it (nodes.newHostKeys says how to fill it).
 		if st, err := os.Stat(s.KnownHosts); errors.Is(err, fs.ErrNotExist) || (err == nil && st.Mode().IsRegular() && st.Size() == 0) {
-			v.r.warnf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; commands that connect will refuse every node until it holds their keys (ssh-keyscan after checking fingerprints out of band, or --accept-new-host-keys on first use)",
-				readableFile(s.KnownHosts))
+			unless := ""
+			if !d.set("ssh.knownHosts") && s.Config != SSHConfigNone {
+				unless = " unless OpenSSH's configuration names another (UserKnownHostsFile) or its GlobalKnownHostsFile holds them"
+			}
+			v.r.warnf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; commands that connect will refuse every node until it holds their keys%s (ssh-keyscan after checking fingerprints out of band, or --accept-new-host-keys on first use)",
+				readableFile(s.KnownHosts), unless)
 		} else if why := readableFile(s.KnownHosts); why != "" {
 			v.r.errorf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; every host key is checked, so no node can be reached without it (add the nodes' keys after checking their fingerprints)", why)
 		}
