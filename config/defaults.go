@@ -56,6 +56,8 @@ func (v *validator) defaults() {
 
 func (v *validator) sshDefaults() {
 	s, d := &v.c.SSH, v.d
+	s.Given = SSHGiven{User: d.set("ssh.user"), Port: d.set("ssh.port"),
+		IdentityFiles: d.set("ssh.identityFiles"), KnownHosts: d.set("ssh.knownHosts")}
 	if !d.set("ssh.user") {
 		s.User = v.env.User
 	}
@@ -82,7 +84,7 @@ func (v *validator) sshDefaults() {
 // agent may hold the key.
 func (v *validator) existingDefaultKeys() []string {
 	var out []string
-	for _, k := range []string{"~/.ssh/id_ed25519", "~/.ssh/id_rsa"} {
+	for _, k := range []string{"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"} {
 		p, err := v.expand(k)
 		if err != nil {
 			continue

@@ -67,6 +67,8 @@ func TestDefaultsFollowTheBastion(t *testing.T) {
 	}{
 		{name: "both default keys are offered when both exist", keys: []string{"id_ed25519", "id_rsa"},
 			wantKeys: []string{".ssh/id_ed25519", ".ssh/id_rsa"}, wantState: ".local/state/etcd-dr"},
+		{name: "an ecdsa key is a default key too, as for OpenSSH", keys: []string{"id_ecdsa", "id_rsa"},
+			wantKeys: []string{".ssh/id_ecdsa", ".ssh/id_rsa"}, wantState: ".local/state/etcd-dr"},
 		{name: "only the keys that exist are offered", keys: []string{"id_rsa"},
 			wantKeys: []string{".ssh/id_rsa"}, wantState: ".local/state/etcd-dr"},
 		{name: "no key files leaves the agent to do the work",
@@ -260,5 +262,43 @@ func TestNodesInheritSSHUserAndPortUnlessTheyOverrideThem(t *testing.T) {
 		if u, p := c.SSHUser(n), c.SSHPort(n); u != tt.user || p != tt.port {
 			t.Errorf("%s: %s:%d, want %s:%d", tt.node, u, p, tt.user, tt.port)
 		}
+	}
+}
+
+func TestSSHConfigNamesAReadableFileOrNone(t *testing.T) {
+	tests := []struct {
+		name, value, wantErr string
+		want                 string // the effective value, relative to the cluster dir when not none
+	}{
+		{name: "none reads no OpenSSH configuration", value: "none", want: "none"},
+		{name: "a file beside the cluster file is read with ssh -F", value: "ssh_config", want: "ssh_config"},
+		{name: "a missing file is an error naming the key", value: "absent_config", wantErr: "ssh.config: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, dir := bastion(t, nil, nil)
+			writeFile(t, filepath.Join(dir, "ssh_config"), "Host *\n  Port 22\n")
+			file := filepath.Join(dir, "cluster.yaml")
+			writeFile(t, file, minimalFile+"ssh: {config: "+tt.value+", user: ops}\n")
+			c, _, err := LoadEnv(file, env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "does not exist") {
+					t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tt.want
+			if want != SSHConfigNone {
+				want = filepath.Join(dir, want)
+			}
+			// The keys the file set are recorded: OpenSSH's configuration
+			// fills only the others.
+			if c.SSH.Config != want || !c.SSH.Given.User || c.SSH.Given.Port || c.SSH.Given.IdentityFiles || c.SSH.Given.KnownHosts {
+				t.Fatalf("config %q given %+v, want %q and only user given", c.SSH.Config, c.SSH.Given, want)
+			}
+		})
 	}
 }

@@ -83,7 +83,23 @@ type SSH struct {
 	CommandTimeout time.Duration `yaml:"commandTimeout" json:"commandTimeout"`
 	Keepalive      time.Duration `yaml:"keepalive" json:"keepalive"` // interval; dead after 2 without a reply
 	Concurrency    int           `yaml:"concurrency" json:"concurrency"`
+	// Config is the OpenSSH client configuration each node is resolved
+	// through (ssh -G): "" is OpenSSH's own (~/.ssh/config and
+	// /etc/ssh/ssh_config), a path is read instead (ssh -F), "none" reads
+	// none (the drill lab). The keys this file sets override it.
+	Config string `yaml:"config,omitempty" json:"config,omitempty"`
+	// Given says which keys the file set itself rather than left to
+	// defaults: OpenSSH's configuration fills only the others.
+	Given SSHGiven `yaml:"-" json:"-"`
 }
+
+// SSHGiven records which ssh keys the cluster file set.
+type SSHGiven struct {
+	User, Port, IdentityFiles, KnownHosts bool
+}
+
+// SSHConfigNone is ssh.config's value for "read no OpenSSH configuration".
+const SSHConfigNone = "none"
 
 // Etcd describes how etcd runs and where restored data goes.
 type Etcd struct {

@@ -144,14 +144,23 @@ func (v *validator) ssh() {
 		// creates or fills the file on first use. Commands that connect
 		// refuse without it (nodes.newHostKeys says how to fill it).
 		if st, err := os.Stat(s.KnownHosts); errors.Is(err, fs.ErrNotExist) || (err == nil && st.Mode().IsRegular() && st.Size() == 0) {
-			v.r.warnf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; commands that connect will refuse every node until it holds their keys (ssh-keyscan after checking fingerprints out of band, or --accept-new-host-keys on first use)",
-				readableFile(s.KnownHosts))
+			unless := ""
+			if !d.set("ssh.knownHosts") && s.Config != SSHConfigNone {
+				unless = " unless OpenSSH's configuration names another (UserKnownHostsFile) or its GlobalKnownHostsFile holds them"
+			}
+			v.r.warnf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; commands that connect will refuse every node until it holds their keys%s (ssh-keyscan after checking fingerprints out of band, or --accept-new-host-keys on first use)",
+				readableFile(s.KnownHosts), unless)
 		} else if why := readableFile(s.KnownHosts); why != "" {
 			v.r.errorf(d.where("ssh.knownHosts"), "ssh.knownHosts: %s; every host key is checked, so no node can be reached without it (add the nodes' keys after checking their fingerprints)", why)
 		}
 	}
 	if s.JumpHost != "" {
 		v.jumpHost(s.JumpHost)
+	}
+	if d.ok("ssh.config") && s.Config != SSHConfigNone && v.bastionPath("ssh.config", &s.Config) {
+		if why := readableFile(s.Config); why != "" {
+			v.r.errorf(d.where("ssh.config"), "ssh.config: %s; name an OpenSSH client configuration file, or none to read none", why)
+		}
 	}
 	if d.ok("ssh.sudo") && !s.Sudo && s.User != "root" {
 		v.r.warnf(d.where("ssh.sudo"), "ssh.sudo: false while ssh.user is %q, not root; parking manifests and restoring etcd need root", s.User)

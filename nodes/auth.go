@@ -1,8 +1,10 @@
 package nodes
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -78,18 +80,25 @@ func loadIdentity(file string, ask PassphraseFunc, haveAgent bool) (ssh.Signer, 
 	}
 }
 
-// auth is how the Runner proves who it is: identity files first, then the
-// agent's keys.
+// auth is how the Runner proves who it is: identity files (with their
+// certificates) first, then the agent's keys.
 type auth struct {
-	signers []ssh.Signer
-	agent   agent.ExtendedAgent
-	conn    net.Conn // to the agent; closed by close
+	signers []ssh.Signer       // Params.Signers, then Params.IdentityFiles
+	certs   []*ssh.Certificate // beside Params.IdentityFiles (KEY-cert.pub)
+	// files holds each target's own identity files and certificates
+	// (ssh_config), loaded once per path; a nil signer was skipped.
+	files     map[string]ssh.Signer
+	fileCerts map[string]*ssh.Certificate
+	agent     agent.ExtendedAgent
+	conn      net.Conn // to the agent; closed by close
+	ask       PassphraseFunc
 
 	warnings []string // said once to the operator, e.g. a stale agent socket
 }
 
 func newAuth(files []string, signers []ssh.Signer, agentSocket string, ask PassphraseFunc) (*auth, error) {
-	a := &auth{signers: append([]ssh.Signer(nil), signers...)}
+	a := &auth{signers: append([]ssh.Signer(nil), signers...), ask: ask,
+		files: map[string]ssh.Signer{}, fileCerts: map[string]*ssh.Certificate{}}
 	if agentSocket != "" {
 		conn, err := net.Dial("unix", agentSocket)
 		if err != nil {
@@ -110,29 +119,141 @@ func newAuth(files []string, signers []ssh.Signer, agentSocket string, ask Passp
 		if s != nil {
 			a.signers = append(a.signers, s)
 		}
-	}
-	if len(a.signers) == 0 && a.agent == nil {
-		msg := "no SSH identity: set ssh.identityFiles or start ssh-agent (SSH_AUTH_SOCK)"
-		if len(a.warnings) > 0 {
-			msg += "; " + a.warnings[0]
+		// OpenSSH offers KEY-cert.pub with KEY when it exists.
+		if c, err := loadCertificate(ExpandHome(f) + "-cert.pub"); err == nil {
+			a.certs = append(a.certs, c)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			a.warnings = append(a.warnings, err.Error()+": offering the key without it")
 		}
-		return nil, errors.New(msg)
 	}
 	return a, nil
 }
 
-func (a *auth) methods() []ssh.AuthMethod {
-	return []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
-		out := append([]ssh.Signer(nil), a.signers...)
-		if a.agent != nil {
-			more, err := a.agent.Signers()
-			if err != nil {
-				return out, nil // the agent went away: the files may still do
-			}
-			out = append(out, more...)
+// addTarget loads t's own identity files and certificates (ssh_config's).
+// One that cannot be used is skipped with a warning, as OpenSSH skips it:
+// the next key or the agent may still do.
+func (a *auth) addTarget(t Target) {
+	for _, f := range t.Identities {
+		if _, done := a.files[f]; done {
+			continue
 		}
-		return out, nil
+		s, err := loadIdentity(f, a.ask, a.agent != nil)
+		if err != nil {
+			a.warnings = append(a.warnings, fmt.Sprintf("%s (IdentityFile in OpenSSH's configuration for %s): skipped: %v", f, t.Name, err))
+		}
+		a.files[f] = s
+		if c, err := loadCertificate(f + "-cert.pub"); err == nil {
+			a.fileCerts[f+"-cert.pub"] = c
+		}
+	}
+	for _, f := range t.Certificates {
+		if _, done := a.fileCerts[f]; done {
+			continue
+		}
+		c, err := loadCertificate(f)
+		if err != nil {
+			a.warnings = append(a.warnings, fmt.Sprintf("CertificateFile for %s: skipped: %v", t.Name, err))
+		}
+		a.fileCerts[f] = c
+	}
+}
+
+// keys are the signers and certificates t offers besides the agent's.
+func (a *auth) keys(t Target) ([]ssh.Signer, []*ssh.Certificate) {
+	if t.Identities == nil {
+		return a.signers, uniqueCerts(append(append([]*ssh.Certificate(nil), a.certs...), a.named(t.Certificates)...))
+	}
+	var out []ssh.Signer
+	var certs []*ssh.Certificate
+	for _, f := range t.Identities {
+		if s := a.files[f]; s != nil {
+			out = append(out, s)
+		}
+		certs = append(certs, a.named([]string{f + "-cert.pub"})...)
+	}
+	return out, uniqueCerts(append(certs, a.named(t.Certificates)...))
+}
+
+// uniqueCerts drops a certificate named twice (KEY-cert.pub beside the key
+// and as CertificateFile), offered once.
+func uniqueCerts(certs []*ssh.Certificate) []*ssh.Certificate {
+	var out []*ssh.Certificate
+	seen := map[string]bool{}
+	for _, c := range certs {
+		if k := string(c.Marshal()); !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (a *auth) named(files []string) []*ssh.Certificate {
+	var out []*ssh.Certificate
+	for _, f := range files {
+		if c := a.fileCerts[f]; c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// usable reports whether t has something to offer: a key or the agent.
+func (a *auth) usable(t Target) error {
+	if s, _ := a.keys(t); len(s) > 0 || a.agent != nil {
+		return nil
+	}
+	msg := "no SSH identity: set ssh.identityFiles or start ssh-agent (SSH_AUTH_SOCK)"
+	if t.Identities != nil {
+		msg = "no SSH identity for " + t.Name + ": none of its IdentityFiles in OpenSSH's configuration could be used; set ssh.identityFiles or start ssh-agent (SSH_AUTH_SOCK)"
+	}
+	if len(a.warnings) > 0 {
+		msg += "; " + a.warnings[0]
+	}
+	return errors.New(msg)
+}
+
+// methods offers t's certificates first (each with the file or agent key it
+// certifies, as OpenSSH does), then its keys, then the agent's.
+func (a *auth) methods(t Target) []ssh.AuthMethod {
+	return []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+		keys, certs := a.keys(t)
+		keys = append([]ssh.Signer(nil), keys...)
+		if a.agent != nil {
+			if more, err := a.agent.Signers(); err == nil {
+				keys = append(keys, more...) // the agent went away: the files may still do
+			}
+		}
+		var out []ssh.Signer
+		for _, c := range certs {
+			for _, k := range keys {
+				if bytes.Equal(k.PublicKey().Marshal(), c.Key.Marshal()) {
+					if cs, err := ssh.NewCertSigner(c, k); err == nil {
+						out = append(out, cs)
+					}
+					break
+				}
+			}
+		}
+		return append(out, keys...), nil
 	})}
+}
+
+// loadCertificate reads an OpenSSH user certificate (KEY-cert.pub).
+func loadCertificate(file string) (*ssh.Certificate, error) {
+	b, err := safefile.ReadFile(file, maxIdentitySize)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", file, err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", file, err)
+	}
+	c, ok := pub.(*ssh.Certificate)
+	if !ok || c.CertType != ssh.UserCert {
+		return nil, fmt.Errorf("certificate %s is not an OpenSSH user certificate", file)
+	}
+	return c, nil
 }
 
 func (a *auth) close() {
@@ -141,10 +262,14 @@ func (a *auth) close() {
 	}
 }
 
-// describe lists the keys offered, for "refused" messages.
-func (a *auth) describe() string {
+// describe lists the keys t offers, for "refused" messages.
+func (a *auth) describe(t Target) string {
 	var parts []string
-	for _, s := range a.signers {
+	keys, certs := a.keys(t)
+	for _, c := range certs {
+		parts = append(parts, "certificate "+c.KeyId+" for "+c.Key.Type()+" "+ssh.FingerprintSHA256(c.Key))
+	}
+	for _, s := range keys {
 		parts = append(parts, s.PublicKey().Type()+" "+ssh.FingerprintSHA256(s.PublicKey()))
 	}
 	if a.agent != nil {

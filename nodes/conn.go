@@ -50,7 +50,7 @@ func (c *conn) deadErr() error {
 
 // dial connects to t, through jump when non-nil, and starts the watchers
 // that declare the connection dead.
-func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client, timeout time.Duration) (*conn, error) {
+func (r *Runner) dial(ctx context.Context, t Target, via *ssh.Client, jump *Target, timeout time.Duration) (*conn, error) {
 	addr := t.Addr()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -58,15 +58,15 @@ func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client, timeout t
 		nc  net.Conn
 		err error
 	)
-	if jump != nil {
-		nc, err = jump.DialContext(ctx, "tcp", addr)
+	if via != nil {
+		nc, err = via.DialContext(ctx, "tcp", addr)
 	} else {
 		var d net.Dialer
 		nc, err = d.DialContext(ctx, "tcp", addr)
 	}
-	if err != nil && jump != nil && ctx.Err() == nil {
+	if err != nil && via != nil && ctx.Err() == nil {
 		return nil, &ConnectError{Node: t.Name, Addr: addr, Err: fmt.Errorf("connect to node %s (%s) through %s: the jump host could not connect to it: %w "+
-			"(check the node's address and that the jump host allows TCP forwarding)", t.Name, addr, r.p.Jump.Name, err)}
+			"(check the node's address and that the jump host allows TCP forwarding)", t.Name, addr, jump.Name, err)}
 	}
 	if err != nil {
 		return nil, r.dialErr(ctx, t, "connect", timeout, err)
@@ -76,9 +76,9 @@ func (r *Runner) dial(ctx context.Context, t Target, jump *ssh.Client, timeout t
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	cfg := &ssh.ClientConfig{
 		User:              t.User,
-		Auth:              r.auth.methods(),
-		HostKeyCallback:   r.hk.callback(t.Name),
-		HostKeyAlgorithms: r.hk.algorithms(addr),
+		Auth:              r.auth.methods(t),
+		HostKeyCallback:   r.hostKeysFor(t).callback(t.Name),
+		HostKeyAlgorithms: r.hostKeysFor(t).algorithms(addr),
 		Timeout:           timeout,
 	}
 	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
@@ -124,7 +124,7 @@ func (r *Runner) dialErr(ctx context.Context, t Target, phase string, timeout ti
 			t.Name, t.Addr(), t.User, timeout, phase)
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		ce.Err = fmt.Errorf("connect to node %s (%s): user %s was refused with every key offered (%s); check ssh.user and the node's authorized_keys: %w",
-			t.Name, t.Addr(), t.User, r.auth.describe(), err)
+			t.Name, t.Addr(), t.User, r.auth.describe(t), err)
 	default:
 		ce.Err = fmt.Errorf("connect to node %s (%s) as %s: %w", t.Name, t.Addr(), t.User, err)
 	}

@@ -72,7 +72,7 @@ func TestAcceptNewFromManyDialsAtOnceRecordsEachKeyOnce(t *testing.T) {
 // unknown before any of them records it.
 func TestConcurrentChecksOfOneNewKeyAppendItOnce(t *testing.T) {
 	known := t.TempDir() + "/known_hosts"
-	hk, err := newHostKeys(known, true)
+	hk, err := newHostKeys([]string{known}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

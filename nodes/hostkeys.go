@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -52,7 +53,8 @@ func (e *HostKeyError) Error() string {
 // With acceptNew, keys of hosts the file does not know are appended (like
 // StrictHostKeyChecking=accept-new); a changed key is never accepted.
 type hostKeys struct {
-	file      string
+	file      string   // AcceptNew writes here
+	read      []string // file (when it exists), then read-only ones
 	acceptNew bool
 
 	mu sync.Mutex // serializes appends and reloads; not held while checking
@@ -80,27 +82,42 @@ func (h *hostKeys) current() ssh.HostKeyCallback {
 	return h.db
 }
 
-func newHostKeys(file string, acceptNew bool) (*hostKeys, error) {
-	if file == "" {
+// newHostKeys reads known_hosts files: the first is the one AcceptNew
+// writes (the cluster file's ssh.knownHosts, or OpenSSH's first
+// UserKnownHostsFile); the others (the rest of UserKnownHostsFile, then
+// GlobalKnownHostsFile) are read when they exist, never written.
+func newHostKeys(files []string, acceptNew bool) (*hostKeys, error) {
+	if len(files) == 0 || files[0] == "" {
 		return nil, errors.New("no known_hosts file configured (ssh.knownHosts); etcd-dr checks every host key")
 	}
+	file := files[0]
+	var others []string
+	for _, f := range files[1:] {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && f != file {
+			others = append(others, f)
+		}
+	}
 	_, err := os.Stat(file)
-	if errors.Is(err, os.ErrNotExist) && !acceptNew {
+	if errors.Is(err, os.ErrNotExist) && !acceptNew && len(others) == 0 {
 		return nil, fmt.Errorf("known_hosts file %s does not exist: record each node's host key first "+
 			"(ssh-keyscan -p PORT HOST >> %s, after verifying the fingerprints out of band), or accept new host keys explicitly", file, file)
 	}
-	if errors.Is(err, os.ErrNotExist) {
+	read := others
+	if errors.Is(err, os.ErrNotExist) && acceptNew {
 		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("create known_hosts %s: %w", file, err)
 		}
 		_ = f.Close()
 	}
-	db, err := knownhosts.New(file)
-	if err != nil {
-		return nil, fmt.Errorf("read known_hosts %s: %w (create it with ssh-keyscan, or fix the line named)", file, err)
+	if _, err := os.Stat(file); err == nil {
+		read = append([]string{file}, others...)
 	}
-	return &hostKeys{file: file, acceptNew: acceptNew, db: db}, nil
+	db, err := knownhosts.New(read...)
+	if err != nil {
+		return nil, fmt.Errorf("read known_hosts %s: %w (create it with ssh-keyscan, or fix the line named)", strings.Join(read, ", "), err)
+	}
+	return &hostKeys{file: file, read: read, acceptNew: acceptNew, db: db}, nil
 }
 
 // callback checks the key of node at addr (host:port).
@@ -167,7 +184,10 @@ func (h *hostKeys) appendKey(addr string, key ssh.PublicKey) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("record new host key of %s in %s: %w", addr, h.file, err)
 	}
-	db, err := knownhosts.New(h.file)
+	if len(h.read) == 0 || h.read[0] != h.file {
+		h.read = append([]string{h.file}, h.read...)
+	}
+	db, err := knownhosts.New(h.read...)
 	if err != nil {
 		return fmt.Errorf("reload %s: %w", h.file, err)
 	}

@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -71,7 +72,7 @@ func TestParseJumpHost(t *testing.T) {
 				t.Fatalf("err %v", err)
 			}
 			got.Name = ""
-			if !tt.wantErr && got != tt.want {
+			if !tt.wantErr && !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -85,7 +86,7 @@ func TestNewRunnerReadsTheClusterFile(t *testing.T) {
 	c := &config.Cluster{
 		File: "cluster.yaml",
 		SSH: config.SSH{User: "ops", Port: 22, IdentityFiles: []string{e.keyFile}, KnownHosts: e.known,
-			JumpHost: "jumper@" + jump.Addr(), Concurrency: 4},
+			JumpHost: "jumper@" + jump.Addr(), Concurrency: 4, Config: config.SSHConfigNone},
 		Nodes: []config.Node{{Name: "cp-1", Address: tg.Host, Port: tg.Port, Roles: []string{config.RoleControlPlane}}},
 	}
 	r, err := NewRunner(c, Options{NoAgent: true})

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,12 +18,26 @@ import (
 // Zero Params fields take the cluster file's defaults (config.Default*):
 // one owner for each, whether the Params come from a file or not.
 
-// Target is where one node's SSH server is and who to log in as.
+// Target is where one node's SSH server is and who to log in as, and what
+// OpenSSH's configuration says about reaching it; the empty fields take the
+// Runner's Params.
 type Target struct {
 	Name string
 	Host string
 	Port int
 	User string
+	// Identities are private key files for this target only (ssh_config's
+	// IdentityFile); nil: Params.IdentityFiles. One that cannot be read is
+	// skipped with a warning, as OpenSSH skips it.
+	Identities []string
+	// Certificates are OpenSSH user certificates (CertificateFile), each
+	// offered with the private key it certifies.
+	Certificates []string
+	// KnownHosts are the files its host key is checked against: the first
+	// is the one --accept-new-host-keys writes; nil: Params.KnownHosts.
+	KnownHosts []string
+	// Jumps are the ProxyJump hops, outermost first; nil: Params.Jump.
+	Jumps []Target
 }
 
 // Addr is host:port.
@@ -66,8 +81,8 @@ type Runner struct {
 	p     Params
 	nodes map[string]Target
 	auth  *auth
-	hk    *hostKeys
-	wg    sync.WaitGroup // connection watchers
+	hk    map[string]*hostKeys // by the known_hosts files' list (hkKey)
+	wg    sync.WaitGroup       // connection watchers
 
 	mu     sync.Mutex
 	slots  map[string]*slot
@@ -79,9 +94,6 @@ type slot struct {
 	mu sync.Mutex
 	c  *conn
 }
-
-// jumpSlot keys the jump host's slot; not a valid node name in a cluster file.
-const jumpSlot = "\x00jump"
 
 // NewRunner builds a Runner for every node of the cluster file.
 func NewRunner(c *config.Cluster, opts Options) (*Runner, error) {
@@ -112,7 +124,18 @@ func NewRunner(c *config.Cluster, opts Options) (*Runner, error) {
 		}
 		p.Jump = &j
 	}
-	return New(p)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // ssh -G reads files
+	defer cancel()
+	warnings, err := resolveNodes(ctx, c, &p)
+	if err != nil {
+		return nil, err
+	}
+	r, err := New(p)
+	if err != nil {
+		return nil, err
+	}
+	r.auth.warnings = append(warnings, r.auth.warnings...)
+	return r, nil
 }
 
 // ParseJumpHost reads "[user@]host[:port]"; user defaults to defUser.
@@ -167,17 +190,68 @@ func New(p Params) (*Runner, error) {
 	if p.Jump != nil && p.Jump.Port == 0 {
 		p.Jump.Port = config.DefaultSSHPort
 	}
-	hk, err := newHostKeys(ExpandHome(p.KnownHosts), p.AcceptNew)
-	if err != nil {
-		return nil, err
-	}
 	a, err := newAuth(p.IdentityFiles, p.Signers, p.AgentSocket, p.Passphrase)
 	if err != nil {
 		return nil, err
 	}
-	hk.seen, hk.recorded = p.OnHostKey, p.OnNewHostKey
-	r.hk, r.auth = hk, a
+	r.auth, r.hk = a, map[string]*hostKeys{}
+	// Every target and hop is checked now, so a missing key or known_hosts
+	// file shows before any node is touched (with no nodes, the Params).
+	targets := p.Nodes
+	if len(targets) == 0 {
+		targets = []Target{{Name: "every node"}}
+	}
+	for _, t := range targets {
+		for _, hop := range append(r.jumps(t), t) {
+			if err := r.prepare(hop); err != nil {
+				a.close()
+				return nil, err
+			}
+		}
+	}
 	return r, nil
+}
+
+// prepare loads what dialing t needs: its keys and its known_hosts files.
+func (r *Runner) prepare(t Target) error {
+	r.auth.addTarget(t)
+	if err := r.auth.usable(t); err != nil {
+		return err
+	}
+	files := r.knownHosts(t)
+	if r.hk[hkKey(files)] != nil {
+		return nil
+	}
+	hk, err := newHostKeys(files, r.p.AcceptNew)
+	if err != nil {
+		return err
+	}
+	hk.seen, hk.recorded = r.p.OnHostKey, r.p.OnNewHostKey
+	r.hk[hkKey(files)] = hk
+	return nil
+}
+
+func (r *Runner) knownHosts(t Target) []string {
+	if t.KnownHosts != nil {
+		return t.KnownHosts
+	}
+	return []string{ExpandHome(r.p.KnownHosts)}
+}
+
+func hkKey(files []string) string { return strings.Join(files, "\x00") }
+
+// hostKeysFor is t's known_hosts database (prepared by New).
+func (r *Runner) hostKeysFor(t Target) *hostKeys { return r.hk[hkKey(r.knownHosts(t))] }
+
+// jumps are t's ProxyJump hops, outermost first.
+func (r *Runner) jumps(t Target) []Target {
+	if t.Jumps != nil {
+		return t.Jumps
+	}
+	if r.p.Jump != nil {
+		return []Target{*r.p.Jump}
+	}
+	return nil
 }
 
 // Warnings are what the operator should hear about the SSH setup without it
@@ -206,17 +280,32 @@ func (r *Runner) Close() error {
 
 var errClosed = errors.New("nodes: Runner is closed")
 
-// conn returns the live connection to node, dialing (through the jump
-// host when configured) if there is none or the last one died.
+// conn returns the live connection to node, dialing (through its jump
+// hosts, each dialed once and shared) if there is none or the last one died.
 func (r *Runner) conn(ctx context.Context, node string) (*conn, error) {
 	t, ok := r.nodes[node]
-	key := node
-	if node == jumpSlot && r.p.Jump != nil {
-		t, ok = *r.p.Jump, true
-	}
 	if !ok {
 		return nil, fmt.Errorf("unknown node %q: not in the cluster file", node)
 	}
+	var (
+		via  *ssh.Client
+		prev *Target
+		key  string
+	)
+	for _, hop := range r.jumps(t) {
+		key += "\x00" + hop.User + "@" + hop.Addr()
+		c, err := r.connTo(ctx, key, hop, via, prev)
+		if err != nil {
+			return nil, fmt.Errorf("reach node %s through %s: %w", node, hop.Name, err)
+		}
+		via, prev = c.client, &hop
+	}
+	return r.connTo(ctx, node, t, via, prev)
+}
+
+// connTo returns the live connection in slot key to t, dialed through via
+// (the jump host jump) when non-nil.
+func (r *Runner) connTo(ctx context.Context, key string, t Target, via *ssh.Client, jump *Target) (*conn, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -234,15 +323,7 @@ func (r *Runner) conn(ctx context.Context, node string) (*conn, error) {
 	if s.c != nil && s.c.alive() {
 		return s.c, nil
 	}
-	var jump *ssh.Client
-	if r.p.Jump != nil && node != jumpSlot {
-		jc, err := r.conn(ctx, jumpSlot)
-		if err != nil {
-			return nil, fmt.Errorf("reach node %s through %s: %w", node, r.p.Jump.Name, err)
-		}
-		jump = jc.client
-	}
-	c, err := r.dial(ctx, t, jump, r.redialTimeout(s.c))
+	c, err := r.dial(ctx, t, via, jump, r.redialTimeout(s.c))
 	if err != nil {
 		return nil, err
 	}
@@ -255,4 +336,14 @@ func (r *Runner) conn(ctx context.Context, node string) (*conn, error) {
 	}
 	s.c = c
 	return c, nil
+}
+
+// Target is how node is reached after OpenSSH's configuration and the
+// cluster file were applied (`etcd-dr check` shows it), with its hops.
+func (r *Runner) Target(node string) (Target, bool) {
+	t, ok := r.nodes[node]
+	if ok {
+		t.Jumps = r.jumps(t)
+	}
+	return t, ok
 }

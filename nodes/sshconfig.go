@@ -3,9 +3,12 @@ package nodes
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -22,14 +25,20 @@ type SSHConfig struct {
 	Certificate []string // CertificateFile entries that exist
 	KnownHosts  []string // UserKnownHostsFile, then GlobalKnownHostsFile
 	ProxyJump   string   // "" when none
+
+	UserKnownHosts   []string // UserKnownHostsFile alone
+	GlobalKnownHosts []string // GlobalKnownHostsFile alone
 }
+
+// ErrNoSSHClient is ResolveSSHConfig's error when no ssh client is installed.
+var ErrNoSSHClient = errors.New("no OpenSSH client (ssh) on this machine to read its configuration")
 
 // ResolveSSHConfig runs `ssh -G [-F file] host`. It fails when no ssh client
 // is installed: the caller then uses its own defaults and says so.
 func ResolveSSHConfig(ctx context.Context, file, host string) (SSHConfig, error) {
 	bin, err := exec.LookPath("ssh")
 	if err != nil {
-		return SSHConfig{}, fmt.Errorf("no OpenSSH client (ssh) on this machine to read its configuration: %w", err)
+		return SSHConfig{}, fmt.Errorf("%w: %w", ErrNoSSHClient, err)
 	}
 	args := []string{"-G"}
 	if file != "" {
@@ -68,20 +77,20 @@ func parseSSHG(out string) (SSHConfig, error) {
 			}
 			c.Port = p
 		case "identityfile":
-			if f := ExpandHome(v); exists(f) {
+			if f := expandTilde(v); exists(f) {
 				c.Identities = append(c.Identities, f)
 			}
 		case "certificatefile":
-			if f := ExpandHome(v); exists(f) {
+			if f := expandTilde(v); exists(f) {
 				c.Certificate = append(c.Certificate, f)
 			}
 		case "userknownhostsfile":
 			for _, f := range strings.Fields(v) {
-				user = append(user, ExpandHome(f))
+				user = append(user, expandTilde(f))
 			}
 		case "globalknownhostsfile":
 			for _, f := range strings.Fields(v) {
-				global = append(global, ExpandHome(f))
+				global = append(global, expandTilde(f))
 			}
 		case "proxyjump":
 			if v != "none" {
@@ -89,11 +98,24 @@ func parseSSHG(out string) (SSHConfig, error) {
 			}
 		}
 	}
-	c.KnownHosts = append(user, global...)
+	c.UserKnownHosts, c.GlobalKnownHosts = user, global
+	c.KnownHosts = append(append([]string(nil), user...), global...)
 	return c, sc.Err()
 }
 
 func exists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
+}
+
+// expandTilde expands "~/" as OpenSSH does: from the passwd entry's home
+// directory, not $HOME (ssh -G prints default IdentityFiles unexpanded).
+func expandTilde(p string) string {
+	if !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	if u, err := user.Current(); err == nil && u.HomeDir != "" {
+		return filepath.Join(u.HomeDir, p[2:])
+	}
+	return ExpandHome(p)
 }

@@ -356,6 +356,8 @@ func (c *Context) readLiveRevision(ctx context.Context) {
 			c.CheckFact(node, "live etcd revision read", false, err.Error(), Fact{Component: CompEtcd, State: CompDown})
 			return nil
 		}
+		// An answer proves the member runs: the inventory shows it up.
+		c.CheckFact(node, "live etcd revision read", true, strconv.FormatInt(st.Status.Header.Revision, 10), Fact{Component: CompEtcd, State: CompUp})
 		mu.Lock()
 		c.Values.LiveRevision = max(c.Values.LiveRevision, st.Status.Header.Revision)
 		mu.Unlock()

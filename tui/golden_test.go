@@ -123,6 +123,8 @@ func goldenScenarios() []scenario {
 		{name: "running_nodes_focused_cp-3", now: 47, evs: restoreRunning(), keys: []string{"tab", "down", "down"}},
 		{name: "running_logs_filtered", now: 47, evs: restoreRunning(), keys: []string{"tab", "tab", "/", "e", "r", "r", "enter"}},
 		{name: "running_full_help", now: 47, evs: restoreRunning(), keys: []string{"tab", "tab", "?"}},
+		// The nodes pane's help says why each "?" of the selected row is there.
+		{name: "running_nodes_full_help_cp-3", now: 47, evs: restoreRunning(), keys: []string{"tab", "down", "down", "?"}},
 		{name: "running_quit_asks_first", now: 47, evs: restoreRunning(), keys: []string{"q"}},
 		{name: "verifying", now: 56, evs: restoreVerifying()},
 		{name: "skipped_and_running", now: 70, evs: allDone(true)[:len(restoreVerifying())+6]},

@@ -42,6 +42,11 @@ func (m *Model) layout() {
 // help.Model adds an item that overflows when even its ellipsis would not fit.
 func (m *Model) footer() string {
 	lines := strings.Split(m.help.View(m.helpKeys()), "\n")
+	if m.help.ShowAll && m.focus == focusNodes && !m.confirmQuit && !m.gate.open && !m.scorecard {
+		for _, r := range unknownReasons(m.rs, m.rs.byNode[m.inv.selected(m.rs)]) {
+			lines = append(lines, m.st.dim.Render(r))
+		}
+	}
 	for i, l := range lines {
 		lines[i] = truncate(l, m.width)
 	}

@@ -126,6 +126,10 @@ type nodeCheck struct {
 	// EtcdTools is, on an etcd member, which etcd it runs and which
 	// etcdutl/etcdctl the restore would use there (or why none).
 	EtcdTools *steps.MemberTools `json:"etcdTools,omitempty"`
+	// Tools are the other programs the steps run on this node.
+	Tools []toolCheck `json:"tools,omitempty"`
+	// SSHTarget is where SSH went for this node (after ~/.ssh/config).
+	SSHTarget *sshTarget `json:"sshTarget,omitempty"`
 }
 
 func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Writer, rep **steps.ReadinessReport) ([]nodeCheck, error) {
@@ -147,8 +151,10 @@ func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Wr
 			disk = restoreParent(cl)
 		}
 		out[i] = toCheck(n, r.Probe(ctx, n.Name, disk))
+		out[i].SSHTarget = targetOf(r, n.Name)
 		return nil
 	})
+	addTools(ctx, cl, r, out)
 	addEtcdTools(ctx, cl, r, out)
 	*rep = addReadiness(ctx, cl, r, out)
 	return out, nil
@@ -210,13 +216,13 @@ func failedProbes(rs []nodeCheck) int {
 
 func writeProbeTable(w io.Writer, rs []nodeCheck) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLES\tSSH\tLATENCY\tSUDO\tOS\tDISK")
+	fmt.Fprintln(tw, "NODE\tROLES\tSSH\tLATENCY\tSUDO\tTOOLS\tOS\tDISK\tSSH TO")
 	for _, r := range rs {
 		lat := "-"
 		if r.SSH == "ok" {
 			lat = r.Latency.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, joinRoles(r.Roles), r.SSH, lat, r.Sudo, r.OS, r.Disk)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, joinRoles(r.Roles), r.SSH, lat, r.Sudo, toolsCell(r.Tools), r.OS, r.Disk, r.SSHTarget)
 	}
 	tw.Flush()
 	writeEtcdTools(w, rs)

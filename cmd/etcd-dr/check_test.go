@@ -18,11 +18,11 @@ type checkFixture struct {
 	sshd                  *nodetest.SSHD
 }
 
-func newCheckFixture(t *testing.T) checkFixture {
+func newCheckFixture(t *testing.T, sshdConfig ...string) checkFixture {
 	t.Helper()
 	dir := t.TempDir()
 	client := nodetest.NewKey(t)
-	sshd := nodetest.StartSSHD(t, []nodetest.Key{client})
+	sshd := nodetest.StartSSHD(t, []nodetest.Key{client}, sshdConfig...)
 	host, port := nodetest.HostPort(t, sshd.Addr)
 	key := client.WriteFile(t, dir, "id_ed25519", 0o600, "")
 	kh := filepath.Join(dir, "known_hosts")
@@ -74,6 +74,7 @@ ssh:
   knownHosts: %s
   sudo: false
   connectTimeout: 5s
+  config: none
 state: {dir: %s}
 nodes:
   - {name: cp-1, address: %s, roles: [control-plane, etcd]}

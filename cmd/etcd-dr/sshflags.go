@@ -30,11 +30,16 @@ func (f sshFlags) options() nodes.Options {
 // about the SSH setup is worth knowing without stopping anything.
 func (f sshFlags) newRunner(cl *config.Cluster, stderr io.Writer) (*nodes.Runner, error) {
 	opts := f.options()
+	var r *nodes.Runner // set before any node is dialed
 	// Every key --accept-new-host-keys records is shown, never trusted
 	// silently: the operator compares it with the node's own.
 	opts.OnNewHostKey = func(node, addr string, key ssh.PublicKey) {
+		file := cl.SSH.KnownHosts
+		if t, ok := r.Target(node); ok && len(t.KnownHosts) > 0 {
+			file = t.KnownHosts[0] // ~/.ssh/config's UserKnownHostsFile
+		}
 		fmt.Fprintf(stderr, "etcd-dr: recorded the host key of %s (%s) in %s: %s %s; compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the node\n",
-			node, addr, cl.SSH.KnownHosts, key.Type(), ssh.FingerprintSHA256(key))
+			node, addr, file, key.Type(), ssh.FingerprintSHA256(key))
 	}
 	r, err := nodes.NewRunner(cl, opts)
 	if err != nil {

@@ -65,7 +65,7 @@ func silentCluster(t *testing.T) (file, stateDir string) {
 	file = filepath.Join(dir, "cluster.yaml")
 	yaml := fmt.Sprintf(`cluster: two-consoles
 snapshot: {path: %s}
-ssh: {user: ops, port: %d, identityFiles: [%s], knownHosts: %s, sudo: false, connectTimeout: 10m}
+ssh: {user: ops, port: %d, identityFiles: [%s], knownHosts: %s, sudo: false, connectTimeout: 10m, config: none}
 state: {dir: %s}
 nodes:
   - {name: cp-1, address: %s, roles: [control-plane, etcd]}

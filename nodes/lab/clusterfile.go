@@ -32,6 +32,7 @@ type clusterYAML struct {
 		KnownHosts     string   `yaml:"knownHosts"`
 		Sudo           bool     `yaml:"sudo"`
 		ConnectTimeout string   `yaml:"connectTimeout"`
+		Config         string   `yaml:"config"`
 	} `yaml:"ssh"`
 	Etcd struct {
 		Mode string `yaml:"mode"`
@@ -66,6 +67,9 @@ func (l *Lab) writeClusterFile() error {
 	c.SSH.KnownHosts = filepath.Join(l.opts.Dir, knownHostFile)
 	c.SSH.Sudo = true
 	c.SSH.ConnectTimeout = "5s"
+	// The lab's own settings, never the operator's ~/.ssh/config (a
+	// ProxyJump or HostName for 127.* there must not reroute the drill).
+	c.SSH.Config = "none"
 	c.Etcd.Mode = l.opts.EtcdMode
 	c.State.Dir = filepath.Join(l.opts.Dir, "state")
 	if l.opts.EtcdLB {

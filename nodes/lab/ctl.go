@@ -72,6 +72,7 @@ var shims = map[string]string{
 	"sudo":      sudoShim(secureRHEL),
 	"systemctl": ctlShim("systemctl"),
 	"crictl":    ctlShim("crictl"),
+	"ss":        ssShim,
 }
 
 // ctlShim asks the lab daemon; the reply's first line is the exit code.

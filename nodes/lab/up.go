@@ -74,6 +74,9 @@ func (l *Lab) prepareNode(s nodeSpec, members []nodeSpec, bins Binaries) error {
 		member && l.opts.HostEtcdTools, member && l.opts.EtcdMode == EtcdModeSystemd); err != nil {
 		return fmt.Errorf("node %s: %w", s.Name, err)
 	}
+	if err := writeNodeAddress(dir, s.Addr); err != nil {
+		return fmt.Errorf("node %s: %w", s.Name, err)
+	}
 	if !member && !cp {
 		_, ca := l.pki.CAPEM()
 		return os.WriteFile(filepath.Join(pkiDir, "ca.crt"), ca, 0o644)
