@@ -51,7 +51,7 @@ func preflightPlan(c *Context) ([]Action, error) {
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()))
 			out = append(out, c.toolPlan(n.Name)...)
-			out = append(out, c.snapshotActions(n.Name)...)
+			out = append(out, c.preflightSnapshotActions(n.Name)...) // source_member_hooks.go
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
 			if c.systemd() {
@@ -211,6 +211,9 @@ func (c *Context) readInventory(ctx context.Context) error {
 }
 
 func (c *Context) verifySnapshot(ctx context.Context) error {
+	if c.fromMember() {
+		return c.rankSources(ctx) // source_member.go: the snapshot is a member's data
+	}
 	local, node, nodeSHA := c.Cluster.Snapshot.Path, c.snapshotNode(), ""
 	if node != "" {
 		var err error
@@ -283,6 +286,9 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 		return fmt.Errorf("%d bytes free under %s, need %d (2x the snapshot): free space or set etcd.restoredDataDir elsewhere",
 			avail, path.Dir(c.Values.DataDir), 2*c.Values.SnapshotSize)
 	}
+	if c.sourceNotTaken() {
+		return nil // snapshot.from: nothing to copy before step 2 takes the member's db
+	}
 	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotNode() {
 		return err // already copied by an earlier attempt, or the file in place (checked, never written)
 	}
@@ -300,6 +306,9 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 }
 
 func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
+	if c.sourceNotTaken() {
+		return nil
+	}
 	acts := c.snapshotActions(node)
 	res, err := c.Exec1(ctx, acts[len(acts)-1])
 	got := strings.Fields(res.Stdout)

@@ -44,6 +44,9 @@ func (c *Context) snapshotPathFor(node string) string {
 // check and the diff read: the configured file, or the copy read from the
 // node in preflight.
 func (c *Context) localSnapshot() string {
+	if c.fromMember() && c.Values.SnapshotLocal != "" {
+		return c.Values.SnapshotLocal // the source member's db copy (source_member.go)
+	}
 	if c.snapshotNode() == "" {
 		return c.Cluster.Snapshot.Path
 	}
