@@ -35,6 +35,7 @@ type labFlags struct {
 	noEncryption       bool
 	registerNodes      bool
 	kubeletDown        []string // fault kubelet-down@NODE (lab.Options.KubeletDown)
+	snapshotFrom       string   // snapshot.from in cluster.yaml (lab.Options.SnapshotFrom)
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -59,6 +60,8 @@ func (f *labFlags) register(c *cobra.Command) {
 		"register Node objects and mirror pods before the snapshot, as kubelets do (for etcd-dr init --kubeconfig DIR/admin.conf)")
 	c.Flags().StringSliceVar(&f.kubeletDown, "kubelet-down", nil, "fault: these nodes' kubelets do not come back from step 5's restart")
 	_ = c.Flags().MarkHidden("kubelet-down") // a game-day fault, not a shape of the lab
+	c.Flags().StringVar(&f.snapshotFrom, "snapshot-from", "",
+		"write snapshot.from into cluster.yaml: restore from a member's data (best-member, or a node) instead of snapshot.db, e.g. with --fault majority-lost")
 }
 
 func (f *labFlags) args() []string {
@@ -67,7 +70,7 @@ func (f *labFlags) args() []string {
 		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys),
 		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools), "--etcd-user", f.etcdUser,
 		"--no-encryption=" + strconv.FormatBool(f.noEncryption),
-		"--register-nodes=" + strconv.FormatBool(f.registerNodes)}
+		"--register-nodes=" + strconv.FormatBool(f.registerNodes), "--snapshot-from", f.snapshotFrom}
 	for _, n := range f.kubeletDown {
 		args = append(args, "--kubelet-down", n)
 	}
@@ -77,7 +80,7 @@ func (f *labFlags) args() []string {
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
 		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, EtcdVersion: f.etcdVersion,
-		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, RegisterNodes: f.registerNodes, KubeletDown: f.kubeletDown, Progress: progress}
+		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, RegisterNodes: f.registerNodes, KubeletDown: f.kubeletDown, SnapshotFrom: f.snapshotFrom, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

@@ -85,7 +85,11 @@ type Options struct {
 	// KubeletDown names nodes whose kubelet does not come back from its
 	// next restart (step 5): fault kubelet-down@NODE (KubeletDown).
 	KubeletDown []string
-	Progress    func(string)
+	// SnapshotFrom, when set, writes snapshot.from into cluster.yaml (the
+	// snapshot is taken from a member's data, "best-member" or a node), and
+	// lab verify then wants the writes made after snapshot.db served.
+	SnapshotFrom string
+	Progress     func(string)
 
 	etcdUID int // EtcdUser's uid (and gid) on the members, see serviceID
 }
