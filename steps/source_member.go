@@ -205,8 +205,32 @@ func (c *Context) readSourceMember(ctx context.Context, m Member) SourceMember {
 		return out
 	}
 	out.Revision, out.ConsistentIndex, out.Keys, out.Size, out.Local = info.Revision, info.ConsistentIndex, info.Keys, info.Size, dst
-	out.RaftIndex, out.Applied = c.raftIndexes(ctx, m)
 	return out
+}
+
+// readSourceRaft is step 1's BeforeGate with snapshot.from: every ranked
+// member's raft indexes, read with the etcdctl preflight chose (decided
+// after the ranking), so the gates can count the WAL entries a member's db
+// does not hold yet.
+func readSourceRaft(ctx context.Context, c *Context) error {
+	src := c.Values.Source
+	if !c.fromMember() || src == nil || src.Taken != nil {
+		return nil
+	}
+	ms := c.members()
+	var mu sync.Mutex
+	_ = c.parallel(ctx, 0, memberNodes(ms), func(ctx context.Context, node string) error {
+		ri, ai := c.raftIndexes(ctx, memberOn(ms, node))
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range src.Ranking {
+			if src.Ranking[i].Node == node {
+				src.Ranking[i].RaftIndex, src.Ranking[i].Applied = ri, ai
+			}
+		}
+		return nil
+	})
+	return c.SaveValues()
 }
 
 // sizeTime is how long moving size bytes may take at slowRate.
@@ -418,6 +442,15 @@ func withSourcePick(s Step) Step {
 		return append(out, sourceFacts(c)...)
 	}
 	s.Choices, s.Chosen = sourceChoices, sourceChosen
+	before := s.BeforeGate
+	s.BeforeGate = func(ctx context.Context, c *Context) error {
+		if before != nil {
+			if err := before(ctx, c); err != nil {
+				return err
+			}
+		}
+		return readSourceRaft(ctx, c)
+	}
 	return s
 }
 

@@ -116,6 +116,7 @@ func goldenScenarios() []scenario {
 		{name: "pending", now: 0},
 		{name: "waiting_for_gate", now: 14, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: stopGate()})},
 		{name: "waiting_for_gate_backed_out", now: 19, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: stopGate()}), keys: []string{"esc"}},
+		{name: "waiting_for_gate_source_pick", now: 14, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: sourcePickGate()}), keys: []string{"right"}},
 		{name: "running", now: 47, evs: restoreRunning()},
 		{name: "running_nodes_focused_cp-3", now: 47, evs: restoreRunning(), keys: []string{"tab", "down", "down"}},
 		{name: "running_logs_filtered", now: 47, evs: restoreRunning(), keys: []string{"tab", "tab", "/", "e", "r", "r", "enter"}},

@@ -17,12 +17,14 @@ const FaultMajorityLost = "majority-lost"
 const labDataDir = "/var/lib/etcd"
 
 // MajorityLost destroys every etcd member but survivor, as a lost disk
-// does: the member's data dir is removed and a plain file put in its place
-// (the dead mount point), then its etcd is killed. The kubelet (or the
-// unit) starts etcd again, and etcd exits at once, as it does on a data
-// dir it cannot list ("failed to list data directory"), so the member
-// stays down through preflight, a real crash loop rather than a lab knob.
-// The dirs removed are the lab's own, inside each node's overlay.
+// does: the member's data dir is emptied and a plain file left where its
+// member dir was (what a damaged filesystem leaves), then its etcd is
+// killed. The kubelet (or the unit) starts etcd again, and etcd exits at
+// once, as it does when it cannot create its member dir ("cannot access
+// member directory"), so the member stays down through preflight: a real
+// crash loop, not a lab knob. (An empty data dir would not do: etcd would
+// bootstrap or rejoin from the survivor and heal the cluster.) The dir
+// emptied is the lab's own, inside the node's overlay.
 //
 // It first waits until the survivor has applied every entry the cluster
 // committed, so "the writes after the snapshot live on in the survivor" is
@@ -54,8 +56,8 @@ func (l *Lab) MajorityLost(ctx context.Context, survivor string) error {
 		// dir, taken when etcd exits, is then the lost disk's, which no later
 		// step may change (lab verify's old-data-dirs-untouched).
 		out, err := n.command(ctx, "sh", "-c", `set -e; d="$1"
-rm -rf -- "$d"
-printf 'lab fault %s: this member'"'"'s disk is gone\n' "$2" >"$d"
+find "$d" -mindepth 1 -delete
+printf 'lab fault %s: this member'"'"'s disk is gone\n' "$2" >"$d/member"
 pkill -KILL -x etcd || true`, "majority-lost", labDataDir, FaultMajorityLost).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("lab: %s on %s: %w: %s", FaultMajorityLost, m.Name, err, out)
