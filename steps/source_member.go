@@ -135,7 +135,7 @@ func (c *Context) rankSources(ctx context.Context) error {
 		src.Given = c.compareGiven(src)
 	}
 	for _, m := range src.Ranking {
-		c.Check(m.Node, "source member db read", m.ranked(), sourceLine(m))
+		c.Check(m.Node, "source member db read", m.ranked(), sourceLine(m, false))
 	}
 	best := src.Ranking[0]
 	if !best.ranked() {
@@ -184,7 +184,11 @@ func (c *Context) readSourceMember(ctx context.Context, m Member) SourceMember {
 	acts := c.sourceReadActions(m)
 	res, err := c.Exec1(ctx, acts[0])
 	if err != nil {
-		out.Err = "its db cannot be read: " + lastStderrLine(res.Stderr+"\n"+err.Error())
+		why := err.Error()
+		if strings.TrimSpace(res.Stderr) != "" {
+			why = lastStderrLine(res.Stderr)
+		}
+		out.Err = "its db cannot be read: " + why
 		return out
 	}
 	size, err := strconv.ParseInt(strings.TrimSpace(res.Stdout), 10, 64)
@@ -341,15 +345,18 @@ func lossSentence(d snapshot.Diff) string {
 		lost, n(d.Dropped), n(d.RolledBack), n(d.BroughtBack), d.SnapshotRevision, d.LiveRevision)
 }
 
-// sourceLine is one member of the ranking, for checks and gates.
-func sourceLine(m SourceMember) string {
+// sourceLine is one member of the ranking, for checks and gates; raft
+// adds its live raft indexes (read at step 1's gate).
+func sourceLine(m SourceMember, raft bool) string {
 	if !m.ranked() {
 		return m.Node + ": not ranked: " + m.Err
 	}
 	s := fmt.Sprintf("%s (%s): revision %d, consistent index %d, %d keys, %d bytes", m.Node, m.Name, m.Revision, m.ConsistentIndex, m.Keys, m.Size)
-	if m.RaftIndex > 0 {
+	switch {
+	case !raft:
+	case m.RaftIndex > 0:
 		s += fmt.Sprintf("; live raft index %d, applied %d", m.RaftIndex, m.Applied)
-	} else {
+	default:
 		s += "; its etcd did not answer (raft index unknown)"
 	}
 	return s
@@ -412,7 +419,7 @@ func sourceFacts(c *Context) []string {
 	out := []string{fmt.Sprintf("snapshot source: a member's data (snapshot.from: %s); the members ranked, most advanced first; the restore takes %s's db unless another is picked here",
 		c.Cluster.Snapshot.From, src.Chosen)}
 	for i, m := range src.Ranking {
-		line := fmt.Sprintf("%d. %s", i+1, sourceLine(m))
+		line := fmt.Sprintf("%d. %s", i+1, sourceLine(m, true))
 		if len(m.Loses) > 0 {
 			line += "; picking it " + strings.Join(m.Loses, "; ")
 		}
