@@ -151,10 +151,11 @@ func (c *Context) sourceRestoreFacts() []string {
 		wal += ": counted in preflight where its etcd answers (raft index against the db's consistent index)"
 	case pre.RaftIndex == 0:
 		wal += ": how many is unknown (its etcd did not answer in preflight)"
-	case pre.RaftIndex > pre.ConsistentIndex:
-		wal += fmt.Sprintf(": %d in preflight (raft index %d, the db held up to %d; a clean stop applies what it can)", pre.RaftIndex-pre.ConsistentIndex, pre.RaftIndex, pre.ConsistentIndex)
+	case pre.RaftIndex > pre.Applied:
+		wal += fmt.Sprintf(": %d when last read (raft index %d, applied %d); the db taken after the stop is checked against raft index %d",
+			pre.RaftIndex-pre.Applied, pre.RaftIndex, pre.Applied, pre.RaftIndex)
 	default:
-		wal += fmt.Sprintf(": none in preflight (raft index %d, all applied to the db)", pre.RaftIndex)
+		wal += fmt.Sprintf(": none when last read (raft index %d, all applied); the db taken after the stop must hold up to it", pre.RaftIndex)
 	}
 	return append(out, wal)
 }
