@@ -51,7 +51,7 @@ func preflightPlan(c *Context) ([]Action, error) {
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()))
 			out = append(out, c.toolPlan(n.Name)...)
-			out = append(out, c.preflightSnapshotActions(n.Name)...) // source_member_hooks.go
+			out = append(out, c.preflightSnapshotActions(n.Name)...) // source_member_take.go: a file, or the members' dbs
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
 			if c.systemd() {
