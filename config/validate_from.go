@@ -19,5 +19,11 @@ func (v *validator) snapshotFrom() bool {
 		v.r.errorf(at, "snapshot.from: node %q (line %d) is not an etcd member; name a member whose data dir survives, or write %q", n.Name, n.Line, SnapshotFromBestMember)
 		return false
 	}
+	if s.On != SnapshotOnBastion {
+		// The file beside snapshot.from is only compared, and compared on
+		// this machine: one on a node would be read for nothing.
+		v.r.errorf(v.d.where("snapshot.on"), "snapshot.on: %q with snapshot.from: the snapshot file is only compared with the members, on this machine; copy it here and drop snapshot.on, or drop snapshot.path", s.On)
+		return false
+	}
 	return v.d.set("snapshot.path") && s.Path != ""
 }
