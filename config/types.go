@@ -32,6 +32,11 @@ const (
 // Snapshot locations.
 const SnapshotOnBastion = "bastion"
 
+// SnapshotFromBestMember (snapshot.from) takes the snapshot from the
+// cluster itself: the member whose data is the most advanced, picked at a
+// gate (steps/source_member.go).
+const SnapshotFromBestMember = "best-member"
+
 // Cluster is the effective cluster file after defaults are filled.
 type Cluster struct {
 	// File is the path the cluster file was read from (not a YAML key).
@@ -69,6 +74,12 @@ type Snapshot struct {
 	// the cluster's: the cluster was rebuilt under new names on purpose.
 	// Without it such a snapshot is refused as another cluster's data.
 	MembersRenamed bool `yaml:"membersRenamed" json:"membersRenamed"`
+	// From, when set, takes the snapshot from a surviving member's data
+	// (member/snap/db) instead of a file: "best-member" (the most advanced
+	// reachable member, the operator confirming at a gate) or a member's
+	// node name. With Path also given, that file is only compared with the
+	// members, never restored.
+	From string `yaml:"from,omitempty" json:"from,omitempty"`
 }
 
 // SSH is how etcd-dr reaches nodes.

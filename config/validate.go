@@ -84,8 +84,11 @@ func isAlnum(r rune) bool {
 // before step 5 and a typo'd node name is likelier than a deliberate choice.
 func (v *validator) snapshot() {
 	s := &v.c.Snapshot
-	if v.d.bad["snapshot"] || v.d.bad["snapshot.path"] || v.d.bad["snapshot.on"] {
+	if v.d.bad["snapshot"] || v.d.bad["snapshot.path"] || v.d.bad["snapshot.on"] || v.d.bad["snapshot.from"] {
 		return
+	}
+	if v.d.set("snapshot.from") && !v.snapshotFrom() {
+		return // the source member decides; a file, if any, is only compared (snapshotFrom)
 	}
 	if s.On == SnapshotOnBastion {
 		if !v.d.set("snapshot.path") || s.Path == "" {

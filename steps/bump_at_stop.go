@@ -101,7 +101,7 @@ func stopWithEstimate() Step {
 		}
 		return append(out, c.bumpEstimateFact())
 	}
-	return s
+	return withSourcePick(s) // source_member.go: snapshot.from's pick, at the last gate before anything changes
 }
 
 func (c *Context) bumpEstimateFact() string {

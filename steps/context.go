@@ -74,6 +74,9 @@ type Values struct {
 	// Readiness is preflight's readiness report (readiness.go), shown at
 	// the step-1 gate and in the scorecard.
 	Readiness *ReadinessReport `json:"readiness,omitempty"`
+	// Source is the snapshot taken from a member (snapshot.from): preflight's
+	// ranking, the operator's pick and the db step 2 took (source_member.go).
+	Source *Source `json:"source,omitempty"`
 }
 
 // Member is one etcd member as its node's manifest (or env file) says.

@@ -118,6 +118,11 @@ func (e *Engine) gateFor(ctx context.Context, s Step, fresh bool) Gate {
 	if s.Facts != nil {
 		g.Facts = append(g.Facts, s.Facts(e.cx)...)
 	}
+	if s.Choices != nil {
+		if g.Choices = s.Choices(e.cx); len(g.Choices) > 0 {
+			g.Default = g.Choices[0]
+		}
+	}
 	return g
 }
 
@@ -128,6 +133,9 @@ func (e *Engine) offerGate(ctx context.Context, s Step) error {
 	}
 	if !d.Proceed {
 		return e.abort(s, d)
+	}
+	if s.Chosen != nil {
+		return s.Chosen(e.cx, d.Choice)
 	}
 	return nil
 }
@@ -144,7 +152,7 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 		return nil, err
 	}
 	g := e.gateFor(ctx, s, false)
-	g.Failure = failure.Error()
+	g.Failure, g.Default = failure.Error(), ""
 	g.Choices = []Choice{ChoiceRetry, ChoiceReverify}
 	if s.Undo != nil {
 		g.Choices = append(g.Choices, ChoiceUndo)

@@ -23,7 +23,11 @@ func Headless(e *Engine, confirm, who string, w io.Writer) {
 		if !ok {
 			continue
 		}
-		if len(g.Gate.Choices) > 0 {
+		// A step's own choice (the snapshot's source) is answered with
+		// its default, which the gate's facts explain; only a failure's
+		// choices are left to an operator.
+		pick := g.Gate.Failure == "" && g.Gate.Default != ""
+		if len(g.Gate.Choices) > 0 && !pick {
 			why := fmt.Sprintf("%s failed: %s; a headless run does not choose between %s, so it stopped there",
 				g.Gate.Step, g.Gate.Failure, joinChoices(g.Gate.Choices))
 			fmt.Fprintf(w, "%s headless: %s; backing out (the run stays open: resume with the console, which offers %s)\n",
@@ -38,7 +42,12 @@ func Headless(e *Engine, confirm, who string, w io.Writer) {
 			e.Decide(Decision{Proceed: false, By: who, Why: why})
 			continue
 		}
-		e.Decide(Decision{Proceed: true, Typed: confirm, By: who})
+		d := Decision{Proceed: true, Typed: confirm, By: who}
+		if pick {
+			fmt.Fprintf(w, "%s headless: choosing %s, the default\n", stamp(g.At), g.Gate.Default)
+			d.Choice = g.Gate.Default
+		}
+		e.Decide(d)
 	}
 }
 

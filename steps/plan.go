@@ -58,7 +58,11 @@ func PlanTextOf(cl *config.Cluster, v Values, runbook []Step) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Restore plan for cluster %s (%d nodes), snapshot %s on %s\n", cl.Name, len(cl.Nodes), cl.Snapshot.Path, orBastion(cl.Snapshot.On))
+	source := fmt.Sprintf("snapshot %s on %s", cl.Snapshot.Path, orBastion(cl.Snapshot.On))
+	if cl.Snapshot.From != "" {
+		source = "snapshot taken from a member's data (snapshot.from: " + cl.Snapshot.From + ")" // source_member.go
+	}
+	fmt.Fprintf(&b, "Restore plan for cluster %s (%d nodes), %s\n", cl.Name, len(cl.Nodes), source)
 	if v.Run == "" {
 		b.WriteString("Values in <ANGLE_BRACKETS> are decided or read in preflight; the gates show them filled in.\n")
 	}

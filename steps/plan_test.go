@@ -95,16 +95,22 @@ func TestPlansMatchTheirGoldenFiles(t *testing.T) {
 		name, scenario string
 		preflight      bool
 		on             string // snapshot.on: a node, or "" for the bastion
+		from           string // snapshot.from
 	}{
-		{"before preflight every undecided value is a marked placeholder", "stacked", false, ""},
-		{"after preflight on a kubeadm stacked cluster nothing is repointed", "stacked", true, ""},
-		{"after preflight on renamed members with new IPs and ports step 3 shows a diff", "moved", true, ""},
-		{"a snapshot on cp-2 is read to the bastion, used in place on cp-2 and copied to the others", "stacked", true, "cp-2"},
+		{"before preflight every undecided value is a marked placeholder", "stacked", false, "", ""},
+		{"after preflight on a kubeadm stacked cluster nothing is repointed", "stacked", true, "", ""},
+		{"after preflight on renamed members with new IPs and ports step 3 shows a diff", "moved", true, "", ""},
+		{"a snapshot on cp-2 is read to the bastion, used in place on cp-2 and copied to the others", "stacked", true, "cp-2", ""},
+		{"a snapshot from the best member shows the member ranking and the source as placeholders", "stacked", false, "", "best-member"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := scenarioCluster(tc.scenario)
 			if tc.on != "" {
 				cl.Snapshot = config.Snapshot{Path: "/var/backups/etcd/snap.db", On: tc.on}
+				cl.State.Dir = "/home/ops/.local/state/etcd-dr"
+			}
+			if tc.from != "" {
+				cl.Snapshot = config.Snapshot{From: tc.from, On: config.SnapshotOnBastion}
 				cl.State.Dir = "/home/ops/.local/state/etcd-dr"
 			}
 			var v Values
@@ -118,6 +124,9 @@ func TestPlansMatchTheirGoldenFiles(t *testing.T) {
 			name := tc.scenario + map[bool]string{false: "-before-preflight", true: "-after-preflight"}[tc.preflight]
 			if tc.on != "" {
 				name += "-snapshot-on-" + tc.on
+			}
+			if tc.from != "" {
+				name += "-from-" + tc.from
 			}
 			name += ".golden"
 			golden(t, filepath.Join("testdata", "plans", name), got)

@@ -55,10 +55,7 @@ func preflightPlan(c *Context) ([]Action, error) {
 		if n.Has(config.RoleEtcd) {
 			out = append(out, catAction(c, n.Name, c.etcdSource()))
 			out = append(out, c.toolPlan(n.Name)...)
-			if n.Name != c.snapshotHolder() {
-				out = append(out, c.partialCopyRemoval(n.Name)) // prepareMember, before the disk check
-			}
-			out = append(out, c.snapshotActions(n.Name).list()...)
+			out = append(out, c.preflightSnapshotActions(n.Name)...) // source_member_take.go: a file, or the members' dbs
 			m := memberOn(c.members(), n.Name)
 			out = append(out, c.diskFree(n.Name), statusAction(c, m, c.val(first(m.ClientURLs), "<client URL of "+n.Name+">")))
 			if c.systemd() {
@@ -215,6 +212,9 @@ func (c *Context) readInventory(ctx context.Context) error {
 }
 
 func (c *Context) verifySnapshot(ctx context.Context) error {
+	if c.fromMember() {
+		return c.rankSources(ctx) // source_member.go: the snapshot is a member's data
+	}
 	local, node, nodeSHA := c.Cluster.Snapshot.Path, c.snapshotHolder(), ""
 	if node != "" {
 		var err error
@@ -287,6 +287,9 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 		return fmt.Errorf("%d bytes free under %s, need %d (2x the snapshot): free space or set etcd.restoredDataDir elsewhere",
 			avail, path.Dir(c.Values.DataDir), 2*c.Values.SnapshotSize)
 	}
+	if c.sourceNotTaken() {
+		return nil // snapshot.from: nothing to copy before step 2 takes the member's db
+	}
 	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotHolder() {
 		return err // already copied by an earlier attempt, or the file in place (checked, never written)
 	}
@@ -302,6 +305,9 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 }
 
 func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
+	if c.sourceNotTaken() {
+		return nil
+	}
 	res, err := c.Exec1(ctx, c.snapshotActions(node).check)
 	got := strings.Fields(res.Stdout)
 	ok := err == nil && len(got) > 0 && got[0] == c.Values.SnapshotSHA256

@@ -131,7 +131,9 @@ func CheckReadiness(ctx context.Context, cl *config.Cluster, exec Executor) (Rea
 	}
 	local, skip := "", "the snapshot lies on "+c.snapshotHolder()+": preflight reads it"
 	var size int64
-	if c.snapshotHolder() == "" {
+	if c.fromMember() { // source_member.go
+		skip = "the snapshot is a member's data (snapshot.from): preflight reads and ranks the members' dbs"
+	} else if c.snapshotHolder() == "" {
 		info, err := snapshot.Verify(c.Cluster.Snapshot.Path)
 		if err == nil {
 			local, size = c.Cluster.Snapshot.Path, info.Size

@@ -23,7 +23,7 @@ func RestoreEtcdStep() Step {
 			"(new token) with revisions bumped past the live ones so watchers never see time go backwards.",
 		Destructive: true,
 		Plan: func(c *Context) ([]Action, error) {
-			var out []Action
+			out := c.sourceTakeActions() // source_member_take.go: snapshot.from only
 			for _, m := range c.members() {
 				out = append(out, c.recheckAction(m.Node))
 			}
@@ -42,6 +42,9 @@ func RestoreEtcdStep() Step {
 				}
 			}
 			ms := c.members()
+			if err := c.takeSource(ctx, ms); err != nil { // source_member_take.go: snapshot.from only
+				return err
+			}
 			if err := c.recheckSnapshots(ctx, ms); err != nil {
 				return err
 			}
@@ -68,6 +71,7 @@ func restoreFacts(c *Context) []string {
 		"initial cluster " + c.initialCluster(),
 	}
 	facts = append(facts, c.toolFacts()...)
+	facts = append(facts, c.sourceRestoreFacts()...)
 	facts = append(facts, c.Values.SnapshotMembers...)
 	return append(facts, c.Values.SnapshotDiff...)
 }
@@ -87,6 +91,9 @@ func (c *Context) restoreCmd(m Member) nodes.Cmd {
 		"--initial-advertise-peer-urls", strings.Join(m.PeerURLs, ","), "--bump-revision", c.bumpArg()}
 	if c.Cluster.Etcd.MarkCompacted || c.Cluster.Etcd.BumpRevision == "" || c.Cluster.Etcd.BumpRevision == "auto" {
 		args = append(args, "--mark-compacted") // with --bump-revision, or watchers miss the jump
+	}
+	if c.fromMember() {
+		args = append(args, "--skip-hash-check") // a member's db has no trailer (source_member.go)
 	}
 	cmd := shCmd(c.Cluster, restoreScript, append(c.restoreScriptArgs(newDir, snap), args...)...)
 	cmd.Timeout = c.restoreTimeout(m.Node)

@@ -43,6 +43,9 @@ func (c *Context) snapshotOnMember(node string) string {
 // member check and the diff read: the configured file, or the bastion copy
 // read from the holder node in preflight.
 func (c *Context) snapshotOnBastion() string {
+	if c.fromMember() && c.Values.SnapshotBastionCopy != "" {
+		return c.Values.SnapshotBastionCopy // the source member's db copy (source_member.go)
+	}
 	if c.snapshotHolder() == "" {
 		return c.Cluster.Snapshot.Path
 	}

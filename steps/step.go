@@ -42,6 +42,11 @@ type Step struct {
 	BeforeGate func(ctx context.Context, c *Context) error
 	// Facts are what the operator must know at the gate (snapshot card, bump, diff).
 	Facts func(c *Context) []string
+	// Choices, when it returns any, are ways the step may run that the
+	// operator picks at its gate, the default first (the snapshot's source
+	// member); Chosen records the pick before Run. nil: a plain gate.
+	Choices func(c *Context) []Choice
+	Chosen  func(c *Context, ch Choice) error
 	// Run performs the step. nil: run Plan's actions, nodes in parallel and
 	// each node's actions in order. Every action must be idempotent: a step
 	// interrupted by a crash is run again on resume.

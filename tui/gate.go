@@ -164,6 +164,8 @@ func (g *gateDialog) bodyLines(cw int) []string {
 		for _, c := range g.choices() {
 			if h, ok := choiceHelp[c]; ok {
 				wrap("  ", string(c)+": "+h)
+			} else if node, ok := c.SourceNode(); ok {
+				wrap("  ", string(c)+": restore every member from "+node+"'s data (its member/snap/db); the facts rank the members")
 			}
 		}
 	}

@@ -119,6 +119,7 @@ func goldenScenarios() []scenario {
 		{name: "waiting_for_gate_with_a_diff", now: 14, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: repointGate()})},
 		{name: "waiting_for_gate_with_a_diff_expanded", now: 14, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: repointGate()}), keys: []string{"ctrl+x"}},
 		{name: "preflight_copying_the_snapshot", now: 13, evs: preflightCopying()},
+		{name: "waiting_for_gate_source_pick", now: 14, evs: append(preflightDone(), steps.GateEvent{At: at(13), Gate: sourcePickGate()}), keys: []string{"right"}},
 		{name: "running", now: 47, evs: restoreRunning()},
 		{name: "running_nodes_focused_cp-3", now: 47, evs: restoreRunning(), keys: []string{"tab", "down", "down"}},
 		{name: "running_logs_filtered", now: 47, evs: restoreRunning(), keys: []string{"tab", "tab", "/", "e", "r", "r", "enter"}},

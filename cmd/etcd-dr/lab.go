@@ -36,6 +36,7 @@ type labFlags struct {
 	registerNodes      bool
 	kubeletDown        []string // fault kubelet-down@NODE (lab.Options.KubeletDown)
 	kubelet            string   // lab.Options.Kubelet: lab or real
+	snapshotFrom       string   // snapshot.from in cluster.yaml (lab.Options.SnapshotFrom)
 }
 
 func (f *labFlags) register(c *cobra.Command) {
@@ -62,6 +63,8 @@ func (f *labFlags) register(c *cobra.Command) {
 	_ = c.Flags().MarkHidden("kubelet-down") // a game-day fault, not a shape of the lab
 	c.Flags().StringVar(&f.kubelet, "kubelet", lab.KubeletLab,
 		"node software: lab (the lab kubelet) or real (kubeadm-made nodes under the real kubelet v1.35.4 and containerd; needs root; --block is then the slot 0-15 in 198.51.100.0/24)")
+	c.Flags().StringVar(&f.snapshotFrom, "snapshot-from", "",
+		"write snapshot.from into cluster.yaml: restore from a member's data (best-member, or a node) instead of snapshot.db, e.g. with --fault majority-lost")
 }
 
 func (f *labFlags) args() []string {
@@ -70,7 +73,7 @@ func (f *labFlags) args() []string {
 		"--block", strconv.Itoa(f.block), "--etcd-lb=" + strconv.FormatBool(f.etcdLB), "--keys", strconv.Itoa(f.keys),
 		"--etcd-version", f.etcdVersion, "--host-etcd-tools=" + strconv.FormatBool(f.hostEtcdTools), "--etcd-user", f.etcdUser,
 		"--no-encryption=" + strconv.FormatBool(f.noEncryption),
-		"--register-nodes=" + strconv.FormatBool(f.registerNodes), "--kubelet", f.kubelet}
+		"--register-nodes=" + strconv.FormatBool(f.registerNodes), "--kubelet", f.kubelet, "--snapshot-from", f.snapshotFrom}
 	for _, n := range f.kubeletDown {
 		args = append(args, "--kubelet-down", n)
 	}
@@ -80,7 +83,7 @@ func (f *labFlags) args() []string {
 func (f *labFlags) options(progress func(string)) lab.Options {
 	o := lab.Options{Dir: f.dir, ControlPlanes: f.cps, Workers: f.workers, Topology: f.topology,
 		EtcdMode: f.etcdMode, Block: f.block, EtcdLB: f.etcdLB, Keys: f.keys, EtcdVersion: f.etcdVersion,
-		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, RegisterNodes: f.registerNodes, KubeletDown: f.kubeletDown, Kubelet: f.kubelet, Progress: progress}
+		HostEtcdTools: f.hostEtcdTools, EtcdUser: f.etcdUser, NoEncryption: f.noEncryption, RegisterNodes: f.registerNodes, KubeletDown: f.kubeletDown, Kubelet: f.kubelet, SnapshotFrom: f.snapshotFrom, Progress: progress}
 	if f.topology == lab.TopologyExternal {
 		o.EtcdNodes = f.etcd
 	}

@@ -25,6 +25,7 @@ type clusterYAML struct {
 	Snapshot struct {
 		Path string `yaml:"path"`
 		On   string `yaml:"on"`
+		From string `yaml:"from,omitempty"`
 	} `yaml:"snapshot"`
 	SSH struct {
 		User           string   `yaml:"user"`
@@ -62,6 +63,7 @@ func (l *Lab) writeClusterFile() error {
 	c.Cluster = ClusterName
 	c.Snapshot.Path = filepath.Join(l.opts.Dir, "snapshot.db")
 	c.Snapshot.On = "bastion"
+	c.Snapshot.From = l.opts.SnapshotFrom // snapshot.db stays as the file it is compared with
 	c.SSH.User = "root"
 	c.SSH.IdentityFiles = []string{filepath.Join(l.opts.Dir, identityFile)}
 	c.SSH.KnownHosts = filepath.Join(l.opts.Dir, knownHostFile)

@@ -39,6 +39,7 @@ func Faults() []Fault {
 		{FaultCAReplaced, "the cluster CA on the nodes is replaced after the snapshot (readiness stops before step 1)", "", injectReadiness(FaultCAReplaced)},
 		{FaultNewerEtcdSnapshot, "the snapshot claims a newer etcd storage version than the members run (refused before step 1)", "", injectReadiness(FaultNewerEtcdSnapshot)},
 		{"kubelet-down", "the node's kubelet does not come back from step 5's restart (named at the verify gate)", "w-1", injectKubeletDown},
+		{FaultMajorityLost, "every etcd member but the node loses its data dir and crash-loops: no quorum, no apiserver; the writes after snapshot.db live only on the node (drill --snapshot-from best-member)", "cp-2", injectMajorityLost},
 	}
 }
 

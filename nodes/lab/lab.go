@@ -89,8 +89,12 @@ type Options struct {
 	// kubelet) or "real": kubeadm-made nodes under the real kubelet and
 	// containerd (realtier.go; needs root). On the real tier Block is the
 	// slot (0-15) in 198.51.100.0/24.
-	Kubelet  string
-	Progress func(string)
+	Kubelet string
+	// SnapshotFrom, when set, writes snapshot.from into cluster.yaml (the
+	// snapshot is taken from a member's data, "best-member" or a node), and
+	// lab verify then wants the writes made after snapshot.db served.
+	SnapshotFrom string
+	Progress     func(string)
 
 	etcdUID int // EtcdUser's uid (and gid) on the members, see serviceID
 }

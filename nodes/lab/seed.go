@@ -31,6 +31,9 @@ type Seed struct {
 	// Keys is how many raw keys under KeysPrefix the snapshot holds, and so
 	// a restored cluster (Options.Keys).
 	Keys int `json:"keys,omitempty"`
+	// SnapshotFrom is Options.SnapshotFrom: the restore's snapshot is a
+	// member's data, so the writes after snapshot.db must be served.
+	SnapshotFrom string `json:"snapshotFrom,omitempty"`
 }
 
 const seedFile = "seed.json"
@@ -98,6 +101,7 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 		return s, err
 	}
 	s.Keys = l.opts.Keys
+	s.SnapshotFrom = l.opts.SnapshotFrom
 	member := l.opts.members()[0].Addr
 	cfg, err := etcdClientConfig(l.opts.Dir, []string{"https://" + member + ":2379"})
 	if err != nil {

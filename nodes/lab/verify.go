@@ -54,6 +54,10 @@ const (
 	CheckEtcdHealthy             = "etcd-one-healthy-cluster-one-leader"
 	CheckRestartedAfterRestore   = "scheduler-controller-manager-kubelets-restarted-after-restore"
 	CheckObjects                 = "seed-served-post-snapshot-gone"
+	// CheckObjectsKept replaces CheckObjects when the snapshot came from a
+	// member's data (Seed.SnapshotFrom): the writes after snapshot.db were
+	// in that data, and must survive the restore.
+	CheckObjectsKept = "seed-served-post-snapshot-kept"
 )
 
 // Verify checks a drill's safety invariants from the lab's timeline and the
@@ -285,6 +289,10 @@ func checkRestarted(st Status, evs []Event, restores []Event) Check {
 // post-snapshot objects must be gone.
 func checkObjects(ctx context.Context, dir string, st Status, seed Seed) Check {
 	c := Check{Name: CheckObjects}
+	kept := seed.SnapshotFrom != ""
+	if kept {
+		c.Name = CheckObjectsKept
+	}
 	var tok Tokens
 	if b, err := os.ReadFile(filepath.Join(dir, stateFile)); err == nil {
 		var s State
@@ -316,13 +324,20 @@ func checkObjects(ctx context.Context, dir string, st Status, seed Seed) Check {
 		}
 	}
 	for _, p := range seed.PostSnapshot {
-		if code := get(ctx, hc, base, p, tok.Admin); code != http.StatusNotFound {
+		code := get(ctx, hc, base, p, tok.Admin)
+		switch {
+		case kept && code != http.StatusOK:
+			bad = append(bad, fmt.Sprintf("post-snapshot %s: HTTP %d, want 200 (restored from a member's data, which held it: a write was lost)", p, code))
+		case !kept && code != http.StatusNotFound:
 			bad = append(bad, fmt.Sprintf("post-snapshot %s: HTTP %d, want 404 (a write after the snapshot survived)", p, code))
 		}
 	}
 	bad = append(bad, checkRawKeys(ctx, dir, st, seed)...)
 	c.OK = len(bad) == 0
 	c.Detail = fmt.Sprintf("%d seed objects served, %d post-snapshot objects gone (via %s)", len(seed.Seed), len(seed.PostSnapshot), base)
+	if kept {
+		c.Detail = fmt.Sprintf("%d seed objects and %d post-snapshot objects served: the member's data kept them (via %s)", len(seed.Seed), len(seed.PostSnapshot), base)
+	}
 	if !c.OK {
 		c.Detail = strings.Join(bad, "; ")
 	}
@@ -359,6 +374,16 @@ func checkRawKeys(ctx context.Context, dir string, st Status, seed Seed) []strin
 	want := map[string]int64{seed.RawSeed: 1, seed.RawPost: 0}
 	if seed.Keys > 0 {
 		want[KeysPrefix] = int64(seed.Keys) // counted as a prefix, below
+	}
+	if seed.SnapshotFrom != "" { // the member's data held the writes after snapshot.db (seedKeysAfter)
+		want[seed.RawPost] = 1
+		if n := seed.Keys; n > 0 {
+			added, deleted := min(keyChangesAfter, n), 0
+			if n > 2*keyChangesAfter {
+				deleted = added
+			}
+			want[KeysPrefix] = int64(n + added - deleted)
+		}
 	}
 	for key, want := range want {
 		opts := []clientv3.OpOption{clientv3.WithCountOnly()}

@@ -8,6 +8,7 @@ package event
 import (
 	"os"
 	"os/user"
+	"strings"
 	"time"
 )
 
@@ -185,8 +186,13 @@ type Gate struct {
 	// Failure is why the step failed, on the gate offered after a failure
 	// (which also offers Choices); empty on a step's own gate.
 	Failure string `json:",omitempty"`
-	// Choices offered besides back out, on a failure gate.
+	// Choices offered besides back out, on a failure gate; on a step's own
+	// gate, the ways it may run (the snapshot's source member), Default
+	// first.
 	Choices []Choice `json:",omitempty"`
+	// Default is the choice a client takes for the operator who does not
+	// choose (headless), on a step's own gate that offers Choices.
+	Default Choice `json:",omitempty"`
 	// Diffs are the file changes the step will make, one per node and
 	// file, as unified diffs with secrets redacted: the operator sees what
 	// will be written, not only "write etcd.yaml".
@@ -253,6 +259,18 @@ const (
 	ChoiceUndo     Choice = "undo"      // put back what the step changed, then offer its gate again
 	ChoiceContinue Choice = "continue"  // accept a partial result (listed in the scorecard)
 )
+
+// sourcePrefix marks a Choice naming the member whose data becomes the
+// snapshot (snapshot.from).
+const sourcePrefix = "source="
+
+// SourceChoice is the choice of node's member as the snapshot's source.
+func SourceChoice(node string) Choice { return Choice(sourcePrefix + node) }
+
+// SourceNode is the node a SourceChoice names; ok is false for any other.
+func (c Choice) SourceNode() (node string, ok bool) {
+	return strings.CutPrefix(string(c), sourcePrefix)
+}
 
 // NodeCommands lists the commands a step will run on one node.
 type NodeCommands struct {

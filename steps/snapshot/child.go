@@ -41,6 +41,9 @@ const (
 	modeStorage = "storage" // the storage schema version (etcd 3.6+)
 	// modeReadiness: encryption keys, root CAs and automation (readiness.go)
 	modeReadiness = "readiness"
+	// modeMemberDB: bbolt's check, consistent index and Status of a
+	// member's db (memberdb.go)
+	modeMemberDB = "memberdb"
 )
 
 func init() {
@@ -63,6 +66,8 @@ type childResult struct {
 	NotEtc    string    `json:"notEtcd,omitempty"` // why it is not an etcd database
 	Locked    bool      `json:"locked,omitempty"`  // another process holds the file's lock
 	Err       string    `json:"err,omitempty"`     // bbolt or etcdutl error
+	// DB is a member's db's facts (memberdb.go).
+	DB dbFacts `json:"db,omitzero"`
 }
 
 func runChild(mode, path string) int {
@@ -99,6 +104,10 @@ func runChild(mode, path string) int {
 		}
 	case mode == modeReadiness:
 		if res.Readiness, err = childReadiness(path); err != nil {
+			res.Err = err.Error()
+		}
+	case mode == modeMemberDB:
+		if res.DB, err = childMemberDB(path); err != nil {
 			res.Err = err.Error()
 		}
 	case mode == modeStorage:
