@@ -74,6 +74,9 @@ type Values struct {
 	// Readiness is preflight's readiness report (readiness.go), shown at
 	// the step-1 gate and in the scorecard.
 	Readiness *ReadinessReport `json:"readiness,omitempty"`
+	// GateOverrides are the readiness checks the operator overrode at
+	// preflight's failure gate (readiness_gate.go), with who chose each.
+	GateOverrides []GateOverride `json:"gateOverrides,omitempty"`
 }
 
 // Member is one etcd member as its node's manifest (or env file) says.

@@ -20,9 +20,7 @@ func (c *Context) readiness(ctx context.Context) error {
 	r := c.buildReadiness(ctx, c.localSnapshot(), "", c.Values.SnapshotSize, time.Now())
 	verr := c.checkStorageVersion(c.localSnapshot())
 	r.Checks = append(r.Checks, c.versionsCheck(verr))
-	r.applyOverrides(c.Cluster.Readiness.Override)
-	c.reportReadiness(r)
-	if err := r.Err(); err != nil {
+	if err := c.gateReadiness(&r); err != nil {
 		return err
 	}
 	// Only now, with every check passed or overridden, may tools be
@@ -33,6 +31,18 @@ func (c *Context) readiness(ctx context.Context) error {
 	r.Checks[len(r.Checks)-1] = c.versionsCheck(nil)
 	c.Values.Readiness = &r
 	return c.SaveValues()
+}
+
+// gateReadiness applies the overrides of the cluster file and of this
+// run's gates to r, reports and journals it, and returns a
+// *ReadinessError while a check keeps the step-1 gate shut.
+func (c *Context) gateReadiness(r *ReadinessReport) error {
+	r.applyOverrides(c.readinessOverrides())
+	c.reportReadiness(*r)
+	if r.Err() != nil {
+		return &ReadinessError{Report: *r}
+	}
+	return nil
 }
 
 // reportReadiness shows every check as engine checks, and journals each
@@ -49,7 +59,7 @@ func (c *Context) reportReadiness(r ReadinessReport) {
 		c.Check("", "readiness "+rc.Name, !rc.Blocks(), detail)
 		if rc.Overridden {
 			_ = c.Journal(journal.Record{Kind: journal.KindCheck, Check: "readiness override " + rc.Name, State: "overridden",
-				Why: "readiness.override in " + c.Cluster.File + " names " + rc.Name + ": " + rc.Problem})
+				Why: c.overriddenWhy(rc.Name) + ": " + rc.Problem})
 		}
 	}
 	c.Values.Readiness = &r

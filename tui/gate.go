@@ -120,7 +120,8 @@ func (g *gateDialog) needsName() bool {
 	if c == choiceAbort {
 		return false
 	}
-	return g.gate.NeedsName || c == event.ChoiceUndo
+	_, override := c.Overrides() // a readiness override opens the way to step 1
+	return g.gate.NeedsName || c == event.ChoiceUndo || override
 }
 
 func (g *gateDialog) SetSize(w, h int) {
@@ -164,6 +165,8 @@ func (g *gateDialog) bodyLines(cw int) []string {
 		for _, c := range g.choices() {
 			if h, ok := choiceHelp[c]; ok {
 				wrap("  ", string(c)+": "+h)
+			} else if check, ok := c.Overrides(); ok {
+				wrap("  ", string(c)+": restore despite "+check+"'s finding (type the cluster name; journaled)")
 			}
 		}
 	}
