@@ -133,6 +133,12 @@ func (c *Context) versionsCheck(verr error) ReadinessCheck {
 // brings nothing and takes no lock.
 func CheckReadiness(ctx context.Context, cl *config.Cluster, exec Executor) (ReadinessReport, error) {
 	c := &Context{Cluster: cl, Exec: exec}
+	// The disk is measured where the restore would put the new data dir
+	// (etcd.restoredDataDir), as preflight's decide() fixes it, not under
+	// the default's /var/lib.
+	if dir, err := RenderDataDir(cl.Etcd.RestoredDataDir, time.Now()); err == nil {
+		c.Values.DataDir = dir
+	}
 	if err := c.readInventory(ctx); err != nil {
 		return ReadinessReport{}, err
 	}

@@ -77,7 +77,7 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 		{
 			name: "case 5: the disk of one member's new data dir is full", block: 57,
-			injected: "cp-2's disk under its new data dir fills up after preflight: a 4 MiB tmpfs mounted over it as the restore begins",
+			injected: "cp-2's disk under its new data dir fills up after preflight: all but 4 MiB taken as its restore begins",
 			sawMark:  "no space left on device",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -86,10 +86,11 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 				// readiness report's quota-and-disk counts 2x the snapshot
 				// and etcd's two preallocated 64 MB WAL segments, so a 4 MiB
 				// disk is refused there); cp-2's fills up afterwards, just
-				// before its restore runs, which fails with ENOSPC.
-				for _, n := range []string{"cp-1", "cp-2", "cp-3"} {
-					must(t, l.FillDisk(ctx, n, "/var/lib/etcd-full", 1<<30))
-				}
+				// before its restore runs, which fails with ENOSPC. cp-2's
+				// disk is 160 MiB: a tmpfs filled whole takes that much RAM.
+				must(t, l.FillDisk(ctx, "cp-2", "/var/lib/etcd-full", 160<<20))
+				must(t, l.FillDisk(ctx, "cp-1", "/var/lib/etcd-full", 1<<30))
+				must(t, l.FillDisk(ctx, "cp-3", "/var/lib/etcd-full", 1<<30))
 				must(t, l.FillDiskBefore("cp-2", "snapshot restore", "/var/lib/etcd-full", 4<<20))
 				return editCluster(t, l.ClusterFile(), "    mode: static-pod\n", "    restoredDataDir: /var/lib/etcd-full/restored-{{.Time}}\n")
 			},

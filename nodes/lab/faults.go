@@ -115,11 +115,12 @@ type beforeCommand struct {
 	do func(ctx context.Context)
 }
 
-// FillDiskBefore mounts a tmpfs of sizeBytes over dir on the node just
+// FillDiskBefore fills the filesystem holding dir on the node, leaving
+// leave bytes free (a file that takes the rest, lab-filler in dir), just
 // before the first command matching pattern runs there: the disk filled up
 // (logs, another process) after preflight measured it, which a check can
 // only catch by measuring again.
-func (l *Lab) FillDiskBefore(name, pattern, dir string, sizeBytes int64) error {
+func (l *Lab) FillDiskBefore(name, pattern, dir string, leave int64) error {
 	n, err := l.node(name)
 	if err != nil {
 		return err
@@ -132,7 +133,13 @@ func (l *Lab) FillDiskBefore(name, pattern, dir string, sizeBytes int64) error {
 	n.hangMu.Lock()
 	defer n.hangMu.Unlock()
 	n.before = append(n.before, beforeCommand{re: re, do: func(ctx context.Context) {
-		once.Do(func() { _ = l.FillDisk(ctx, name, dir, sizeBytes) })
+		once.Do(func() {
+			out, err := n.command(ctx, "sh", "-c", `avail=$(df -Pk -- "$1" | awk 'NR==2 {print $4}') && `+
+				`fallocate -l $((avail * 1024 - $2)) -- "$1/lab-filler"`, "fill-disk", dir, strconv.FormatInt(leave, 10)).CombinedOutput()
+			if err != nil {
+				l.tl.add(Event{Node: name, Kind: "fault-error", Detail: fmt.Sprintf("fill %s: %v: %s", dir, err, out)})
+			}
+		})
 	}})
 	return nil
 }
