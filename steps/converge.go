@@ -281,9 +281,10 @@ func stampOrNever(t time.Time) string {
 // every apiserver answer a watch from an older resourceVersion with 410
 // (etcd's watch reports the compaction, the apiserver's cacher and its
 // etcd3 watcher turn it into "too old resource version") so informers
-// relist. Without --mark-compacted the read is answered (the bumped
-// revisions in between are a valid history equal to the snapshot's): the
-// check fails. It asks etcd, not the apiserver, because an apiserver's
+// relist. Restored without --mark-compacted (and so without
+// --bump-revision, which etcdutl refuses alone) etcd either answers the
+// read or calls the revision a future one, and a watch from it is
+// accepted: the check fails. It asks etcd, not the apiserver, because an apiserver's
 // watch cache refuses an old resourceVersion whether or not etcd was
 // compacted, which would prove nothing.
 func (c *Context) checkWatchRelist(ctx context.Context, _ *kubeAPI) error {
