@@ -50,7 +50,27 @@ type Cluster struct {
 	State     State     `yaml:"state" json:"state"`
 	Nodes     []Node    `yaml:"nodes" json:"nodes"`
 	Readiness Readiness `yaml:"readiness,omitempty" json:"readiness,omitzero"`
+	Verify    Verify    `yaml:"verify,omitempty" json:"verify,omitzero"`
 }
+
+// Verify configures the verify step's convergence work.
+type Verify struct {
+	// Addons are restarted after the restore (as `kubectl rollout restart`
+	// does) behind the verify gate and waited on until ready. nil (unset):
+	// kube-proxy and CoreDNS in kube-system and the CNI DaemonSet found;
+	// an empty list: none.
+	Addons []Addon `yaml:"addons,omitempty" json:"addons,omitempty"`
+}
+
+// Addon names one workload to restart.
+type Addon struct {
+	Kind      string `yaml:"kind" json:"kind"` // DaemonSet, Deployment or StatefulSet
+	Namespace string `yaml:"namespace" json:"namespace"`
+	Name      string `yaml:"name" json:"name"`
+}
+
+// AddonKinds are the kinds `kubectl rollout restart` restarts.
+var AddonKinds = []string{"DaemonSet", "Deployment", "StatefulSet"}
 
 // Readiness holds the operator's explicit overrides of the readiness
 // report's checks (steps/readiness.go): each names a check that failed and

@@ -29,6 +29,7 @@ func (v *validator) validate() {
 	v.etcd()
 	v.apiserver()
 	v.readiness()
+	v.addons() // validate_addons.go
 	if v.d.ok("state.dir") || !v.d.set("state.dir") {
 		v.bastionPath("state.dir", &v.c.State.Dir)
 	}

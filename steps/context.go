@@ -77,6 +77,9 @@ type Values struct {
 	// Source is the snapshot taken from a member (snapshot.from): preflight's
 	// ranking, the operator's pick and the db step 2 took (source_member.go).
 	Source *Source `json:"source,omitempty"`
+	// GateOverrides are the readiness checks the operator overrode at
+	// preflight's failure gate (readiness_gate.go), with who chose each.
+	GateOverrides []GateOverride `json:"gateOverrides,omitempty"`
 }
 
 // Member is one etcd member as its node's manifest (or env file) says.

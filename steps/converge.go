@@ -13,11 +13,10 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
 )
 
 // The convergence checks of the verify step: proof, read through the API,
@@ -26,7 +25,7 @@ import (
 // scorecard collects (Scorecard.Converged); clients read these, never text.
 const (
 	CheckNodeLease    = "node Ready, its Lease renewed after the restore"
-	CheckWatchRelist  = "watch from before the restore refused with 410: informers relist"
+	CheckWatchRelist  = "revision from before the restore compacted in etcd: watches get 410, informers relist"
 	CheckAPIEndpoints = "default/kubernetes lists only the running apiservers"
 	CheckLeaderLease  = "leader lease renewed after the restore"
 	CheckAddon        = "add-on restarted and ready"
@@ -47,17 +46,8 @@ var ConvergenceChecks = []string{CheckKubeAPI, CheckNodeLease, CheckWatchRelist,
 // the operator decides at the gate (retry waits again).
 const convergeDeadline = 100 * time.Second
 
-// watchRefusalWait is how long the 410 check waits for a watch from the
-// recorded resourceVersion to be refused. A compacted revision is refused at
-// once (etcd answers the watch request with its compact revision); a watch
-// that stays open that long was accepted, which is the failure.
-const watchRefusalWait = 10 * time.Second
-
-// watchFromResource is the resource the recorded resourceVersion and the
-// 410 watch use: Events, which kube-apiserver keeps out of its watch cache by
-// default (DefaultWatchCacheSizes: events 0), so the watch reaches etcd
-// itself. A cached resource would answer 410 from the fresh watch cache even
-// after a restore without --mark-compacted, proving nothing.
+// watchFromResource is the resource whose list gives the resourceVersion
+// recorded in preflight: any list answers with the current etcd revision.
 const watchFromResource = "events"
 
 // recordWatchFrom reads the current resourceVersion through the API while
@@ -284,84 +274,107 @@ func stampOrNever(t time.Time) string {
 	return t.UTC().Format("15:04:05.000")
 }
 
-// checkWatchRelist opens a watch from the resourceVersion read before the
-// restore. With --mark-compacted the restored etcd is compacted at its new
-// revision, so the watch is refused with 410 Gone ("too old resource
-// version") and every informer relists. Without it the watch is accepted
-// (the bumped revisions in between simply do not exist) and informers
-// keep the caches they held before the restore: the check fails.
-func (c *Context) checkWatchRelist(ctx context.Context, api *kubeAPI) error {
-	// The newest resourceVersion from before the restore is the one that
-	// proves most: an informer may hold any RV up to the last write before
-	// the apiservers stopped, and an old one may already be below the
-	// snapshot's own compaction (refused with or without --mark-compacted).
-	// etcd's revision read in preflight and once every apiserver was
-	// stopped are resourceVersions too (the apiserver's are etcd revisions),
-	// and stand in when no apiserver answered in preflight.
-	rv := c.Values.WatchFrom
-	api0, _ := strconv.ParseInt(rv, 10, 64)
-	if r := max(c.Values.LiveRevision, c.Values.RevisionAtStop); r > api0 {
-		rv = strconv.FormatInt(r, 10)
-	}
-	if rv == "" {
-		err := fmt.Errorf("no resourceVersion was read before the restore (%s)", firstNonEmpty(c.Values.WatchFromWhy, "not recorded"))
+// checkWatchRelist proves, in etcd itself, that the revisions from before
+// the restore are compacted: a read at the newest revision recorded before
+// the restore must be refused with mvcc's ErrCompacted ("required revision
+// has been compacted"). That is what --mark-compacted gives, and what makes
+// every apiserver answer a watch from an older resourceVersion with 410
+// (etcd's watch reports the compaction, the apiserver's cacher and its
+// etcd3 watcher turn it into "too old resource version") so informers
+// relist. Restored without --mark-compacted (and so without
+// --bump-revision, which etcdutl refuses alone) etcd either answers the
+// read or calls the revision a future one, and a watch from it is
+// accepted: the check fails. It asks etcd, not the apiserver, because an apiserver's
+// watch cache refuses an old resourceVersion whether or not etcd was
+// compacted, which would prove nothing.
+func (c *Context) checkWatchRelist(ctx context.Context, _ *kubeAPI) error {
+	// The newest revision from before the restore is the one that proves
+	// most: an informer may hold any resourceVersion up to the last write
+	// before the apiservers stopped (resourceVersions are etcd revisions),
+	// and an old one may already be below the snapshot's own compaction
+	// (refused with or without --mark-compacted). The API's, read in
+	// preflight, stands in when etcd's were not read.
+	rv, _ := strconv.ParseInt(c.Values.WatchFrom, 10, 64)
+	rv = max(rv, c.Values.LiveRevision, c.Values.RevisionAtStop)
+	if rv <= 0 {
+		err := fmt.Errorf("no revision was read before the restore (%s)", firstNonEmpty(c.Values.WatchFromWhy, "not recorded"))
 		c.Check("", CheckWatchRelist, false, err.Error())
 		return err
 	}
-	refused, detail, err := watchRefused(ctx, api, rv)
-	if err == nil && !refused {
-		err = errors.New(detail)
-	}
-	if err != nil {
-		c.Check("", CheckWatchRelist, false, err.Error())
-		return err
-	}
-	c.Check("", CheckWatchRelist, true, detail)
-	return nil
-}
-
-// watchRefused reports whether a watch of events from rv is refused as too
-// old (410 Gone / Expired), either when opened or as its first event.
-func watchRefused(ctx context.Context, api *kubeAPI, rv string) (bool, string, error) {
-	wctx, cancel := context.WithTimeout(ctx, watchRefusalWait+5*time.Second)
-	defer cancel()
-	timeout := int64(watchRefusalWait / time.Second)
-	w, err := api.cs.CoreV1().Events("").Watch(wctx, metav1.ListOptions{ResourceVersion: rv, TimeoutSeconds: &timeout})
-	if tooOld(err) {
-		return true, fmt.Sprintf("watch of %s from resourceVersion %s: %v", watchFromResource, rv, err), nil
-	}
-	if err != nil {
-		return false, "", fmt.Errorf("watch of %s from resourceVersion %s: %w", watchFromResource, rv, err)
-	}
-	defer w.Stop()
-	timer := time.NewTimer(watchRefusalWait)
-	defer timer.Stop()
-	select {
-	case ev, ok := <-w.ResultChan():
-		switch {
-		case !ok:
-			return false, fmt.Sprintf("the watch from resourceVersion %s ended without an error: not compacted "+
-				"(was the snapshot restored without --mark-compacted?)", rv), nil
-		case ev.Type == watch.Error:
-			serr := apierrors.FromObject(ev.Object)
-			if tooOld(serr) {
-				return true, fmt.Sprintf("watch of %s from resourceVersion %s refused: %v", watchFromResource, rv, serr), nil
-			}
-			return false, "", fmt.Errorf("watch from resourceVersion %s: %w", rv, serr)
-		default:
-			return false, fmt.Sprintf("the watch from resourceVersion %s was accepted and replayed a %s event: "+
-				"informers would keep their pre-restore caches (was the snapshot restored without --mark-compacted?)", rv, ev.Type), nil
+	var errs []error
+	for _, m := range c.members() {
+		if len(m.ClientURLs) == 0 {
+			continue
 		}
-	case <-timer.C:
-		return false, fmt.Sprintf("the watch from resourceVersion %s was accepted and stayed open %s: informers would keep "+
-			"their pre-restore caches (was the snapshot restored without --mark-compacted?)", rv, watchRefusalWait), nil
-	case <-ctx.Done():
-		return false, "", ctx.Err()
+		detail, err := c.compactedAt(ctx, m, rv)
+		var notCompacted *notCompactedError
+		if err == nil || errors.As(err, &notCompacted) {
+			c.Check("", CheckWatchRelist, err == nil, firstNonEmpty(detail, errString(err)))
+			return err
+		}
+		errs = append(errs, err) // this member did not answer: ask the next
 	}
+	err := fmt.Errorf("no member answered a read at revision %d: %w", rv, errors.Join(errs...))
+	c.Check("", CheckWatchRelist, false, err.Error())
+	return err
 }
 
-func tooOld(err error) bool {
-	return err != nil && (apierrors.IsResourceExpired(err) || apierrors.IsGone(err))
+// errCompactedText is how etcdctl prints mvcc's ErrCompacted as its server
+// returns it (rpctypes.ErrGRPCCompacted).
+const errCompactedText = "required revision has been compacted"
+
+// errFutureRevText is mvcc's ErrFutureRev: etcd has not reached rev yet.
+const errFutureRevText = "required revision is a future revision"
+
+// notCompactedError: etcd answered a read at a revision from before the
+// restore instead of refusing it as compacted.
+type notCompactedError struct{ msg string }
+
+func (e *notCompactedError) Error() string { return e.msg }
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// compactedAt reads at revision rev on m's own etcd, from its node with its
+// client TLS (as every etcdctl the engine runs): nil when etcd refuses it
+// as compacted, a *notCompactedError when it answers.
+func (c *Context) compactedAt(ctx context.Context, m Member, rev int64) (string, error) {
+	r := strconv.FormatInt(rev, 10)
+	args := append(etcdctlArgs(m, m.ClientURLs[0]), "--command-timeout=10s", "get", "/registry/", "--prefix",
+		"--count-only", "--rev="+r, "-w", "fields")
+	var refused, future bool
+	_, err := c.Exec1(ctx, Action{Node: m.Node, ReadOnly: true, Cmd: sudo(c.Cluster, args...),
+		What: "read etcd at revision " + r + " from before the restore (must be refused as compacted)",
+		Accept: func(res nodes.Result) error {
+			switch {
+			case res.ExitCode != 0 && strings.Contains(res.Stderr, errCompactedText):
+				refused = true
+				return nil
+			case res.ExitCode != 0 && strings.Contains(res.Stderr, errFutureRevText):
+				future = true
+				return nil
+			case res.ExitCode == 0:
+				return nil
+			}
+			return fmt.Errorf("exit %d%s", res.ExitCode, stderrTail(res))
+		}})
+	switch {
+	case err != nil:
+		return "", err
+	case future:
+		return "", &notCompactedError{fmt.Sprintf("etcd on %s is behind revision %d from before the restore (%s): the restore did not "+
+			"bump the revision, so a watch from it waits for revisions that will hold other changes and informers keep their pre-restore caches "+
+			"(was the snapshot restored without --bump-revision and --mark-compacted?)", m.Node, rev, errFutureRevText)}
+	case refused:
+		return fmt.Sprintf("etcd on %s refuses revision %d from before the restore: %s (restored at %d): "+
+			"watches from it get 410 and informers relist", m.Node, rev, errCompactedText, c.Values.SnapshotRevision+c.Values.Bump), nil
+	}
+	return "", &notCompactedError{fmt.Sprintf("etcd on %s answered a read at revision %d from before the restore: not compacted, "+
+		"so a watch from it is accepted and informers keep their pre-restore caches (was the snapshot restored without --mark-compacted?)", m.Node, rev)}
 }
 
 // leaderLeases are the control-plane components whose leader election must

@@ -64,6 +64,19 @@ var defaultAddons = []addonRef{
 	{Kind: "DaemonSet", Namespace: "kube-system", Name: "antrea-agent", Optional: true},
 }
 
+// addonList is verify.addons from the cluster file when set (each one
+// expected: a missing one is named at the gate), else defaultAddons.
+func (c *Context) addonList() []addonRef {
+	if c.Cluster.Verify.Addons == nil {
+		return defaultAddons
+	}
+	out := make([]addonRef, 0, len(c.Cluster.Verify.Addons))
+	for _, a := range c.Cluster.Verify.Addons {
+		out = append(out, addonRef{Kind: a.Kind, Namespace: a.Namespace, Name: a.Name})
+	}
+	return out
+}
+
 // surveyConvergence fills c.conv before the verify gate. It never fails the
 // step: what it cannot read is said at the gate and nothing is changed.
 func surveyConvergence(ctx context.Context, c *Context) error {
@@ -73,7 +86,7 @@ func surveyConvergence(ctx context.Context, c *Context) error {
 		c.conv.why = err.Error()
 		return nil
 	}
-	for _, a := range defaultAddons {
+	for _, a := range c.addonList() {
 		err := addonExists(ctx, api, a)
 		switch {
 		case err == nil:
@@ -201,6 +214,8 @@ func (c *Context) restartAddons(ctx context.Context) error {
 		switch a.Kind {
 		case "DaemonSet":
 			_, err = api.cs.AppsV1().DaemonSets(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		case "StatefulSet":
+			_, err = api.cs.AppsV1().StatefulSets(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 		default:
 			_, err = api.cs.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 		}
@@ -215,9 +230,12 @@ func (c *Context) restartAddons(ctx context.Context) error {
 
 func addonExists(ctx context.Context, api *kubeAPI, a addonRef) error {
 	var err error
-	if a.Kind == "DaemonSet" {
+	switch a.Kind {
+	case "DaemonSet":
 		_, err = api.cs.AppsV1().DaemonSets(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
-	} else {
+	case "StatefulSet":
+		_, err = api.cs.AppsV1().StatefulSets(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
+	default:
 		_, err = api.cs.AppsV1().Deployments(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
 	}
 	return err
@@ -241,6 +259,25 @@ func getAddon(ctx context.Context, api *kubeAPI, a addonRef) (string, error) {
 			return "", fmt.Errorf("%d of %d pods available", d.Status.NumberAvailable, d.Status.DesiredNumberScheduled)
 		}
 		return fmt.Sprintf("%d of %d pods updated and available", d.Status.NumberAvailable, d.Status.DesiredNumberScheduled), nil
+	case "StatefulSet":
+		// kubectl rollout status's rules for a RollingUpdate StatefulSet.
+		d, err := api.cs.AppsV1().StatefulSets(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
+		if err != nil {
+			return "", err
+		}
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		switch {
+		case d.Generation > d.Status.ObservedGeneration:
+			return "", fmt.Errorf("waiting for its controller to see generation %d", d.Generation)
+		case d.Status.ReadyReplicas < want:
+			return "", fmt.Errorf("%d of %d pods ready", d.Status.ReadyReplicas, want)
+		case d.Status.UpdateRevision != d.Status.CurrentRevision:
+			return "", fmt.Errorf("%d of %d pods updated to revision %s", d.Status.UpdatedReplicas, want, d.Status.UpdateRevision)
+		}
+		return fmt.Sprintf("%d pods updated and ready", want), nil
 	default:
 		d, err := api.cs.AppsV1().Deployments(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
 		if err != nil {

@@ -162,12 +162,19 @@ func (e *Engine) onFailure(ctx context.Context, s Step, failure error) (*phase, 
 		g.Choices = append(g.Choices, ChoiceContinue)
 		g.Facts = append(g.Facts, "continue: leave "+strings.Join(partial.Nodes, ", ")+" as not done (listed in the scorecard)")
 	}
+	var rerr *ReadinessError
+	if errors.As(failure, &rerr) {
+		offerOverrides(&g, rerr) // readiness_gate.go
+	}
 	d, err := e.await(ctx, g)
 	if err != nil {
 		return nil, err
 	}
 	if !d.Proceed {
 		return nil, e.abort(s, d)
+	}
+	if check, ok := d.Choice.Overrides(); ok {
+		return e.overrideReadiness(ctx, s, failure, check, d)
 	}
 	to := func(p phase) (*phase, error) { return &p, nil }
 	switch d.Choice {

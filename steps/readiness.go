@@ -94,6 +94,21 @@ func (r *ReadinessReport) applyOverrides(overrides []string) {
 	}
 }
 
+// problem is Problem, or when a check failed only on nodes (a file it
+// could not read) what it found on them, so a refusal never says nothing.
+func (rc ReadinessCheck) problem() string {
+	if rc.Problem != "" {
+		return rc.Problem
+	}
+	var out []string
+	for _, n := range rc.Nodes {
+		if !n.OK {
+			out = append(out, n.Node+": "+n.Found)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 // Blocking lists the checks that keep the gate shut.
 func (r ReadinessReport) Blocking() []ReadinessCheck {
 	var out []ReadinessCheck
@@ -114,7 +129,7 @@ func (r ReadinessReport) Err() error {
 		if rc.NoOverride {
 			how = "this check cannot be overridden"
 		}
-		errs = append(errs, fmt.Errorf("readiness check %s failed: %s; %s", rc.Name, rc.Problem, how))
+		errs = append(errs, fmt.Errorf("readiness check %s failed: %s; %s", rc.Name, rc.problem(), how))
 	}
 	return errors.Join(errs...)
 }

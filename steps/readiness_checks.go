@@ -286,6 +286,18 @@ func certCovers(pemData []byte, urls []string, now time.Time) string {
 	return ""
 }
 
+// walSegmentBytes is etcd's WAL segment size (server/storage/wal's
+// SegmentSizeBytes, 64*1000*1000 in etcd 3.5 to 3.7), which etcd
+// preallocates (fallocate) whole for every segment file.
+const walSegmentBytes = 64 * 1000 * 1000
+
+// walNeed is what a restored member's WAL takes at once: the first segment,
+// which `etcdutl snapshot restore` preallocates (wal.Create fails without
+// it), and the next one, which the running member's file pipeline
+// preallocates ahead as N.tmp (file_pipeline.go) and without which it
+// fails at its first segment cut.
+const walNeed = 2 * walSegmentBytes
+
 // checkQuotaDisk: the snapshot fits each member's backend quota with room
 // to run, and the disk holds the new data dir plus this run's copy of the
 // snapshot next to it.
@@ -313,9 +325,10 @@ func (c *Context) checkQuotaDisk(ctx context.Context, size int64) ReadinessCheck
 		} else {
 			rc.node(m.Node, true, "quota %d bytes: room after the snapshot", quota)
 		}
-		// The new data dir (up to twice the snapshot while restoring) and,
-		// unless the snapshot lies on this node already, its copy there.
-		need, copies := 2*size, "the new data dir (2x)"
+		// The new data dir (up to twice the snapshot while restoring, and
+		// its WAL's preallocated segments) and, unless the snapshot lies on
+		// this node already, its copy there.
+		need, copies := 2*size+walNeed, fmt.Sprintf("the new data dir (2x, and %d for the WAL)", walNeed)
 		if m.Node != c.snapshotHolder() {
 			need += size
 			copies += " and the run's copy of the snapshot (1x)"

@@ -20,9 +20,7 @@ func (c *Context) readiness(ctx context.Context) error {
 	r := c.buildReadiness(ctx, c.snapshotOnBastion(), "", c.Values.SnapshotSize, time.Now())
 	verr := c.checkStorageVersion(c.snapshotOnBastion())
 	r.Checks = append(r.Checks, c.versionsCheck(verr))
-	r.applyOverrides(c.Cluster.Readiness.Override)
-	c.reportReadiness(r)
-	if err := r.Err(); err != nil {
+	if err := c.gateReadiness(&r); err != nil {
 		return err
 	}
 	// Only now, with every check passed or overridden, may tools be
@@ -33,6 +31,18 @@ func (c *Context) readiness(ctx context.Context) error {
 	r.Checks[len(r.Checks)-1] = c.versionsCheck(nil)
 	c.Values.Readiness = &r
 	return c.SaveValues()
+}
+
+// gateReadiness applies the overrides of the cluster file and of this
+// run's gates to r, reports and journals it, and returns a
+// *ReadinessError while a check keeps the step-1 gate shut.
+func (c *Context) gateReadiness(r *ReadinessReport) error {
+	r.applyOverrides(c.readinessOverrides())
+	c.reportReadiness(*r)
+	if r.Err() != nil {
+		return &ReadinessError{Report: *r}
+	}
+	return nil
 }
 
 // reportReadiness shows every check as engine checks, and journals each
@@ -49,7 +59,7 @@ func (c *Context) reportReadiness(r ReadinessReport) {
 		c.Check("", "readiness "+rc.Name, !rc.Blocks(), detail)
 		if rc.Overridden {
 			_ = c.Journal(journal.Record{Kind: journal.KindCheck, Check: "readiness override " + rc.Name, State: "overridden",
-				Why: "readiness.override in " + c.Cluster.File + " names " + rc.Name + ": " + rc.Problem})
+				Why: c.overriddenWhy(rc.Name) + ": " + rc.Problem})
 		}
 	}
 	c.Values.Readiness = &r
@@ -123,6 +133,12 @@ func (c *Context) versionsCheck(verr error) ReadinessCheck {
 // brings nothing and takes no lock.
 func CheckReadiness(ctx context.Context, cl *config.Cluster, exec Executor) (ReadinessReport, error) {
 	c := &Context{Cluster: cl, Exec: exec}
+	// The disk is measured where the restore would put the new data dir
+	// (etcd.restoredDataDir), as preflight's decide() fixes it, not under
+	// the default's /var/lib.
+	if dir, err := RenderDataDir(cl.Etcd.RestoredDataDir, time.Now()); err == nil {
+		c.Values.DataDir = dir
+	}
 	if err := c.readInventory(ctx); err != nil {
 		return ReadinessReport{}, err
 	}

@@ -35,6 +35,9 @@ func RestoreEtcdStep() Step {
 		BeforeGate: decideBumpAtStop, // bump_at_stop.go
 		Facts:      restoreFacts,
 		Run: func(ctx context.Context, c *Context) error {
+			if c.fakeRestoreWithoutCompaction() {
+				c.Values.Bump = 0 // FAKE (fake_compaction.go): restore with no bump
+			}
 			if c.Values.RestoredAt.IsZero() {
 				c.Values.RestoredAt = c.now()
 				if err := c.SaveValues(); err != nil {
@@ -88,9 +91,13 @@ func (c *Context) restoreCmd(m Member) nodes.Cmd {
 	newDir := c.val(c.Values.DataDir, PhDataDir)
 	args := []string{m.etcdutl(), "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
 		"--initial-cluster", c.initialCluster(), "--initial-cluster-token", c.val(c.Values.Token, PhToken),
-		"--initial-advertise-peer-urls", strings.Join(m.PeerURLs, ","), "--bump-revision", c.bumpArg()}
-	if c.Cluster.Etcd.MarkCompacted || c.Cluster.Etcd.BumpRevision == "" || c.Cluster.Etcd.BumpRevision == "auto" {
-		args = append(args, "--mark-compacted") // with --bump-revision, or watchers miss the jump
+		"--initial-advertise-peer-urls", strings.Join(m.PeerURLs, ",")}
+	switch {
+	case c.fakeRestoreWithoutCompaction(): // FAKE (fake_compaction.go): neither bump nor compaction
+	case c.Cluster.Etcd.MarkCompacted || c.Cluster.Etcd.BumpRevision == "" || c.Cluster.Etcd.BumpRevision == "auto":
+		args = append(args, "--bump-revision", c.bumpArg(), "--mark-compacted") // with --bump-revision, or watchers miss the jump
+	default:
+		args = append(args, "--bump-revision", c.bumpArg())
 	}
 	if c.fromMember() {
 		args = append(args, "--skip-hash-check") // a member's db has no trailer (source_member.go)

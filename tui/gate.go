@@ -120,7 +120,8 @@ func (g *gateDialog) needsName() bool {
 	if c == choiceAbort {
 		return false
 	}
-	return g.gate.NeedsName || c == event.ChoiceUndo
+	_, override := c.Overrides() // a readiness override opens the way to step 1
+	return g.gate.NeedsName || c == event.ChoiceUndo || override
 }
 
 func (g *gateDialog) SetSize(w, h int) {
@@ -166,6 +167,8 @@ func (g *gateDialog) bodyLines(cw int) []string {
 				wrap("  ", string(c)+": "+h)
 			} else if node, ok := c.SourceNode(); ok {
 				wrap("  ", string(c)+": restore every member from "+node+"'s data (its member/snap/db); the facts rank the members")
+			} else if check, ok := c.Overrides(); ok {
+				wrap("  ", string(c)+": restore despite "+check+"'s finding (type the cluster name; journaled)")
 			}
 		}
 	}

@@ -36,7 +36,8 @@ matches, else the bastion's static binary it would bring (see etcd-dr tools).
 Then it shows preflight's readiness report (encryption keys, CA era, etcd
 versions, certificates, quota and disk, automation; readinessOK in -o json),
 which preflight enforces. It changes nothing on any node. Exit 0 only if
-every node passes.`,
+every node passes and no readiness check would keep the step-1 gate shut
+(exit 1 names the failing check; an override in the cluster file opens it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := loadCluster(file, cmd.ErrOrStderr())
@@ -74,9 +75,10 @@ every node passes.`,
 				return failErr(fmt.Errorf("%d of %d nodes failed the check", n, len(results)))
 			}
 			if err := readinessErr(rep); err != nil {
-				// The report is shown and its verdict is in -o json; the exit
-				// status stays the nodes' (preflight is the gate that refuses).
-				fmt.Fprintf(cmd.ErrOrStderr(), "etcd-dr: preflight would refuse: %s\n", steps.Clean(err.Error()))
+				// The report is shown and its verdict is in -o json; a check
+				// that would keep the step-1 gate shut fails `check` too,
+				// naming it, so a script learns it before the incident.
+				return failErr(fmt.Errorf("preflight would refuse: %s", steps.Clean(err.Error())))
 			}
 			return nil
 		},

@@ -76,6 +76,7 @@ ssh:
   connectTimeout: 5s
   config: none
 state: {dir: %s}
+readiness: {override: [certificates]}  # the node is an SSH server, not a member: no TLS files
 nodes:
   - {name: cp-1, address: %s, roles: [control-plane, etcd]}
 `, snap, manifests, tools, nodetest.CurrentUser(t), port, key, kh, filepath.Join(dir, "state"), host)

@@ -83,6 +83,39 @@ func TestDrillProvesTheClusterConverged(t *testing.T) {
 	}
 }
 
+// The compaction proof can fail: the same lab restored the way many
+// hand-written procedures do, a plain `etcdutl snapshot restore` with
+// neither --bump-revision nor --mark-compacted, leaves the revisions from
+// before the restore unrefused, and the verify step says so instead of
+// passing. etcdutl refuses --bump-revision without --mark-compacted, so no
+// cluster file or lab fault makes etcd-dr restore so: the engine's FAKE knob
+// (steps.FakeRestoreWithoutCompaction) stands in for that restore, for this
+// test only. With both flags (the default drill above) the same read is
+// refused as compacted.
+func TestRevisionFromBeforeTheRestoreIsNotRefusedWithoutMarkCompacted(t *testing.T) {
+	dir, cluster := detachedLab(t, 200)
+	noCompact := editCluster(t, cluster, "    mode: static-pod\n", "") // its own file, which the FAKE knob names
+	steps.FakeRestoreWithoutCompaction(noCompact)
+	var out, errb bytes.Buffer
+	code := run(runHeadless(noCompact), &out, &errb)
+	all := out.String() + errb.String()
+	if code == exitOK {
+		t.Fatalf("a restore without --mark-compacted passed the verify step:\n%s", tail(all, 80))
+	}
+	for _, w := range []string{"check FAIL cluster  " + steps.CheckWatchRelist,
+		"--mark-compacted?)", "headless: verify failed: watch-410: not converged"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("output lacks %q:\n%s", w, tail(all, 120))
+		}
+	}
+	for _, f := range []string{"check ok   cluster  " + steps.CheckWatchRelist} {
+		if strings.Contains(all, f) {
+			t.Errorf("output has %q:\n%s", f, tail(all, 80))
+		}
+	}
+	requireNoAdminCredentials(t, dir, all)
+}
+
 // requireNoAdminCredentials: the admin token the run read from admin.conf
 // is nowhere in what the operator saw, the journal or the transcripts.
 func requireNoAdminCredentials(t *testing.T, dir, saw string) {

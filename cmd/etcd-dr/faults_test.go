@@ -77,19 +77,21 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 		},
 		{
 			name: "case 5: the disk of one member's new data dir is full", block: 57,
-			injected: "a 4 MiB tmpfs under cp-2's new data dir (passes preflight's 2x+1x-snapshot check)",
+			injected: "cp-2's disk under its new data dir fills up after preflight: all but 4 MiB taken as its restore begins",
 			sawMark:  "no space left on device",
 			inject: func(t *testing.T, l *lab.Lab) string {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				// 4 MiB passes preflight's free-space check (the readiness
-				// report's quota-and-disk: 2x the ~0.4 MiB snapshot for the
-				// new data dir, 1x for the run's copy) but not the restore:
-				// etcd's WAL preallocates 64 MiB. The other members get room
-				// to spare.
-				must(t, l.FillDisk(ctx, "cp-2", "/var/lib/etcd-full", 4<<20))
+				// Every member has room when preflight measures it (the
+				// readiness report's quota-and-disk counts 2x the snapshot
+				// and etcd's two preallocated 64 MB WAL segments, so a 4 MiB
+				// disk is refused there); cp-2's fills up afterwards, just
+				// before its restore runs, which fails with ENOSPC. cp-2's
+				// disk is 160 MiB: a tmpfs filled whole takes that much RAM.
+				must(t, l.FillDisk(ctx, "cp-2", "/var/lib/etcd-full", 160<<20))
 				must(t, l.FillDisk(ctx, "cp-1", "/var/lib/etcd-full", 1<<30))
 				must(t, l.FillDisk(ctx, "cp-3", "/var/lib/etcd-full", 1<<30))
+				must(t, l.FillDiskBefore("cp-2", "snapshot restore", "/var/lib/etcd-full", 4<<20))
 				return editCluster(t, l.ClusterFile(), "    mode: static-pod\n", "    restoredDataDir: /var/lib/etcd-full/restored-{{.Time}}\n")
 			},
 			want:  []string{"on cp-2", "etcdutl", "no space left on device", "/var/lib/etcd-full/restored-"},

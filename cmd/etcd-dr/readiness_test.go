@@ -101,6 +101,12 @@ func TestEachReadinessFaultStopsTheRunBeforeStepOneAndChangesNothing(t *testing.
 				b = append(b, []byte("readiness:\n  override: ["+strings.Join(tc.overrides, ", ")+"]\n")...)
 				must(t, os.WriteFile(cluster, b, 0o644))
 			}
+			// check says it first: exit 1, naming the check (the first want).
+			var cout, cerr bytes.Buffer
+			if code := run([]string{"check", "-f", cluster}, &cout, &cerr); code != exitFailed || !strings.Contains(cerr.String(), tc.want[0]) {
+				t.Errorf("check exit %d, want %d naming %q:\n%s\n%s", code, exitFailed, tc.want[0], tail(cout.String(), 30), &cerr)
+			}
+			seen = append(seen, cout.String()+cerr.String())
 			before := nodeState(t, l.Dir())
 			start := time.Now()
 			saw, err := runEngine(t, cluster, 0)

@@ -215,23 +215,40 @@ func (k *kubelet) systemctl(args []string) (int, string) {
 	}
 	since := k.startedAt()
 	stamp := since.UTC().Format("Mon 2006-01-02 15:04:05 MST")
+	// A kubelet held down (fault kubelet-down) crash-loops as kubeadm's
+	// unit runs it (Restart=always, RestartSec=10): between its attempts
+	// systemd reports the unit activating (auto-restart), Result=exit-code,
+	// no main process, and `systemctl is-active` prints "activating" and
+	// exits 3 (anything but active is not running) — never "active".
+	down := k.heldDown()
 	switch verb {
 	case "restart", "start", "reload-or-restart", "try-restart":
 		k.restart()
 		return 0, ""
 	case "is-active":
+		if down {
+			return 3, "activating\n"
+		}
 		return 0, "active\n"
 	case "status":
+		if down {
+			return 3, fmt.Sprintf("● kubelet.service - kubelet: The Kubernetes Node Agent (drill lab)\n"+
+				"     Active: activating (auto-restart) (Result: exit-code) since %s\n"+
+				"   Main PID: %d (code=exited, status=1/FAILURE)\n", stamp, os.Getpid())
+		}
 		return 0, fmt.Sprintf("● kubelet.service - kubelet: The Kubernetes Node Agent (drill lab)\n"+
 			"     Active: active (running) since %s\n   Main PID: %d (kubelet)\n", stamp, os.Getpid())
 	case "show":
 		// systemd gives every start of a unit a new InvocationID; the
 		// runbook compares it before and after `systemctl restart`.
 		inv := sha256.Sum256([]byte(k.n.spec.Name + "/" + since.UTC().Format(time.RFC3339Nano)))
-		all := map[string]string{"ActiveState": "active", "SubState": "running",
+		all := map[string]string{"ActiveState": "active", "SubState": "running", "Result": "success",
 			"ActiveEnterTimestamp": stamp, "ExecMainStartTimestamp": stamp,
 			"ActiveEnterTimestampMonotonic": "0", "MainPID": fmt.Sprint(os.Getpid()), "Id": "kubelet.service",
 			"InvocationID": fmt.Sprintf("%x", inv[:16])}
+		if down {
+			all["ActiveState"], all["SubState"], all["Result"], all["MainPID"] = "activating", "auto-restart", "exit-code", "0"
+		}
 		if len(props) == 0 {
 			props = []string{"Id", "ActiveState", "SubState", "MainPID", "ActiveEnterTimestamp", "ExecMainStartTimestamp", "InvocationID"}
 		}

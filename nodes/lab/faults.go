@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -104,6 +105,42 @@ func (l *Lab) FillDisk(ctx context.Context, name, dir string, sizeBytes int64) e
 	if err != nil {
 		return fmt.Errorf("lab: fill disk at %s on %s: %w", dir, name, err)
 	}
+	return nil
+}
+
+// beforeCommand is a fault that happens on the node just before a command
+// matching re runs there (FillDiskBefore).
+type beforeCommand struct {
+	re *regexp.Regexp
+	do func(ctx context.Context)
+}
+
+// FillDiskBefore fills the filesystem holding dir on the node, leaving
+// leave bytes free (a file that takes the rest, lab-filler in dir), just
+// before the first command matching pattern runs there: the disk filled up
+// (logs, another process) after preflight measured it, which a check can
+// only catch by measuring again.
+func (l *Lab) FillDiskBefore(name, pattern, dir string, leave int64) error {
+	n, err := l.node(name)
+	if err != nil {
+		return err
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return fmt.Errorf("lab: fill-disk pattern %q: %w", pattern, err)
+	}
+	var once sync.Once
+	n.hangMu.Lock()
+	defer n.hangMu.Unlock()
+	n.before = append(n.before, beforeCommand{re: re, do: func(ctx context.Context) {
+		once.Do(func() {
+			out, err := n.command(ctx, "sh", "-c", `avail=$(df -Pk -- "$1" | awk 'NR==2 {print $4}') && `+
+				`fallocate -l $((avail * 1024 - $2)) -- "$1/lab-filler"`, "fill-disk", dir, strconv.FormatInt(leave, 10)).CombinedOutput()
+			if err != nil {
+				l.tl.add(Event{Node: name, Kind: "fault-error", Detail: fmt.Sprintf("fill %s: %v: %s", dir, err, out)})
+			}
+		})
+	}})
 	return nil
 }
 

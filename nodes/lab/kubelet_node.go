@@ -97,6 +97,14 @@ func (k *kubelet) startAPI(restart bool) {
 	}()
 }
 
+// heldDown reports whether the kubelet stayed down after a restart (fault
+// kubelet-down): systemd then reports it crash-looping, not active.
+func (k *kubelet) heldDown() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stayedDown
+}
+
 // stopAPI ends the running invocation's API side (the lab going down).
 func (k *kubelet) stopAPI() {
 	k.mu.Lock()

@@ -180,6 +180,7 @@ type labNode struct {
 	stopCtl  func()
 	hangMu   sync.Mutex
 	hang     []*regexp.Regexp // fault knob: commands matching hang forever
+	before   []beforeCommand  // fault knob: run before a command matching
 	hostKeys []ssh.Signer
 }
 

@@ -228,6 +228,26 @@ func TestLabNodesLookLikeRealKubeadmNodesOverSSH(t *testing.T) {
 
 // testFaultKnobs runs last on the lab: the knobs leave nodes broken.
 func testFaultKnobs(t *testing.T, l *Lab) {
+	t.Run("a kubelet held down after its restart is never reported active by systemctl", func(t *testing.T) {
+		must := func(err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(l.KubeletDown("w-1"))
+		// As systemd reports kubeadm's crash-looping kubelet unit
+		// (Restart=always): activating (auto-restart), is-active exit 3.
+		got, err := sshRun(t, l, "w-1", "sudo -n -- systemctl restart kubelet; systemctl is-active kubelet; echo exit $?; "+
+			"systemctl show kubelet -p ActiveState -p SubState -p Result; systemctl status kubelet >/dev/null; echo status $?")
+		must(err)
+		if want := "activating\nexit 3\nActiveState=activating\nSubState=auto-restart\nResult=exit-code\nstatus 3\n"; got != want {
+			t.Errorf("w-1 held down: got %q, want %q", got, want)
+		}
+		got, err = sshRun(t, l, "w-2", "systemctl is-active kubelet")
+		if err != nil || got != "active\n" {
+			t.Errorf("w-2, not held down: %q, %v; want active", got, err)
+		}
+	})
 	t.Run("a changed host key makes strict host-key checking refuse the node", func(t *testing.T) {
 		if _, err := l.ChangeHostKey("cp-2"); err != nil {
 			t.Fatal(err)

@@ -229,7 +229,16 @@ func (n *labNode) sshCommand(ctx context.Context, line string, env []string) *ex
 			break
 		}
 	}
+	var before []beforeCommand
+	for _, b := range n.before {
+		if b.re.MatchString(line) {
+			before = append(before, b)
+		}
+	}
 	n.hangMu.Unlock()
+	for _, b := range before {
+		b.do(ctx) // a fault's own failure shows as the command's
+	}
 	cmd := n.command(ctx, "sh", "-c", line)
 	cmd.Env = append(cmd.Env, env...)
 	return cmd

@@ -272,6 +272,20 @@ func (c Choice) SourceNode() (node string, ok bool) {
 	return strings.CutPrefix(string(c), sourcePrefix)
 }
 
+// choiceOverride begins a choice that overrides one failed readiness check
+// by name (OverrideChoice), offered on preflight's failure gate.
+const choiceOverride = "override "
+
+// OverrideChoice is the choice that overrides the readiness check named
+// check: the run goes on as if readiness.override in the cluster file
+// named it, and the journal records who chose it.
+func OverrideChoice(check string) Choice { return Choice(choiceOverride + check) }
+
+// Overrides names the readiness check c overrides, if it is an override.
+func (c Choice) Overrides() (check string, ok bool) {
+	return strings.CutPrefix(string(c), choiceOverride)
+}
+
 // NodeCommands lists the commands a step will run on one node.
 type NodeCommands struct {
 	Node     string
