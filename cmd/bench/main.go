@@ -74,7 +74,7 @@ type bench struct {
 }
 
 var benches = []bench{
-	{"fanout", fanout}, {"flood", flood}, {"snapshot", snapshotBench}, {"diff", diffBench}, {"flush", flushBench}, {"drill", drillRTO}, {"scale", scale},
+	{"fanout", fanout}, {"flood", flood}, {"snapshot", snapshotBench}, {"diff", diffBench}, {"flush", flushBench}, {"drill", drillRTO}, {"overhead", overheadBench}, {"scale", scale},
 }
 
 func main() {
@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "tiny sizes and short durations (CI)")
 	out := fs.String("o", "bench/results.json", "where to write the rows as JSON")
 	fs.StringVar(&c.EtcdDR, "etcd-dr", c.EtcdDR, "etcd-dr binary the drills run (make build)")
-	fs.StringVar(&c.Only, "only", "", "run only these benchmarks (comma-separated: fanout,flood,snapshot,diff,flush,drill,scale)")
+	fs.StringVar(&c.Only, "only", "", "run only these benchmarks (comma-separated: fanout,flood,snapshot,diff,flush,drill,overhead,scale)")
 	mib := fs.Int("snapshot-mib", 0, "one snapshot database size in MiB (default 1024 and 8192, 8 with --quick)")
 	diffKeys := fs.Int("diff-keys", 0, "keys in the diff summary's snapshot (default 1000000, 10000 with --quick)")
 	hosts := fs.Int("hosts", 0, "fan-out endpoints (default 1000, 20 with --quick)")
