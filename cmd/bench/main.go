@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mib := fs.Int("snapshot-mib", 0, "one snapshot database size in MiB (default 1024 and 8192, 8 with --quick)")
 	diffKeys := fs.Int("diff-keys", 0, "keys in the diff summary's snapshot (default 1000000, 10000 with --quick)")
 	hosts := fs.Int("hosts", 0, "fan-out endpoints (default 1000, 20 with --quick)")
+	flushWorkers := fs.Int("flush-workers", 0, "step 5's workers (default 1000, 100 with --quick)")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile here (go tool pprof)")
 	md := fs.String("markdown", "", "print the README tables of this results file and exit")
 	if err := fs.Parse(args); err != nil {
@@ -125,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *hosts > 0 {
 		c.Hosts = *hosts
+	}
+	if *flushWorkers > 0 {
+		c.FlushHosts = *flushWorkers
 	}
 	c.Progress = stderr
 	rows, failed := runAll(ctx, c)
