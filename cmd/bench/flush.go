@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,7 +126,10 @@ func flushBench(ctx context.Context, c options) ([]Row, error) {
 			slices.Reverse(tools)
 		}
 		for _, t := range tools {
-			got, err := e.measure(t.run)
+			var got cost
+			var err error
+			// -cpuprofile, then pprof -tagfocus tool=etcd-dr, as the fan-out.
+			pprof.Do(ctx, pprof.Labels("tool", t.name), func(context.Context) { got, err = e.measure(t.run) })
 			if err != nil {
 				err = fmt.Errorf("round %d: %s: %w", round+1, t.name, err)
 				if round == 0 {
