@@ -21,8 +21,10 @@ const (
 
 // scorecard is the part of `etcd-dr drill -o json` the benchmarks read.
 type scorecard struct {
-	RTO   string `json:"rto"`
-	Steps []struct {
+	RTO     string    `json:"rto"`
+	Ended   time.Time `json:"ended"`
+	Journal string    `json:"journal"`
+	Steps   []struct {
 		Step     string `json:"step"`
 		Duration string `json:"duration"`
 		State    string `json:"state"`
@@ -32,6 +34,14 @@ type scorecard struct {
 // runDrill runs one headless drill on a fresh lab and returns its
 // scorecard and the drill's wall time (lab up, procedure, verify, down).
 func runDrill(ctx context.Context, c options, block, members, workers int) (scorecard, time.Duration, error) {
+	return runDrillWith(ctx, c, block, members, workers, nil)
+}
+
+// runDrillWith is runDrill with a watcher: watch starts with the drill,
+// given the lab dir, and the function it returns reads the dir once the
+// drill succeeded, before the dir is removed.
+func runDrillWith(ctx context.Context, c options, block, members, workers int,
+	watch func(ctx context.Context, dir string) func(scorecard) error) (scorecard, time.Duration, error) {
 	dir, err := os.MkdirTemp("", "etcd-dr-bench-drill-")
 	if err != nil {
 		return scorecard{}, 0, err
@@ -41,6 +51,12 @@ func runDrill(ctx context.Context, c options, block, members, workers int) (scor
 		"--block", fmt.Sprint(block), "--nodes", fmt.Sprint(members), "--workers", fmt.Sprint(workers))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var after func(scorecard) error
+	if watch != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		after = watch(wctx, dir)
+	}
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
@@ -52,6 +68,9 @@ func runDrill(ctx context.Context, c options, block, members, workers int) (scor
 	var sc scorecard
 	if err := json.NewDecoder(&stdout).Decode(&sc); err != nil {
 		return sc, wall, fmt.Errorf("drill scorecard: %w", err)
+	}
+	if after != nil {
+		return sc, wall, after(sc)
 	}
 	return sc, wall, nil
 }

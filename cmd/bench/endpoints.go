@@ -27,7 +27,7 @@ import (
 // tool then pays the same server cost, on the same cores, and the servers'
 // CPU is measured apart from the clients'.
 const (
-	endpointsEnv = "ETCD_DR_BENCH_ENDPOINTS" // "N DIR": serve N endpoints, files in DIR
+	endpointsEnv = "ETCD_DR_BENCH_ENDPOINTS" // "N DIR BLOCK MODE": serve N endpoints on 127.BLOCK.x.y, files in DIR
 	targetsFile  = "targets"                 // "name host port" per line
 )
 
@@ -49,7 +49,15 @@ type endpoints struct {
 	user       string
 }
 
-func startEndpoints(n int) (*endpoints, error) {
+// Endpoint modes: what the endpoints' commands find on their PATH.
+const (
+	modePlain = "plain" // the host's own commands (fan-out runs uptime)
+	modeFlush = "flush" // a canned systemctl that answers step 5's commands (flushSystemctl)
+)
+
+func startEndpoints(n int) (*endpoints, error) { return startEndpointsOn(n, fanoutBlock, modePlain) }
+
+func startEndpointsOn(n, block int, mode string) (*endpoints, error) {
 	dir, err := os.MkdirTemp("", "etcd-dr-bench-fanout-")
 	if err != nil {
 		return nil, err
@@ -65,7 +73,7 @@ func startEndpoints(n int) (*endpoints, error) {
 		return e, err
 	}
 	e.child = exec.Command(self)
-	e.child.Env = append(os.Environ(), fmt.Sprintf("%s=%d %s", endpointsEnv, n, dir))
+	e.child.Env = append(os.Environ(), fmt.Sprintf("%s=%d %s %d %s", endpointsEnv, n, dir, block, mode))
 	e.child.Stderr = os.Stderr
 	e.child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := e.child.StdoutPipe()
@@ -137,9 +145,9 @@ func clientCPU() float64 {
 // servers, writes known_hosts and the targets, says "ready" and serves
 // until stdin closes.
 func serveEndpoints(spec string) int {
-	var n int
-	var dir string
-	if _, err := fmt.Sscan(spec, &n, &dir); err != nil {
+	var n, block int
+	var dir, mode string
+	if _, err := fmt.Sscan(spec, &n, &dir, &block, &mode); err != nil {
 		fmt.Fprintf(os.Stderr, "bench endpoints: %s=%q: %v\n", endpointsEnv, spec, err)
 		return 2
 	}
@@ -156,8 +164,15 @@ func serveEndpoints(spec string) int {
 		}
 	}()
 	for i := range n {
-		addr := fmt.Sprintf("127.%d.%d.%d:0", fanoutBlock, i/250, i%250+1)
-		s, err := sshserver.Start(sshserver.Config{Addr: addr, HostKeys: []ssh.Signer{hostKey}, AuthorizedKeys: []ssh.PublicKey{clientPub}})
+		addr := fmt.Sprintf("127.%d.%d.%d:0", block, i/250, i%250+1)
+		cfg := sshserver.Config{Addr: addr, HostKeys: []ssh.Signer{hostKey}, AuthorizedKeys: []ssh.PublicKey{clientPub}}
+		if mode == modeFlush {
+			if cfg.Command, err = flushNode(dir, i); err != nil {
+				fmt.Fprintf(os.Stderr, "bench endpoints: endpoint %d: %v\n", i, err)
+				return 1
+			}
+		}
+		s, err := sshserver.Start(cfg)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench endpoints: endpoint %d: %v\n", i, err)
 			return 1

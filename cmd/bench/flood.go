@@ -14,6 +14,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/steps"
@@ -59,8 +60,11 @@ func (l *loop) deliver(msg tea.Msg) {
 
 type floodStats struct {
 	views, keys []time.Duration
-	sent        atomic.Int64
-	peakHeap    atomic.Uint64
+	// frameCPU is the CPU the loop's thread spent on each Update and View:
+	// the console's own cost, which a loaded machine does not inflate.
+	frameCPU []time.Duration
+	sent     atomic.Int64
+	peakHeap atomic.Uint64
 }
 
 // flood feeds FloodNodes × FloodRate lines/s into the real console model
@@ -165,6 +169,8 @@ func drive(m tea.Model, l *loop, done <-chan struct{}, st *floodStats) tea.Model
 	// The reader's last coalesced batch arrives within one window after the
 	// producers stop; the grace is generous for a loaded machine.
 	var grace <-chan time.Time
+	runtime.LockOSThread() // the thread's CPU time is this loop's alone
+	defer runtime.UnlockOSThread()
 	for {
 		var msg tea.Msg
 		select {
@@ -180,10 +186,12 @@ func drive(m tea.Model, l *loop, done <-chan struct{}, st *floodStats) tea.Model
 			pressed, msg = k.at, k.key
 		}
 		var cmd tea.Cmd
+		c0 := threadCPU()
 		m, cmd = m.Update(msg)
 		v0 := time.Now()
 		_ = m.View()
 		end := time.Now()
+		st.frameCPU = append(st.frameCPU, threadCPU()-c0)
 		st.views = append(st.views, end.Sub(v0))
 		if !pressed.IsZero() {
 			st.keys = append(st.keys, end.Sub(pressed))
@@ -258,6 +266,13 @@ func sampleHeap(stop <-chan struct{}, peak *atomic.Uint64) {
 		case <-t.C:
 		}
 	}
+}
+
+// threadCPU is the calling OS thread's CPU time.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_THREAD, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func cpuTime() time.Duration {

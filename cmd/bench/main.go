@@ -41,6 +41,7 @@ type Row struct {
 type options struct {
 	EtcdDR      string // etcd-dr binary for drills
 	Hosts       int
+	FlushHosts  int // step 5's workers (row 5)
 	Concurrency int
 	FloodNodes  int
 	FloodRate   int // lines per node per second
@@ -54,7 +55,7 @@ type options struct {
 }
 
 func defaults() options {
-	return options{EtcdDR: "bin/etcd-dr", Hosts: 1000, Concurrency: 100, FloodNodes: 50, FloodRate: 1000,
+	return options{EtcdDR: "bin/etcd-dr", Hosts: 1000, FlushHosts: 1000, Concurrency: 100, FloodNodes: 50, FloodRate: 1000,
 		FloodFor: 30 * time.Second, SnapshotMiB: []int{1024, 8192}, DiffKeys: 1_000_000,
 		Scale: [][2]int{{3, 2}, {5, 2}, {7, 2}, {3, 10}, {7, 10}, {3, 100}, {7, 100}}}
 }
@@ -62,6 +63,7 @@ func defaults() options {
 func (c *options) quick() {
 	c.Quick = true
 	c.Hosts, c.FloodFor, c.SnapshotMiB, c.DiffKeys = 20, 2*time.Second, []int{8}, 10_000
+	c.FlushHosts = 100
 	c.Scale = [][2]int{{3, 2}}
 }
 
@@ -72,7 +74,7 @@ type bench struct {
 }
 
 var benches = []bench{
-	{"fanout", fanout}, {"flood", flood}, {"snapshot", snapshotBench}, {"diff", diffBench}, {"drill", drillRTO}, {"scale", scale},
+	{"fanout", fanout}, {"flood", flood}, {"snapshot", snapshotBench}, {"diff", diffBench}, {"flush", flushBench}, {"drill", drillRTO}, {"overhead", overheadBench}, {"scale", scale},
 }
 
 func main() {
@@ -88,10 +90,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "tiny sizes and short durations (CI)")
 	out := fs.String("o", "bench/results.json", "where to write the rows as JSON")
 	fs.StringVar(&c.EtcdDR, "etcd-dr", c.EtcdDR, "etcd-dr binary the drills run (make build)")
-	fs.StringVar(&c.Only, "only", "", "run only these benchmarks (comma-separated: fanout,flood,snapshot,diff,drill,scale)")
+	fs.StringVar(&c.Only, "only", "", "run only these benchmarks (comma-separated: fanout,flood,snapshot,diff,flush,drill,overhead,scale)")
 	mib := fs.Int("snapshot-mib", 0, "one snapshot database size in MiB (default 1024 and 8192, 8 with --quick)")
 	diffKeys := fs.Int("diff-keys", 0, "keys in the diff summary's snapshot (default 1000000, 10000 with --quick)")
 	hosts := fs.Int("hosts", 0, "fan-out endpoints (default 1000, 20 with --quick)")
+	flushWorkers := fs.Int("flush-workers", 0, "step 5's workers (default 1000, 100 with --quick)")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile here (go tool pprof)")
 	md := fs.String("markdown", "", "print the README tables of this results file and exit")
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *hosts > 0 {
 		c.Hosts = *hosts
+	}
+	if *flushWorkers > 0 {
+		c.FlushHosts = *flushWorkers
 	}
 	c.Progress = stderr
 	rows, failed := runAll(ctx, c)

@@ -39,7 +39,9 @@ func TestQuickModeMeasuresEveryRow(t *testing.T) {
 		{"the log flood is measured through the console model", "log flood "},
 		{"snapshot verify, restore and distribution are measured beside their floors", "snapshot "},
 		{"the diff summary is measured beside a bare bbolt walk", "diff summary "},
+		{"step 5 is measured on in-process workers beside its floor, with the console's key-to-frame", "flush "},
 		{"the drill reports its RTO and every step", "drill "},
+		{"the drill's overhead over the waits no tool can skip is measured per step", "drill overhead "},
 		{"scale reports steps 1, 2 and 5", "scale "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
