@@ -130,6 +130,16 @@ func (k *kubelet) run(ctx context.Context) {
 func (k *kubelet) restart() {
 	k.mu.Lock()
 	k.started = time.Now()
+	// The new process knows nothing of pods the old one terminated: a
+	// manifest put back runs at once, without the UID-reuse wait for a
+	// housekeeping pass (which an unsynced kubelet never runs).
+	for name, p := range k.stopping {
+		select {
+		case <-p.done:
+			delete(k.stopping, name)
+		default:
+		}
+	}
 	k.mu.Unlock()
 	k.bmu.Lock()
 	k.backoff = map[string]*backoff{} // the real kubelet keeps it in memory only
