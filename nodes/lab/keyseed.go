@@ -57,15 +57,16 @@ func seedKeysBefore(ctx context.Context, cli *clientv3.Client, n, valueBytes int
 			size += rawValueBytes(end, valueBytes)
 			end++
 		}
+		from := start // the loop moves start on below, before this runs
 		g.Go(func() error {
-			ops := make([]clientv3.Op, 0, end-start)
-			for i := start; i < end; i++ {
+			ops := make([]clientv3.Op, 0, end-from)
+			for i := from; i < end; i++ {
 				ops = append(ops, clientv3.OpPut(seedKey(i), rawValue(i, valueBytes, "before the snapshot")))
 			}
 			tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			if _, err := cli.Txn(tctx).Then(ops...).Commit(); err != nil {
-				return fmt.Errorf("lab seed: keys %s..%s: %w", seedKey(start), seedKey(end-1), err)
+				return fmt.Errorf("lab seed: keys %s..%s: %w", seedKey(from), seedKey(end-1), err)
 			}
 			return nil
 		})
