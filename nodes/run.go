@@ -204,7 +204,7 @@ func (r *Runner) classify(node string, cmd Cmd, stderr string, err error) (int, 
 		if cmd.Sudo && code == 1 && sudoWantsPassword(stderr) {
 			return code, &SudoPasswordError{Node: node, User: r.nodes[node].User, Cmd: cmd.String()}
 		}
-		return code, &ExitError{Node: node, Code: code, Cmd: cmd.String(), Tail: lastLine(stderr)}
+		return code, &ExitError{Node: node, Code: code, Cmd: cmd.String(), Tail: lastLine(StderrWithoutSudoWarnings(stderr))}
 	case errors.As(err, &missing):
 		return -1, fmt.Errorf("on %s, %s ended without an exit status (connection lost?); its outcome is unknown", node, cmd)
 	default:

@@ -79,3 +79,54 @@ func TestACommandThatNeverNamesItsPidIsGivenUpAfterTheStopRounds(t *testing.T) {
 		t.Fatal("Run still waits a minute after the timeout: a stop round waited for a pid line that never came")
 	}
 }
+
+// quietingSudo is a FAKE sudo (not installed here) that warns as real sudo
+// does on a node whose name does not resolve, then runs the command.
+const quietingSudo = `#!/bin/sh
+echo "sudo: unable to resolve host $(hostname): Name or service not known" >&2
+while [ "$1" != -- ]; do shift; done; shift
+exec "$@"
+`
+
+func TestAFailedSudoCommandIsNamedByItsOwnErrorNotBySudosWarning(t *testing.T) {
+	e := newEnv(t)
+	bin := fakeSudoDir(t, quietingSudo)
+	a, _ := e.inproc(t, "inproc-1", withPath(bin))
+	r := e.runner(t, []Target{a}, nil)
+	for _, tc := range []struct {
+		name, script, wantTail string
+	}{
+		{"the command's last line is the cause", "echo 'Error: no space left on device' >&2; exit 3", "Error: no space left on device"},
+		{"a silent failure has no cause, not the warning", "exit 3", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := r.Run(context.Background(), a.Name, Cmd{Script: tc.script, Sudo: true, Timeout: time.Minute}, nil)
+			var ee *ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("want ExitError, got %v (%+v)", err, res)
+			}
+			if !strings.HasPrefix(res.Stderr, "sudo: unable to resolve host") {
+				t.Fatalf("sudo's warning is not in stderr, so this test proves nothing: %q", res.Stderr)
+			}
+			if ee.Tail != tc.wantTail {
+				t.Errorf("Tail = %q, want %q", ee.Tail, tc.wantTail)
+			}
+		})
+	}
+}
+
+func TestStderrWithoutSudoWarnings(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"plain\n", "plain\n"},
+		{"sudo: unable to resolve host cp-1: Name or service not known\n", ""},
+		{"sudo: unable to resolve host cp-1: Name or service not known\nError: boom\n", "Error: boom\n"},
+		{"sudo: unable to resolve host raspi4: No address associated with hostname\nsudo: etcdutl: command not found\n", "sudo: etcdutl: command not found\n"},
+		{"a\nsudo: unable to resolve host x: Temporary failure in name resolution\nb", "a\nb"},
+		{"sudo: a password is required\n", "sudo: a password is required\n"},
+	} {
+		if got := StderrWithoutSudoWarnings(tc.in); got != tc.want {
+			t.Errorf("StderrWithoutSudoWarnings(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

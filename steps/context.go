@@ -275,7 +275,7 @@ func (c *Context) execTo(ctx context.Context, a Action, onLine func(nodes.Line))
 }
 
 func stderrTail(res nodes.Result) string {
-	s := res.Stderr
+	s := nodes.StderrWithoutSudoWarnings(res.Stderr)
 	if len(s) > 300 {
 		s = "…" + s[len(s)-300:]
 	}

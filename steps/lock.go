@@ -211,12 +211,12 @@ func acceptLock(c *Context, node string, fence bool) func(nodes.Result) error {
 		case 0:
 			return nil
 		case exitLockCreate:
-			return &LockCreateError{Node: node, Path: c.LockPath, Err: strings.TrimSpace(r.Stderr)}
+			return &LockCreateError{Node: node, Path: c.LockPath, Err: strings.TrimSpace(nodes.StderrWithoutSudoWarnings(r.Stderr))}
 		case exitLockGone:
 			return &LockLostError{Node: node, Path: c.LockPath}
 		case exitLockHeld:
 		default:
-			return fmt.Errorf("exit %d: %s", r.ExitCode, strings.TrimSpace(r.Stderr))
+			return fmt.Errorf("exit %d: %s", r.ExitCode, strings.TrimSpace(nodes.StderrWithoutSudoWarnings(r.Stderr)))
 		}
 		raw := strings.TrimSpace(r.Stdout)
 		var h LockHolder

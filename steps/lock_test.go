@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes"
 )
 
 // oneNode is a context over a single control-plane node on this machine,
@@ -156,5 +157,21 @@ func TestALockThatCannotBeCreatedSaysWhyAndNotForceUnlock(t *testing.T) {
 	}
 	if _, serr := os.Stat(filepath.Dir(c.LockPath)); !errors.Is(serr, os.ErrNotExist) {
 		t.Errorf("the failed attempt left something behind: %v", serr)
+	}
+}
+
+// On a node whose name does not resolve, sudo's warning comes first on
+// stderr; the lock error is the node's own, without it.
+func TestALockErrorLeavesOutSudosHostWarning(t *testing.T) {
+	c := oneNode(t, "run-1", "alice@bastion")
+	accept := acceptLock(c, "cp-1", false)
+	err := accept(nodes.Result{ExitCode: exitLockCreate,
+		Stderr: "sudo: unable to resolve host cp-1: Name or service not known\nln: failed to create hard link '/var/lib/etcd-dr-lock/etcd-dr.lock': No space left on device\n"})
+	var ce *LockCreateError
+	if !errors.As(err, &ce) {
+		t.Fatalf("accept = %v, want LockCreateError", err)
+	}
+	if strings.Contains(ce.Err, "unable to resolve host") || !strings.Contains(ce.Err, "No space left on device") {
+		t.Errorf("LockCreateError.Err = %q, want the node's own error alone", ce.Err)
 	}
 }

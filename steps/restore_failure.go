@@ -41,7 +41,7 @@ func restoreCause(res nodes.Result, err error) string {
 	case errors.As(err, &de):
 		return de.Error()
 	}
-	lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
+	lines := strings.Split(strings.TrimSpace(nodes.StderrWithoutSudoWarnings(res.Stderr)), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "Error:") {
 			return clip(strings.TrimSpace(strings.TrimPrefix(l, "Error:")))

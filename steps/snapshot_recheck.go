@@ -101,7 +101,7 @@ func (c *Context) restoreScriptArgs(newDir, snap string) []string {
 }
 
 func lastStderrLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
+	lines := strings.Split(strings.TrimSpace(nodes.StderrWithoutSudoWarnings(s)), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 

@@ -196,7 +196,7 @@ var toolVersionRe = regexp.MustCompile(`(etcdutl|etcdctl) version:\s*(\S+)`)
 func parseToolVersion(name string, res nodes.Result) (etcdtools.Version, error) {
 	m := toolVersionRe.FindStringSubmatch(res.Stdout)
 	if res.ExitCode != 0 || m == nil || m[1] != name {
-		return etcdtools.Version{}, fmt.Errorf("exit %d, %q", res.ExitCode, clip(strings.TrimSpace(res.Stdout+" "+res.Stderr)))
+		return etcdtools.Version{}, fmt.Errorf("exit %d, %q", res.ExitCode, clip(strings.TrimSpace(res.Stdout+" "+nodes.StderrWithoutSudoWarnings(res.Stderr))))
 	}
 	return etcdtools.ParseVersion(m[2])
 }

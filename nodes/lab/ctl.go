@@ -39,12 +39,12 @@ const (
 // node's user namespace; the engine always sends "sudo -n --", which must
 // work. Like real sudo it looks the command up on secure_path only (a tool
 // in /usr/local/bin is "command not found" on RHEL) and runs it with the
-// environment reset.
+// environment reset. On a node whose name does not resolve it warns first.
 func sudoShim(securePath string) string {
 	return `#!/bin/sh
 # sudo for a drill lab node, as sudo with secure_path and env_reset.
 secure_path=` + securePath + `
-while [ $# -gt 0 ]; do
+` + sudoResolveWarning + `while [ $# -gt 0 ]; do
   case "$1" in
     -n|-E|-H) shift ;;
     --) shift; break ;;

@@ -53,7 +53,7 @@ func (l *Lab) RestartSSH(name string) error {
 // nodes.Runner recognises); without -n and without a terminal it fails too.
 const sudoWantsPassword = `#!/bin/sh
 # sudo for a drill lab node whose sudoers lacks NOPASSWD (fault knob).
-for a in "$@"; do
+` + sudoResolveWarning + `for a in "$@"; do
   case "$a" in
     -n) echo "sudo: a password is required" >&2; exit 1 ;;
     --) break ;;

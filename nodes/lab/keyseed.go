@@ -38,29 +38,39 @@ func (l *Lab) EtcdClient() (*clientv3.Client, error) {
 // apiservers never read them.
 const KeysPrefix = "/lab/keys/"
 
-// keysPerTxn stays within etcd's default --max-txn-ops (128).
-const keysPerTxn = 128
+// keysPerTxn stays within etcd's default --max-txn-ops (128), txnBytes
+// well within its default --max-request-bytes (1.5 MiB).
+const (
+	keysPerTxn = 128
+	txnBytes   = 1 << 20
+)
 
 // seedKeysBefore writes n raw keys in batched transactions through the
 // etcd client, several at once: 100k keys take seconds, not the minutes
 // one put each would.
-func seedKeysBefore(ctx context.Context, cli *clientv3.Client, n int) error {
+func seedKeysBefore(ctx context.Context, cli *clientv3.Client, n, valueBytes int) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for start := 0; start < n; start += keysPerTxn {
-		end := min(start+keysPerTxn, n)
+	for start := 0; start < n; {
+		end, size := start, 0
+		for end < n && end-start < keysPerTxn && (end == start || size+rawValueBytes(end, valueBytes) <= txnBytes) {
+			size += rawValueBytes(end, valueBytes)
+			end++
+		}
+		from := start // the loop moves start on below, before this runs
 		g.Go(func() error {
-			ops := make([]clientv3.Op, 0, end-start)
-			for i := start; i < end; i++ {
-				ops = append(ops, clientv3.OpPut(seedKey(i), "before the snapshot"))
+			ops := make([]clientv3.Op, 0, end-from)
+			for i := from; i < end; i++ {
+				ops = append(ops, clientv3.OpPut(seedKey(i), rawValue(i, valueBytes, "before the snapshot")))
 			}
 			tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			if _, err := cli.Txn(tctx).Then(ops...).Commit(); err != nil {
-				return fmt.Errorf("lab seed: keys %s..%s: %w", seedKey(start), seedKey(end-1), err)
+				return fmt.Errorf("lab seed: keys %s..%s: %w", seedKey(from), seedKey(end-1), err)
 			}
 			return nil
 		})
+		start = end
 	}
 	return g.Wait()
 }
@@ -71,12 +81,12 @@ func seedKeysBefore(ctx context.Context, cli *clientv3.Client, n int) error {
 // exactly the count before the snapshot.
 const keyChangesAfter = 5
 
-func seedKeysAfter(ctx context.Context, cli *clientv3.Client, n int) error {
+func seedKeysAfter(ctx context.Context, cli *clientv3.Client, n, valueBytes int) error {
 	var ops []clientv3.Op
 	for i := range min(keyChangesAfter, n) {
 		ops = append(ops, clientv3.OpPut(KeysPrefix+fmt.Sprintf("post-snapshot-%d", i), "after the snapshot"))
 		if n > 2*keyChangesAfter { // a changed key must not also be deleted
-			ops = append(ops, clientv3.OpPut(seedKey(i), "changed after the snapshot"), clientv3.OpDelete(seedKey(n-1-i)))
+			ops = append(ops, clientv3.OpPut(seedKey(i), rawValue(i, valueBytes, "changed after the snapshot")), clientv3.OpDelete(seedKey(n-1-i)))
 		}
 	}
 	if len(ops) == 0 {

@@ -49,6 +49,10 @@ type kubelet struct {
 	// started while its apiserver did not answer skips every pod delete and
 	// housekeeping (kubelet.go deletePod: "sources aren't ready").
 	notReady bool
+	// apiSourceSeen: this invocation's apiserver source has synced
+	// (kubelet_sources.go); a restart clears it. Atomic, not under mu:
+	// startAPI holds mu while it waits for the old invocation to end.
+	apiSourceSeen atomic.Bool
 	// bmu guards backoff alone: a supervisor records a crash while stopUnit
 	// may hold mu waiting for that very process to end.
 	bmu     sync.Mutex
@@ -126,6 +130,16 @@ func (k *kubelet) run(ctx context.Context) {
 func (k *kubelet) restart() {
 	k.mu.Lock()
 	k.started = time.Now()
+	// The new process knows nothing of pods the old one terminated: a
+	// manifest put back runs at once, without the UID-reuse wait for a
+	// housekeeping pass (which an unsynced kubelet never runs).
+	for name, p := range k.stopping {
+		select {
+		case <-p.done:
+			delete(k.stopping, name)
+		default:
+		}
+	}
 	k.mu.Unlock()
 	k.bmu.Lock()
 	k.backoff = map[string]*backoff{} // the real kubelet keeps it in memory only
@@ -143,7 +157,8 @@ func (k *kubelet) startedAt() time.Time {
 
 // sync compares the manifests on disk with the running pods. A pod whose
 // manifest is gone, or whose UID changed, is deleted — unless the config
-// sources never synced, when the real kubelet skips every delete.
+// sources have not all synced (since the last restart), when the real
+// kubelet skips every delete.
 func (k *kubelet) sync() {
 	want := k.readManifests()
 	k.mu.Lock()
@@ -153,7 +168,7 @@ func (k *kubelet) sync() {
 		if ok && w.uid == p.uid {
 			continue
 		}
-		if k.notReady || (!ok && k.ignoreRm[name]) {
+		if !k.sourcesReady() || (!ok && k.ignoreRm[name]) {
 			delete(want, name) // the old one keeps running; the new waits for it
 			continue
 		}

@@ -77,6 +77,7 @@ func (k *kubelet) startAPI(restart bool) {
 		k.apiStop()
 		k.apiStop = nil
 	}
+	k.apiSourceSeen.Store(false) // a new kubelet process has seen no source yet (the old one has ended)
 	if k.api == nil || k.runCtx == nil || k.api.token == "" || !k.api.registers {
 		return
 	}
@@ -156,6 +157,7 @@ func (k *kubelet) runAPI(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { ctl.Run(ctx) })
+	wg.Go(func() { k.syncAPISource(ctx, cs) })
 	k.registerAndPostStatus(ctx, cs)
 }
 

@@ -59,6 +59,10 @@ type Options struct {
 	// Keys seeds that many raw keys (KeysPrefix) before the snapshot, and a
 	// few changes to them after it (keyseed.go): real clusters hold 10k–1M.
 	Keys int
+	// KeyValueBytes fixes the size of every raw key's value; 0 (the
+	// default) writes realistic sizes, 2–6 KiB with some of 48 KiB
+	// (seedsize.go), as a real keyspace holds.
+	KeyValueBytes int
 	// EtcdVersion is the etcd the members run: "3.6.6" (the default, what
 	// kubeadm v1.35.4 ships) or "3.7.3"; etcd.yaml's image tag says it.
 	EtcdVersion string
@@ -130,7 +134,7 @@ func (o *Options) defaults() error {
 	// manifest poll each): 127.B.20.1–254 holds them, capped lower so a lab
 	// stays within what one machine runs. Members are real etcds.
 	if o.ControlPlanes < 1 || o.ControlPlanes > 9 || o.Workers < 0 || o.Workers > MaxWorkers || o.EtcdNodes < 0 ||
-		o.EtcdNodes > 9 || o.Block < 0 || o.Block > 254 || o.Keys < 0 {
+		o.EtcdNodes > 9 || o.Block < 0 || o.Block > 254 || o.Keys < 0 || o.KeyValueBytes < 0 {
 		return fmt.Errorf("lab: want 1–9 control-plane nodes, 0–%d workers, 0–9 etcd nodes and block 0–254; got %d, %d, %d, %d",
 			MaxWorkers, o.ControlPlanes, o.Workers, o.EtcdNodes, o.Block)
 	}

@@ -85,7 +85,7 @@ func (k *kubelet) waitHousekeeping(p *pod) bool {
 		case <-time.After(housekeeping):
 		}
 		k.mu.Lock()
-		ready := !k.notReady
+		ready := k.sourcesReady()
 		k.mu.Unlock()
 		if ready {
 			return true

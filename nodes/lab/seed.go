@@ -47,20 +47,33 @@ func namespace(name string) object {
 
 func configMap(ns, name, value string) object {
 	return object{"/api/v1/namespaces/" + ns + "/configmaps", name,
-		fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q},"data":{"value":%q}}`, name, value)}
+		fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q},"data":{"value":%q,"config.yaml":%q}}`,
+			name, value, filler(name, seedPadBytes))}
 }
 
 // secret is an Opaque Secret: with encryption at rest on (the default) the
 // apiserver stores it encrypted, so the snapshot carries an encrypted value.
 func secret(ns, name, value string) object {
 	return object{"/api/v1/namespaces/" + ns + "/secrets", name,
-		fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":%q},"stringData":{"value":%q}}`, name, value)}
+		fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":%q},"stringData":{"value":%q,"tls.key":%q}}`,
+			name, value, filler(name, seedPadBytes))}
 }
 
+// bigConfigMap is the one large object of a real keyspace (dashboards, a
+// CRD's schema): bigConfigBytes of data.
+func bigConfigMap(ns, name string) object {
+	return object{"/api/v1/namespaces/" + ns + "/configmaps", name,
+		fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q},"data":{"dashboards.json":%q}}`,
+			name, filler(name, bigConfigBytes))}
+}
+
+// deployment carries kubectl's last-applied-configuration annotation, as
+// an applied one does: a few KiB, like a real Deployment object.
 func deployment(ns, name string) object {
 	return object{"/apis/apps/v1/namespaces/" + ns + "/deployments", name, fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment",
-"metadata":{"name":%q},"spec":{"replicas":1,"selector":{"matchLabels":{"app":%q}},
-"template":{"metadata":{"labels":{"app":%q}},"spec":{"containers":[{"name":"web","image":"web:lab"}]}}}}`, name, name, name)}
+"metadata":{"name":%q,"annotations":{"kubectl.kubernetes.io/last-applied-configuration":%q}},"spec":{"replicas":1,"selector":{"matchLabels":{"app":%q}},
+"template":{"metadata":{"labels":{"app":%q}},"spec":{"containers":[{"name":"web","image":"web:lab"}]}}}}`,
+		name, filler(name, seedPadBytes), name, name)}
 }
 
 // seed writes objects through the kube-apiserver, takes DIR/snapshot.db from
@@ -70,7 +83,8 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	api := l.nodes[l.nodeNames("cp-")[0]].spec.Addr
 	before := []object{namespace("seed-1"), namespace("seed-2"),
 		configMap("seed-1", "seed-config", "before the snapshot"), configMap("seed-2", "seed-config", "before"),
-		deployment("seed-1", "seed-web"), secret("seed-1", "seed-secret", "before the snapshot")}
+		deployment("seed-1", "seed-web"), secret("seed-1", "seed-secret", "before the snapshot"),
+		bigConfigMap("seed-2", "seed-dashboards")}
 	after := []object{namespace("post-snapshot-1"), configMap("post-snapshot-1", "post-snapshot-config", "after"),
 		configMap("seed-1", "post-snapshot-config", "after the snapshot")}
 	s := Seed{Snapshot: filepath.Join(l.opts.Dir, "snapshot.db"), RawSeed: "/lab/seed", RawPost: "/lab/post-snapshot"}
@@ -158,11 +172,11 @@ func (l *Lab) etcdPut(ctx context.Context, key, value string) error {
 }
 
 // seedKeys runs one of keyseed.go's writers when Options.Keys asks for keys.
-func (l *Lab) seedKeys(ctx context.Context, write func(context.Context, *clientv3.Client, int) error) error {
+func (l *Lab) seedKeys(ctx context.Context, write func(context.Context, *clientv3.Client, int, int) error) error {
 	if l.opts.Keys == 0 {
 		return nil
 	}
-	return l.withEtcd(ctx, func(cli *clientv3.Client) error { return write(ctx, cli, l.opts.Keys) })
+	return l.withEtcd(ctx, func(cli *clientv3.Client) error { return write(ctx, cli, l.opts.Keys, l.opts.KeyValueBytes) })
 }
 
 // withEtcd calls fn with a client of the first member.

@@ -59,6 +59,28 @@ func TestExternalSystemdEtcdLabRestoresThroughSystemctl(t *testing.T) {
 	if !after.OK() {
 		t.Fatalf("after a systemd-mode restore, Verify failed %v: %+v", after.Failed(), after.Checks)
 	}
+	exitedUnitIsActivatingUntilReadyAgain(t, l, members[1].Name)
+}
+
+// exitedUnitIsActivatingUntilReadyAgain: Restart=always and Type=notify on
+// every start, not only the first: a member whose etcd exits is
+// "activating" (auto-restart, then start) until the new process sends
+// READY=1, and only then "active" again.
+func exitedUnitIsActivatingUntilReadyAgain(t *testing.T, l *Lab, node string) {
+	t.Helper()
+	old := strings.TrimSpace(mustSSH(t, l, node, "pgrep -x etcd"))
+	mustSSH(t, l, node, "sudo -n -- kill -KILL "+old)
+	// The unit is activating for RestartSec (10 s) at least; 5 s bounds
+	// noticing the exit.
+	waitSSH(t, l, node, "systemctl is-active etcd", "activating", 5*time.Second)
+	if out := mustSSH(t, l, node, "systemctl status etcd || true"); !strings.Contains(out, "activating (auto-restart)") {
+		t.Fatalf("status while waiting to restart: %q", out)
+	}
+	// RestartSec, then a new etcd that joins its quorum and notifies.
+	waitSSH(t, l, node, "systemctl is-active etcd", "active", time.Minute)
+	if now := strings.TrimSpace(mustSSH(t, l, node, "pgrep -x etcd")); now == old || now == "" {
+		t.Fatalf("etcd pid after the restart = %q, was %q", now, old)
+	}
 }
 
 // systemdRestore is the runbook for external etcd run by systemd, by hand.

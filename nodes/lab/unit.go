@@ -88,7 +88,7 @@ func (k *kubelet) startUnit(u *unit) error {
 		grace: unitStopTimeout, env: append(env, "NOTIFY_SOCKET="+sock), dataDir: m.HostDataDir,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	u.p, u.since, u.state, u.result, u.job = p, time.Now(), "activating", "", make(chan struct{})
-	go k.supervise(p, nil)
+	go k.superviseUnit(u, p)
 	go k.startJob(u, p, ln, u.job)
 	return nil
 }
@@ -124,6 +124,13 @@ func (k *kubelet) startJob(u *unit, p *pod, ln *net.UnixConn, job chan struct{})
 		k.mu.Unlock()
 	case <-p.stop: // stopped before it was ready
 		_ = ln.Close()
+	case <-p.done: // exited before it was ready: superviseUnit restarts it
+		_ = ln.Close()
+		k.mu.Lock()
+		if u.p == p {
+			u.result = "exit-code"
+		}
+		k.mu.Unlock()
 	case <-timer.C:
 		_ = ln.Close()
 		k.tl.add(Event{Node: k.n.spec.Name, Kind: "unit-timeout", Pod: u.name,
@@ -135,6 +142,47 @@ func (k *kubelet) startJob(u *unit, p *pod, ln *net.UnixConn, job chan struct{})
 		}
 		k.mu.Unlock()
 		<-p.done
+	}
+}
+
+// unitRestartSec is kubespray's etcd unit's RestartSec (Restart=always).
+const unitRestartSec = 10 * time.Second
+
+// superviseUnit runs p's process once. When it exits on its own, systemd's
+// Restart=always applies: the unit is "activating" (auto-restart) for
+// RestartSec, then ExecStart runs again as a new start job, "activating"
+// until the new process sends READY=1 again or its start timeout ends it.
+func (k *kubelet) superviseUnit(u *unit, p *pod) {
+	exit, err := k.runOnce(p)
+	close(p.done)
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	detail := fmt.Sprintf("%s.service: main process exited, code %d; scheduling restart in %s", u.name, exit, unitRestartSec)
+	if err != nil {
+		detail = fmt.Sprintf("%s.service: %v; scheduling restart in %s", u.name, err, unitRestartSec)
+	}
+	k.tl.add(Event{Node: k.n.spec.Name, Kind: "unit-exit", Pod: u.name, Detail: detail})
+	k.mu.Lock()
+	if u.p == p {
+		u.state, u.result, u.since = "activating", "exit-code", time.Now()
+	}
+	k.mu.Unlock()
+	select {
+	case <-p.stop: // stopped or restarted by hand meanwhile
+		return
+	case <-time.After(unitRestartSec):
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if u.p != p {
+		return
+	}
+	u.p = nil
+	if err := k.startUnit(u); err != nil {
+		k.tl.add(Event{Node: k.n.spec.Name, Kind: "unit-exit", Pod: u.name, Detail: err.Error()})
 	}
 }
 
@@ -172,6 +220,10 @@ func (k *kubelet) unitctl(u *unit, verb string, noBlock bool, props []string, va
 		<-job
 		k.mu.Lock()
 		defer k.mu.Unlock()
+		if u.state != "failed" && u.result == "exit-code" {
+			return 1, fmt.Sprintf("Job for %[1]s.service failed because the control process exited with error code.\n"+
+				"See \"systemctl status %[1]s.service\" and \"journalctl -xeu %[1]s.service\" for details.\n", u.name)
+		}
 		if u.state == "failed" {
 			return 1, fmt.Sprintf("Job for %[1]s.service failed because a timeout was exceeded.\n"+
 				"See \"systemctl status %[1]s.service\" and \"journalctl -xeu %[1]s.service\" for details.\n", u.name)
@@ -215,6 +267,9 @@ func (k *kubelet) unitStatus(u *unit, verb string, props []string, valueOnly boo
 		state, code = "active (running) since "+stamp, 0
 	case "activating":
 		state, code = "activating (start) since "+stamp, 3
+		if u.result == "exit-code" {
+			state = "activating (auto-restart) (Result: exit-code) since " + stamp
+		}
 	case "failed":
 		state = "failed (Result: " + u.result + ") since " + stamp
 	}

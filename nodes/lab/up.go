@@ -69,6 +69,9 @@ func (l *Lab) prepareNode(s nodeSpec, members []nodeSpec, bins Binaries) error {
 			return fmt.Errorf("node %s: %w", s.Name, err)
 		}
 	}
+	if err := writeEtcHosts(etc, s.Name); err != nil {
+		return err
+	}
 	member, cp := slices.Contains(s.Roles, "etcd"), slices.Contains(s.Roles, "control-plane")
 	if err := writeNodeBin(filepath.Join(dir, "bin"), filepath.Join(dir, "ctl", "sbin"), bins,
 		member && l.opts.HostEtcdTools, member && l.opts.EtcdMode == EtcdModeSystemd); err != nil {
