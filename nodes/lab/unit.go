@@ -145,8 +145,8 @@ func (k *kubelet) startJob(u *unit, p *pod, ln *net.UnixConn, job chan struct{})
 	}
 }
 
-// unitRestartSec is kubespray's etcd unit's RestartSec (Restart=always).
-const unitRestartSec = 10 * time.Second
+// unitRestartDelay is kubespray's etcd unit's RestartSec (Restart=always).
+const unitRestartDelay = 10 * time.Second
 
 // superviseUnit runs p's process once. When it exits on its own, systemd's
 // Restart=always applies: the unit is "activating" (auto-restart) for
@@ -160,9 +160,9 @@ func (k *kubelet) superviseUnit(u *unit, p *pod) {
 		return
 	default:
 	}
-	detail := fmt.Sprintf("%s.service: main process exited, code %d; scheduling restart in %s", u.name, exit, unitRestartSec)
+	detail := fmt.Sprintf("%s.service: main process exited, code %d; scheduling restart in %s", u.name, exit, unitRestartDelay)
 	if err != nil {
-		detail = fmt.Sprintf("%s.service: %v; scheduling restart in %s", u.name, err, unitRestartSec)
+		detail = fmt.Sprintf("%s.service: %v; scheduling restart in %s", u.name, err, unitRestartDelay)
 	}
 	k.tl.add(Event{Node: k.n.spec.Name, Kind: "unit-exit", Pod: u.name, Detail: detail})
 	k.mu.Lock()
@@ -173,7 +173,7 @@ func (k *kubelet) superviseUnit(u *unit, p *pod) {
 	select {
 	case <-p.stop: // stopped or restarted by hand meanwhile
 		return
-	case <-time.After(unitRestartSec):
+	case <-time.After(unitRestartDelay):
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
