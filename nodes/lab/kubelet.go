@@ -57,6 +57,9 @@ type kubelet struct {
 	// may hold mu waiting for that very process to end.
 	bmu     sync.Mutex
 	backoff map[string]*backoff // crash backoff by pod UID
+	// wake is closed by a restart: a supervisor waiting out a crash
+	// backoff the new process does not have starts its pod at once.
+	wake chan struct{}
 	// stopping holds pods being stopped, by name: a static pod of the same
 	// name starts only once the old one has ended (pod_workers.go
 	// allowStaticPodStart).
@@ -143,6 +146,10 @@ func (k *kubelet) restart() {
 	k.mu.Unlock()
 	k.bmu.Lock()
 	k.backoff = map[string]*backoff{} // the real kubelet keeps it in memory only
+	if k.wake != nil {
+		close(k.wake) // and a new process starts an exited container on its first sync
+	}
+	k.wake = make(chan struct{})
 	k.bmu.Unlock()
 	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvKubeletRestart})
 	k.startAPI(true)

@@ -140,3 +140,52 @@ func TestLabKubeletCrashBackoffGrowsFrom10SecondsTo5Minutes(t *testing.T) {
 		t.Fatalf("another UID's first crash: delay %s, want %s (backoff is per UID)", got, plegRelist)
 	}
 }
+
+// A static pod in crash backoff (kube-controller-manager while no apiserver
+// answered) starts again as soon as the kubelet restarts: the backoff lives
+// in the old process's memory only, and the new one starts an exited
+// container on its first sync. Before, the lab waited out the old backoff
+// (up to 5 min) and step 5's wait for a new controller-manager ran long.
+func TestLabKubeletRestartEndsACrashBackoff(t *testing.T) {
+	t.Parallel() // its own node (namespaces, sandbox); nothing listens on an address
+	n, k := kubeletNode(t)
+	mustShell(t, n, "rm -f /tmp/ok; mkdir -p /etc/kubernetes/manifests && cat > /etc/kubernetes/manifests/crasher.yaml <<'EOF'\n"+
+		strings.Replace(stubbornManifest("crasher", ""), "trap '' TERM; exec sleep 1001", "if [ -e /tmp/ok ]; then exec sleep 1001; fi; exit 1", 1)+"EOF")
+	lastCrash := func() (time.Time, int) {
+		k.bmu.Lock()
+		defer k.bmu.Unlock()
+		var last time.Time
+		for _, b := range k.backoff {
+			last = b.last
+		}
+		return last, len(k.backoff)
+	}
+	deadline := time.Now().Add(60 * time.Second) // first crash: a sync plus a loaded machine's slack
+	for _, n := lastCrash(); n == 0; _, n = lastCrash() {
+		if time.Now().After(deadline) {
+			t.Fatal("the crashing pod never crashed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Its next crash waits 5 min, as after a long apiserver outage.
+	k.bmu.Lock()
+	for _, b := range k.backoff {
+		b.next = backoffMax
+	}
+	k.bmu.Unlock()
+	first, _ := lastCrash()
+	for last, _ := lastCrash(); !last.After(first); last, _ = lastCrash() {
+		if time.Now().After(deadline) {
+			t.Fatal("the crashing pod did not crash a second time")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the supervisor is now waiting out the 5 min
+	mustShell(t, n, "touch /tmp/ok")
+	k.restart()
+	// 60 s: far below the 5 min backoff the old process had, generous for a loaded machine.
+	podPID(t, k, "crasher", 0, 60*time.Second)
+	if out := mustShell(t, n, "pgrep -f '^sleep 1001$' | wc -l"); strings.TrimSpace(out) != "1" {
+		t.Fatalf("%s crasher processes run after the restart; want 1", strings.TrimSpace(out))
+	}
+}

@@ -61,6 +61,7 @@ func (k *kubelet) supervise(p, prev *pod) {
 			return
 		default:
 		}
+		wake := k.restartWake()
 		delay := k.crashDelay(p.uid)
 		detail := fmt.Sprintf("exited on its own (code %d); restarting in %s", exit, delay)
 		if err != nil {
@@ -71,8 +72,19 @@ func (k *kubelet) supervise(p, prev *pod) {
 		case <-p.stop:
 			return
 		case <-time.After(delay):
+		case <-wake: // the kubelet restarted: its backoff is gone
 		}
 	}
+}
+
+// restartWake is closed when the kubelet next restarts.
+func (k *kubelet) restartWake() <-chan struct{} {
+	k.bmu.Lock()
+	defer k.bmu.Unlock()
+	if k.wake == nil {
+		k.wake = make(chan struct{})
+	}
+	return k.wake
 }
 
 // waitHousekeeping waits for the next housekeeping pass that runs (none
