@@ -135,6 +135,13 @@ func flushBench(ctx context.Context, c options) ([]Row, error) {
 				if round == 0 {
 					return nil, err
 				}
+				if t.name != "etcd-dr" {
+					// A floor that failed a later round (under heavy load the
+					// test endpoints drop a handshake after 30 s) has its best
+					// from earlier rounds: keep every row, say so, stop here.
+					fmt.Fprintf(c.Progress, "bench: flush: %v; keeping the rounds before it\n", err)
+					return flushRows(c, rolling, &st, ours, bare, wrapped, load0), nil
+				}
 				// Earlier rounds measured every tool: keep them, and say so.
 				return flushRows(c, rolling, &st, ours, bare, wrapped, load0), err
 			}
