@@ -34,8 +34,12 @@ func FlushCachesStep() Step {
 			return out, nil
 		},
 		Facts: func(c *Context) []string {
-			return []string{fmt.Sprintf("kubelets restart rolling, %d nodes at a time; a node that cannot be reached is listed, "+
-				"and you choose: re-verify (wait), retry, or continue without it (reported as not flushed)", c.rolling())}
+			at := fmt.Sprintf("%d nodes", c.rolling())
+			if c.rolling() == 1 {
+				at = "1 node"
+			}
+			return []string{fmt.Sprintf("kubelets restart rolling, %s at a time; a node that cannot be reached is listed, "+
+				"and you choose: re-verify (wait), retry, or continue without it (reported as not flushed)", at)}
 		},
 		Run:          flushCaches,
 		Verify:       verifyFlushed,

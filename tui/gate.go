@@ -213,6 +213,10 @@ func (g *gateDialog) commandLines(c string, wrap func(prefix, s string), out *[]
 		return
 	}
 	wrap("    $ ", lines[0])
-	*out = append(*out, fmt.Sprintf("      ⋯ %s (ctrl+x shows them)", countOf(len(lines)-2, "more script line")))
+	shows := "them"
+	if len(lines)-2 == 1 {
+		shows = "it"
+	}
+	*out = append(*out, fmt.Sprintf("      ⋯ %s (ctrl+x shows %s)", countOf(len(lines)-2, "more script line"), shows))
 	wrap("      ", lines[len(lines)-1])
 }

@@ -39,7 +39,7 @@ func TestGateFoldsScriptsToTheirFirstAndLastLine(t *testing.T) {
 		{name: "a watcher can read the whole script too", readOnly: true, keys: []tea.KeyPressMsg{ctrlX()},
 			want: []string{"MIDDLE-OF-THE-SCRIPT"}},
 		{name: "one hidden line is counted in the singular", script: oneHiddenLine,
-			want: []string{"⋯ 1 more script line (ctrl+x shows them)"}, not: []string{"1 more script lines"}},
+			want: []string{"⋯ 1 more script line (ctrl+x shows it)"}, not: []string{"1 more script lines"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
