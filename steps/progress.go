@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"github.com/etcd-dr/etcd-dr/steps/event"
+
 	"context"
 	"errors"
 	"fmt"
@@ -167,7 +169,7 @@ type StalledError struct {
 func (e *StalledError) Error() string {
 	return fmt.Sprintf("%s on %s: no progress for %s (%s of %s moved): the link or the node's disk stopped; "+
 		"check the node, then retry (this run's partial copy is removed first)",
-		e.Work, e.Node, e.Idle, Bytes(e.Done), Bytes(e.Total))
+		e.Work, e.Node, e.Idle, event.Bytes(e.Done), event.Bytes(e.Total))
 }
 
 // ProgressFigures renders a progress event's figures for people:
@@ -180,32 +182,14 @@ func ProgressFigures(ev ProgressEvent) string {
 		}
 		return s
 	}
-	s := Bytes(ev.Done)
+	s := event.Bytes(ev.Done)
 	if ev.Total > 0 {
-		s += fmt.Sprintf(" of %s (%d%%)", Bytes(ev.Total), ev.Done*100/ev.Total)
+		s += fmt.Sprintf(" of %s (%d%%)", event.Bytes(ev.Total), ev.Done*100/ev.Total)
 	}
 	if ev.Rate > 0 {
-		s += " at " + Bytes(int64(ev.Rate)) + "/s"
+		s += " at " + event.Bytes(int64(ev.Rate)) + "/s"
 	}
 	return s
-}
-
-// Bytes renders a size in binary units: "512 B", "1.5 KiB", "312 MiB".
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	if v < 10 {
-		return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[exp])
-	}
-	return fmt.Sprintf("%.0f %ciB", v, "KMGTP"[exp])
 }
 
 // clockOf renders a duration as h:mm:ss or m:ss.

@@ -49,30 +49,12 @@ func workFigures(e event.ProgressEvent, now time.Time) string {
 		const w = 10
 		filled := int(min(e.Done, e.Total) * w / e.Total)
 		b.WriteString("[" + strings.Repeat("█", filled) + strings.Repeat("░", w-filled) + "] ")
-		fmt.Fprintf(&b, "%s of %s", sizeOf(e.Done), sizeOf(e.Total))
+		fmt.Fprintf(&b, "%s of %s", event.Bytes(e.Done), event.Bytes(e.Total))
 	} else {
-		b.WriteString(sizeOf(e.Done))
+		b.WriteString(event.Bytes(e.Done))
 	}
 	if e.Rate > 0 {
-		b.WriteString(" at " + sizeOf(int64(e.Rate)) + "/s")
+		b.WriteString(" at " + event.Bytes(int64(e.Rate)) + "/s")
 	}
 	return b.String()
-}
-
-// sizeOf renders bytes in binary units, as the engine's lines do.
-func sizeOf(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	if v < 10 {
-		return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[exp])
-	}
-	return fmt.Sprintf("%.0f %ciB", v, "KMGTP"[exp])
 }
