@@ -1,8 +1,6 @@
 package steps
 
 import (
-	"github.com/etcd-dr/etcd-dr/steps/event"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/etcd-dr/etcd-dr/steps/event"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
