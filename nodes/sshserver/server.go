@@ -54,8 +54,11 @@ type Server struct {
 }
 
 // handshakeTimeout bounds a connection that never finishes its handshake, so
-// a stray port scan does not hold a goroutine until Close.
-const handshakeTimeout = 30 * time.Second
+// a stray port scan does not hold a goroutine until Close. 120 s is
+// OpenSSH's LoginGraceTime default: at 30 s, 100 endpoints in one process on
+// a machine at load 25–36 dropped handshakes that sshd would have finished
+// (the bench's flush row failed with EOF from its floor client).
+const handshakeTimeout = 120 * time.Second
 
 // Start listens on cfg.Addr and serves until Close.
 func Start(cfg Config) (*Server, error) {
