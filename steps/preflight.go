@@ -290,7 +290,11 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 	if c.sourceNotTaken() {
 		return nil // snapshot.from: nothing to copy before step 2 takes the member's db
 	}
-	if err := c.checkSnapshotOn(ctx, node); err == nil || node == c.snapshotHolder() {
+	// Is an earlier attempt's copy already there? On a member without one
+	// this check fails by design: a probe, not long work to report (its
+	// progress line would say FAILED); the holder's file in place is hashed
+	// for real.
+	if err := c.checkSnapshot(ctx, node, node == c.snapshotHolder()); err == nil || node == c.snapshotHolder() {
 		return err // already copied by an earlier attempt, or the file in place (checked, never written)
 	}
 	f, _, err := safefile.Open(c.snapshotOnBastion(), 0) // swapped for a FIFO since preflight: refused, not waited on
@@ -305,10 +309,18 @@ func (c *Context) prepareMember(ctx context.Context, node string) error {
 }
 
 func (c *Context) checkSnapshotOn(ctx context.Context, node string) error {
+	return c.checkSnapshot(ctx, node, true)
+}
+
+// checkSnapshot checks the sha256 of the snapshot node restores from; long
+// reports its progress (a probe does not).
+func (c *Context) checkSnapshot(ctx context.Context, node string, long bool) error {
 	if c.sourceNotTaken() {
 		return nil
 	}
-	res, err := c.Exec1(ctx, c.snapshotActions(node).check)
+	check := c.snapshotActions(node).check
+	check.Long = long
+	res, err := c.Exec1(ctx, check)
 	got := strings.Fields(res.Stdout)
 	ok := err == nil && len(got) > 0 && got[0] == c.Values.SnapshotSHA256
 	file := c.snapshotOnMember(node)

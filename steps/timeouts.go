@@ -105,5 +105,8 @@ func (c *Context) restoreTimeout(node string) time.Duration {
 	// A copy slower than crawlRate was cut off by its backstop: no lower
 	// rate is ever measured, and none may make the timeout overflow.
 	eff = max(eff, crawlRate/restoreSafety)
-	return c.commandFloor() + time.Duration(float64(restorePasses*c.Values.SnapshotSize)/eff*float64(time.Second))
+	// Whole seconds, as sizedTimeout: the operator reads "did not finish
+	// within 20s", not a nanosecond count.
+	sized := time.Duration(float64(restorePasses*c.Values.SnapshotSize) / eff * float64(time.Second))
+	return c.commandFloor() + sized.Truncate(time.Second)
 }
