@@ -72,7 +72,10 @@ func TestEveryInjectedFaultStopsTheProcedureWithAClearMessageAndTheInvariantsHol
 				must(t, l.HangCommands("cp-2", "snapshot restore"))
 				return editCluster(t, l.ClusterFile(), "    connectTimeout: 5s\n", "    commandTimeout: 20s\n")
 			},
-			want:  []string{"on cp-2", "etcdutl", "did not finish within 20s"},
+			// The restore's timeout is commandTimeout (20 s) plus time sized
+			// from the rate the copy to cp-2 measured (23 s on a loaded
+			// machine): the figure is unit-tested in steps, the message here.
+			want:  []string{"on cp-2", "etcdutl", "did not finish within", "SIGTERM, then SIGKILL"},
 			never: string(steps.StartApiservers),
 		},
 		{
