@@ -22,7 +22,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -320,20 +319,10 @@ func rss() int64 {
 // With wrapped, it sends the lines etcd-dr's Runner sends (wrappedCommand).
 func (e *endpoints) bareFlush(ctx context.Context, rolling int, wrapped bool) (time.Duration, error) {
 	start := time.Now()
-	pem, err := os.ReadFile(e.key)
+	cfg, err := e.bareConfig()
 	if err != nil {
 		return 0, err
 	}
-	signer, err := ssh.ParsePrivateKey(pem)
-	if err != nil {
-		return 0, err
-	}
-	hostKeys, err := knownhosts.New(e.knownHosts)
-	if err != nil {
-		return 0, err
-	}
-	cfg := &ssh.ClientConfig{User: e.user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: hostKeys, Timeout: time.Minute}
 	names := make([]string, len(e.targets))
 	for i, t := range e.targets {
 		names[i] = t.Name
