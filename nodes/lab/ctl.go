@@ -178,28 +178,8 @@ func serveCtl(ctx context.Context, labDir string, k *kubelet) (func(), error) {
 
 // systemctl answers the subset of systemctl the runbook uses on the kubelet.
 func (k *kubelet) systemctl(args []string) (int, string) {
-	var verb, unit string
-	var props []string
-	valueOnly, noBlock := false, false
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--value":
-			valueOnly = true
-		case a == "--no-block":
-			noBlock = true
-		case a == "-p" && i+1 < len(args):
-			i++
-			props = append(props, strings.Split(args[i], ",")...)
-		case strings.HasPrefix(a, "--property="):
-			props = append(props, strings.Split(strings.TrimPrefix(a, "--property="), ",")...)
-		case strings.HasPrefix(a, "-"):
-		case verb == "":
-			verb = a
-		case unit == "":
-			unit = strings.TrimSuffix(a, ".service")
-		}
-	}
+	sc := parseSystemctl(args)
+	verb, unit, props, valueOnly, noBlock := sc.verb, sc.unit, sc.props, sc.valueOnly, sc.noBlock
 	k.tl.add(Event{Node: k.n.spec.Name, Kind: EvUnit, Command: "systemctl " + strings.Join(args, " ")})
 	if verb == "daemon-reload" {
 		return 0, ""
@@ -302,4 +282,37 @@ func (k *kubelet) crictl(args []string) (int, string) {
 	}
 	_ = tw.Flush()
 	return 0, b.String()
+}
+
+// systemctlArgs is a systemctl command line as the lab's shims read it
+// (both tiers): the verb, the unit without ".service", -p/--property
+// names, --value and --no-block; other options are ignored.
+type systemctlArgs struct {
+	verb, unit         string
+	props              []string
+	valueOnly, noBlock bool
+}
+
+func parseSystemctl(args []string) systemctlArgs {
+	var sc systemctlArgs
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--value":
+			sc.valueOnly = true
+		case a == "--no-block":
+			sc.noBlock = true
+		case a == "-p" && i+1 < len(args):
+			i++
+			sc.props = append(sc.props, strings.Split(args[i], ",")...)
+		case strings.HasPrefix(a, "--property="):
+			sc.props = append(sc.props, strings.Split(strings.TrimPrefix(a, "--property="), ",")...)
+		case strings.HasPrefix(a, "-"):
+		case sc.verb == "":
+			sc.verb = a
+		case sc.unit == "":
+			sc.unit = strings.TrimSuffix(a, ".service")
+		}
+	}
+	return sc
 }

@@ -57,26 +57,8 @@ func (l *Lab) serveRealCtl(ctx context.Context, cn *realnode.ClusterNode) (func(
 // running, as systemd's restart of kubeadm's unit does), and every start is
 // a new InvocationID. Other units do not exist on a kubeadm node here.
 func (l *Lab) realSystemctl(ctx context.Context, cn *realnode.ClusterNode, args []string) (int, string) {
-	var verb, unit string
-	var props []string
-	valueOnly := false
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--value":
-			valueOnly = true
-		case a == "-p" && i+1 < len(args):
-			i++
-			props = append(props, strings.Split(args[i], ",")...)
-		case strings.HasPrefix(a, "--property="):
-			props = append(props, strings.Split(strings.TrimPrefix(a, "--property="), ",")...)
-		case strings.HasPrefix(a, "-"):
-		case verb == "":
-			verb = a
-		case unit == "":
-			unit = strings.TrimSuffix(a, ".service")
-		}
-	}
+	sc := parseSystemctl(args)
+	verb, unit, props, valueOnly := sc.verb, sc.unit, sc.props, sc.valueOnly
 	l.tl.add(Event{Node: cn.Name, Kind: EvUnit, Command: "systemctl " + strings.Join(args, " ")})
 	if verb == "daemon-reload" {
 		return 0, ""
