@@ -345,3 +345,27 @@ func TestCloseWhilePausedReturnsAndKillsCommands(t *testing.T) {
 	}
 	waitGone(t, pid)
 }
+
+// A command that exits before the server has answered its exec request
+// must not close the channel first: the client's Start then reads the
+// close as EOF ("bare flush: h0078: EOF" in a CI run at load 30). sshd
+// answers the exec before it can see the child exit.
+func TestAnExecIsAnsweredBeforeItsChannelCloses(t *testing.T) {
+	// A goroutine preempted before the answer, as at load 30: a fake of
+	// the scheduler, the one part a test cannot make slow for real.
+	testHookBeforeExecReply = func() { time.Sleep(300 * time.Millisecond) }
+	t.Cleanup(func() { testHookBeforeExecReply = nil })
+	f := start(t, nil)
+	c := f.dial(t)
+	for i := range 3 {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Output("echo done")
+		s.Close()
+		if err != nil || string(out) != "done\n" {
+			t.Fatalf("run %d: want exit 0 with %q, got %q, %v", i, "done\n", out, err)
+		}
+	}
+}

@@ -25,6 +25,10 @@ import (
 // client got exit 0 without the output.
 const drainIdle = 2 * time.Second
 
+// testHookBeforeExecReply, when set by a test, runs just before the
+// answer to an exec request is sent: a busy machine's scheduler there.
+var testHookBeforeExecReply func()
+
 // session is one "session" channel: env requests, then at most one exec.
 type session struct {
 	s    *Server
@@ -100,8 +104,7 @@ func (s *Server) serveSession(user string, nc ssh.NewChannel) {
 	sess := &session{s: s, user: user, ch: ch}
 	var running sync.WaitGroup
 	for req := range reqs {
-		ok := sess.handle(ctx, req, &running)
-		if req.WantReply {
+		if ok, answered := sess.handle(ctx, req, &running); req.WantReply && !answered {
 			_ = req.Reply(ok, nil)
 		}
 	}
@@ -113,33 +116,35 @@ func (s *Server) serveSession(user string, nc ssh.NewChannel) {
 	_ = ch.Close()
 }
 
-func (sess *session) handle(ctx context.Context, req *ssh.Request, running *sync.WaitGroup) bool {
+// handle serves one channel request; answered says it has already sent
+// the reply (an exec answers before its command can end the channel).
+func (sess *session) handle(ctx context.Context, req *ssh.Request, running *sync.WaitGroup) (ok, answered bool) {
 	switch req.Type {
 	case "env":
 		var kv struct{ Name, Value string }
 		if ssh.Unmarshal(req.Payload, &kv) != nil {
-			return false
+			return false, false
 		}
 		sess.env = append(sess.env, kv.Name+"="+kv.Value)
-		return true
+		return true, false
 	case "exec":
 		var p struct{ Command string }
 		if ssh.Unmarshal(req.Payload, &p) != nil {
-			return false
+			return false, false
 		}
-		return sess.exec(ctx, p.Command, running)
+		return sess.exec(ctx, p.Command, req, running)
 	case "signal":
 		var p struct{ Signal string }
 		if ssh.Unmarshal(req.Payload, &p) != nil {
-			return false
+			return false, false
 		}
 		sig, ok := signalByName(p.Signal)
 		if ok {
 			sess.kill(sig)
 		}
-		return ok
+		return ok, false
 	default: // pty-req, shell, subsystem, x11-req...: not offered
-		return false
+		return false, false
 	}
 }
 
@@ -152,17 +157,21 @@ func (sess *session) buildCmd(ctx context.Context, line string) *exec.Cmd {
 	return cmd
 }
 
-// exec starts line and, in the background, waits for it, sends its exit
-// status and closes the channel.
-func (sess *session) exec(ctx context.Context, line string, running *sync.WaitGroup) bool {
+// exec starts line, answers req and then, in the background, waits for
+// the command, sends its exit status and closes the channel. The answer
+// goes out before anything that can close the channel starts, as sshd's:
+// a command that ends at once would otherwise close it first, and the
+// client's Start would read EOF instead of its answer. answered is false
+// when exec failed before answering (the caller then refuses req).
+func (sess *session) exec(ctx context.Context, line string, req *ssh.Request, running *sync.WaitGroup) (ok, answered bool) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.started {
-		return false
+		return false, false
 	}
 	cmd := sess.buildCmd(ctx, line)
 	if cmd == nil {
-		return false
+		return false, false
 	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
@@ -171,13 +180,13 @@ func (sess *session) exec(ctx context.Context, line string, running *sync.WaitGr
 	stdout, err := newOutPipe()
 	if err != nil {
 		sess.s.logf("sshserver %s: stdout pipe for %q: %v", sess.s.Addr(), line, err)
-		return false
+		return false, false
 	}
 	stderr, err := newOutPipe()
 	if err != nil {
 		stdout.closeBoth()
 		sess.s.logf("sshserver %s: stderr pipe for %q: %v", sess.s.Addr(), line, err)
-		return false
+		return false, false
 	}
 	// Files, not writers: os/exec then copies nothing itself (so it has
 	// nothing to cut short); the copies below run until the pipes end.
@@ -187,7 +196,7 @@ func (sess *session) exec(ctx context.Context, line string, running *sync.WaitGr
 		stdout.closeBoth()
 		stderr.closeBoth()
 		sess.s.logf("sshserver %s: stdin pipe for %q: %v", sess.s.Addr(), line, err)
-		return false
+		return false, false
 	}
 	started := time.Now()
 	err = cmd.Start()
@@ -197,11 +206,17 @@ func (sess *session) exec(ctx context.Context, line string, running *sync.WaitGr
 		_ = stdout.r.Close()
 		_ = stderr.r.Close()
 		sess.s.logf("sshserver %s: start %q: %v", sess.s.Addr(), line, err)
-		return false
+		return false, false
 	}
 	sess.started, sess.pgid = true, cmd.Process.Pid
 	if f := sess.s.cfg.OnExec; f != nil {
 		f(sess.user, line, started)
+	}
+	if testHookBeforeExecReply != nil {
+		testHookBeforeExecReply()
+	}
+	if req.WantReply {
+		_ = req.Reply(true, nil)
 	}
 	go stdout.copyTo(sess.ch)
 	go stderr.copyTo(sess.ch.Stderr())
@@ -217,7 +232,7 @@ func (sess *session) exec(ctx context.Context, line string, running *sync.WaitGr
 		defer running.Done()
 		sess.wait(ctx, cmd, line, started)
 	}()
-	return true
+	return true, true
 }
 
 func (sess *session) wait(ctx context.Context, cmd *exec.Cmd, line string, started time.Time) {
