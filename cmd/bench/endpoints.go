@@ -165,7 +165,8 @@ func serveEndpoints(spec string) int {
 	}()
 	for i := range n {
 		addr := fmt.Sprintf("127.%d.%d.%d:0", block, i/250, i%250+1)
-		cfg := sshserver.Config{Addr: addr, HostKeys: []ssh.Signer{hostKey}, AuthorizedKeys: []ssh.PublicKey{clientPub}}
+		cfg := sshserver.Config{Addr: addr, HostKeys: []ssh.Signer{hostKey}, AuthorizedKeys: []ssh.PublicKey{clientPub},
+			Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench endpoints: "+format+"\n", args...) }}
 		if mode == modeFlush {
 			if cfg.Command, err = flushNode(dir, i); err != nil {
 				fmt.Fprintf(os.Stderr, "bench endpoints: endpoint %d: %v\n", i, err)

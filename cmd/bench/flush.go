@@ -353,17 +353,22 @@ func bareFlushHost(ctx context.Context, cfg *ssh.ClientConfig, addr string, wrap
 	client := ssh.NewClient(c, chans, reqs)
 	defer client.Close()
 	run := func(args []string) (string, error) {
+		line := strings.Join(args, " ")
 		sess, err := client.NewSession()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("open a session for %q: %w", line, err)
 		}
 		defer sess.Close()
-		line := strings.Join(args, " ")
 		if wrapped {
 			line = strings.TrimSuffix(wrappedCommand, shortCommand) + line
 		}
+		var stderr strings.Builder
+		sess.Stderr = &stderr
 		out, err := sess.Output(line)
-		return strings.TrimSpace(string(out)), err
+		if err != nil {
+			return "", fmt.Errorf("%q: %w (stderr %q)", line, err, stderr.String())
+		}
+		return strings.TrimSpace(string(out)), nil
 	}
 	before, err := run(kubeletID)
 	if err != nil {
