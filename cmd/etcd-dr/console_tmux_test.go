@@ -24,16 +24,7 @@ import (
 // terminal. It ends with the inventory filled in from the engine's own
 // events and `lab verify` passing.
 func TestConsoleInTmuxTakesTheLabThroughTheWholeProcedure(t *testing.T) {
-	labtest.Block(t, 70)
-	bin := buildBinary(t)
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	tm := newTmux(t)
-	tm.start("drill", fmt.Sprintf("%s drill --dir %s --block 70 --workers 1 --keep", bin, dir))
+	tm, bin, dir := startDrillInTmux(t, 70, "")
 
 	answered, card := driveGates(t, tm, dir, bin)
 	// Steps 1 and 2 are destructive; preflight and steps 3–5 are not.
@@ -64,14 +55,59 @@ func TestConsoleInTmuxTakesTheLabThroughTheWholeProcedure(t *testing.T) {
 	tm.keys("watch", "q")
 	tm.waitFor("watch", "watch to exit 0", contains("EXIT=0"))
 
+	tm.quitAndVerify(bin, dir)
+}
+
+// startDrillInTmux builds the binary and starts `etcd-dr drill` on a fresh
+// lab in block b (with extra flags) in the tmux session "drill"; the lab is
+// taken down when the test ends.
+func startDrillInTmux(t *testing.T, b int, extra string) (tm *tmux, bin, dir string) {
+	t.Helper()
+	labtest.Block(t, b)
+	bin = buildBinary(t)
+	dir = filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() {
+		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	tm = newTmux(t)
+	tm.start("drill", strings.TrimSpace(fmt.Sprintf("%s drill --dir %s --block %d --workers 1 --keep %s", bin, dir, b, extra)))
+	return tm, bin, dir
+}
+
+// answerGate confirms the open gate titled title on screen scr, typing the
+// cluster name where it is asked for, and waits for the gate to close; it
+// reports false when scr shows no gate to answer.
+func (tm *tmux) answerGate(scr, title string) bool {
+	tm.t.Helper()
+	switch {
+	case title == "":
+		return false
+	case namePrompt.MatchString(scr):
+		tm.keys("drill", namePrompt.FindStringSubmatch(scr)[1], "Enter")
+	case strings.Contains(scr, "enter/y proceed ·"):
+		tm.keys("drill", "y")
+	default:
+		return false
+	}
+	tm.waitFor("drill", "the gate "+title+" to close", func(s string) bool { return gateTitle(s) != title })
+	return true
+}
+
+// quitAndVerify leaves the drill's console, which must exit 0, and runs
+// lab verify on its lab; it returns what lab verify printed.
+func (tm *tmux) quitAndVerify(bin, dir string) string {
+	tm.t.Helper()
 	tm.keys("drill", "q")
-	out := tm.waitFor("drill", "the drill to exit", contains("EXIT="))
-	if !strings.Contains(out, "EXIT=0") {
-		t.Fatalf("drill did not exit 0:\n%s", out)
+	if out := tm.waitFor("drill", "the drill to exit", contains("EXIT=")); !strings.Contains(out, "EXIT=0") {
+		tm.t.Fatalf("drill did not exit 0:\n%s", out)
 	}
-	if b, err := exec.Command(bin, "lab", "verify", "--dir", dir).CombinedOutput(); err != nil {
-		t.Fatalf("lab verify after the console run: %v\n%s", err, b)
+	b, err := exec.Command(bin, "lab", "verify", "--dir", dir).CombinedOutput()
+	if err != nil {
+		tm.t.Fatalf("lab verify after the drill: %v\n%s", err, b)
 	}
+	return string(b)
 }
 
 type gateCount struct{ typed, proceeded, refused int }

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/etcd-dr/etcd-dr/nodes/lab"
-	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 )
 
 // Issue 19's game day: the console, in a real terminal, through a drill with
@@ -18,16 +12,7 @@ import (
 // gate, the lab having lifted the fault, and the scorecard names the fault
 // and how it was handled; lab verify holds.
 func TestDrillWithAFaultShowsTheFailureTheRetryAndTheScorecardsFaultLine(t *testing.T) {
-	labtest.Block(t, 227)
-	bin := buildBinary(t)
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	tm := newTmux(t)
-	tm.start("drill", fmt.Sprintf("%s drill --dir %s --block 227 --workers 1 --keep --fault sshd-frozen@restore-etcd", bin, dir))
+	tm, bin, dir := startDrillInTmux(t, 227, "--fault sshd-frozen@restore-etcd")
 
 	var failure string
 	retried := false
@@ -54,12 +39,8 @@ func TestDrillWithAFaultShowsTheFailureTheRetryAndTheScorecardsFaultLine(t *test
 			}
 			retried = true
 			tm.waitFor("drill", "the failure's dialog to close", func(s string) bool { return !strings.Contains(s, "[ retry ]") })
-		case title != "" && namePrompt.MatchString(scr):
-			tm.keys("drill", namePrompt.FindStringSubmatch(scr)[1], "Enter")
-			tm.waitFor("drill", "the gate "+title+" to close", func(s string) bool { return gateTitle(s) != title })
-		case title != "" && strings.Contains(scr, "enter/y proceed ·"):
-			tm.keys("drill", "y")
-			tm.waitFor("drill", "the gate "+title+" to close", func(s string) bool { return gateTitle(s) != title })
+		default:
+			tm.answerGate(scr, title)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -75,11 +56,5 @@ func TestDrillWithAFaultShowsTheFailureTheRetryAndTheScorecardsFaultLine(t *test
 		t.Errorf("the scorecard does not record the fault and the retry:\n%s", card)
 	}
 	requireInvariantsShown(t, "the drill's scorecard", card)
-	tm.keys("drill", "q")
-	if out := tm.waitFor("drill", "the drill to exit", contains("EXIT=")); !strings.Contains(out, "EXIT=0") {
-		t.Fatalf("drill did not exit 0:\n%s", out)
-	}
-	if b, err := exec.Command(bin, "lab", "verify", "--dir", dir).CombinedOutput(); err != nil {
-		t.Fatalf("lab verify after the game day: %v\n%s", err, b)
-	}
+	tm.quitAndVerify(bin, dir)
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/nodes/lab"
-	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 )
 
 // The majority-lost drill through the console, in a real terminal: step 1's
@@ -17,16 +13,7 @@ import (
 // choice, the operator confirms it with the cluster name, and the drill
 // ends with the post-snapshot writes served (lab verify).
 func TestConsoleDrillPicksTheSourceMemberAtTheGate(t *testing.T) {
-	labtest.Block(t, 181)
-	bin := buildBinary(t)
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	tm := newTmux(t)
-	tm.start("drill", fmt.Sprintf("%s drill --dir %s --block 181 --workers 1 --keep --snapshot-from best-member --fault majority-lost", bin, dir))
+	tm, bin, dir := startDrillInTmux(t, 181, "--snapshot-from best-member --fault majority-lost")
 
 	pick, card := "", ""
 	deadline := time.Now().Add(15 * time.Minute) // generous: a loaded 2-core machine
@@ -42,12 +29,8 @@ func TestConsoleDrillPicksTheSourceMemberAtTheGate(t *testing.T) {
 			pick = scr
 			tm.keys("drill", namePrompt.FindStringSubmatch(scr)[1], "Enter")
 			tm.waitFor("drill", "the gate "+title+" to close", func(s string) bool { return gateTitle(s) != title })
-		case title != "" && namePrompt.MatchString(scr):
-			tm.keys("drill", namePrompt.FindStringSubmatch(scr)[1], "Enter")
-			tm.waitFor("drill", "the gate "+title+" to close", func(s string) bool { return gateTitle(s) != title })
-		case title != "" && strings.Contains(scr, "enter/y proceed ·"):
-			tm.keys("drill", "y")
-			tm.waitFor("drill", "the gate "+title+" to close", func(s string) bool { return gateTitle(s) != title })
+		default:
+			tm.answerGate(scr, title)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -64,11 +47,7 @@ func TestConsoleDrillPicksTheSourceMemberAtTheGate(t *testing.T) {
 	if !strings.Contains(card, "✓ "+lab.CheckObjectsKept) {
 		t.Errorf("the scorecard does not show the post-snapshot writes kept:\n%s", card)
 	}
-	tm.keys("drill", "q")
-	if out := tm.waitFor("drill", "the drill to exit", contains("EXIT=")); !strings.Contains(out, "EXIT=0") {
-		t.Fatalf("drill did not exit 0:\n%s", out)
-	}
-	if b, err := exec.Command(bin, "lab", "verify", "--dir", dir).CombinedOutput(); err != nil || !strings.Contains(string(b), lab.CheckObjectsKept) {
-		t.Fatalf("lab verify after the drill: %v\n%s", err, b)
+	if out := tm.quitAndVerify(bin, dir); !strings.Contains(out, lab.CheckObjectsKept) {
+		t.Fatalf("lab verify after the drill does not check the post-snapshot writes:\n%s", out)
 	}
 }
