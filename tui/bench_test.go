@@ -189,4 +189,20 @@ func BenchmarkFlush1000Nodes(b *testing.B) {
 		}
 		measureFrames(b, m, batch, []tea.KeyPressMsg{keyMsg("down"), keyMsg("down"), keyMsg("up")})
 	})
+	b.Run("scorecard", func(b *testing.B) {
+		m := start()
+		evs := []steps.Event{steps.RunbookEvent{Name: steps.RunbookRestore, Steps: []steps.RunbookStep{{ID: steps.FlushCaches, Title: "Flush caches", Number: 5}}},
+			steps.StepEvent{At: t0, Step: steps.FlushCaches, State: steps.Running}}
+		for _, nd := range c.Nodes {
+			evs = append(evs, steps.NodeEvent{At: t0, Step: steps.FlushCaches, Node: nd.Name, State: steps.Done, Action: "restart the kubelet"},
+				steps.CheckEvent{At: t0, Step: steps.FlushCaches, Node: nd.Name, Check: "kubelet restarted after the restore", OK: true, Detail: "new invocation"})
+		}
+		evs = append(evs, steps.StepEvent{At: t0, Step: steps.FlushCaches, State: steps.Done})
+		nm, _ := m.Update(eventsMsg{events: evs, closed: true})
+		m = nm.(Model)
+		if !m.scorecard {
+			b.Fatal("the scorecard is not shown after the run ended")
+		}
+		measureFrames(b, m, tick, []tea.KeyPressMsg{keyMsg("down"), keyMsg("down"), keyMsg("up")})
+	})
 }
