@@ -51,6 +51,10 @@ type gateDialog struct {
 	body     viewport.Model
 	width    int
 	height   int
+	// bodyW is the width the body was last wrapped at and bodyN its line
+	// count: wrapping a 1000-node gate is the dear part, and it depends
+	// only on the gate, the expansion and this width, not on the height.
+	bodyW, bodyN int
 }
 
 func newGateDialog(keys keyMap, cluster string, readOnly bool) gateDialog {
@@ -124,21 +128,40 @@ func (g *gateDialog) needsName() bool {
 	return g.gate.NeedsName || c == event.ChoiceUndo || override
 }
 
+// SetSize runs on every message (the root's layout): the body is wrapped
+// again only when its width changes; a new height only resizes the view.
 func (g *gateDialog) SetSize(w, h int) {
+	if w == g.width && h == g.height {
+		return
+	}
 	g.width, g.height = w, h
-	g.layout()
+	if g.dialogWidth()-4 != g.bodyW {
+		g.layout()
+		return
+	}
+	g.sizeBody()
+	if g.body.PastBottom() { // as SetContentLines would have left it
+		g.body.GotoBottom()
+	}
 }
 
 func (g *gateDialog) dialogWidth() int { return max(20, min(g.width-2, 100)) }
 
+// layout wraps the body again: when the gate, the expansion or the width
+// changes.
 func (g *gateDialog) layout() {
 	cw := g.dialogWidth() - 4
 	lines := g.bodyLines(cw)
-	fixed := 2 + 1 + 1 + 1 + 3 // border, title, blank, buttons, name prompt+input+error
-	g.body.SetWidth(cw)
-	g.body.SetHeight(max(1, min(len(lines), g.height-fixed)))
+	g.bodyW, g.bodyN = cw, len(lines)
+	g.sizeBody()
 	g.body.SetContentLines(lines)
-	g.input.SetWidth(max(1, cw-3))
+}
+
+func (g *gateDialog) sizeBody() {
+	fixed := 2 + 1 + 1 + 1 + 3 // border, title, blank, buttons, name prompt+input+error
+	g.body.SetWidth(g.bodyW)
+	g.body.SetHeight(max(1, min(g.bodyN, g.height-fixed)))
+	g.input.SetWidth(max(1, g.bodyW-3))
 }
 
 // bodyLines is the gate's text: reason, facts, then the exact commands.

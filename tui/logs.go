@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
-	"charm.land/bubbles/v2/viewport"
 
 	"github.com/etcd-dr/etcd-dr/steps/event"
 )
@@ -18,7 +17,7 @@ const (
 )
 
 // logsPane is the live tail. It keeps one ring per node plus one of all nodes
-// interleaved, and only ever hands the viewport the lines on screen, so a
+// interleaved, and only ever draws the lines on screen, so a
 // frame costs the same with ten lines of history or ten thousand.
 type logsPane struct {
 	keys    keyMap
@@ -35,7 +34,6 @@ type logsPane struct {
 	input   textinput.Model
 	editing bool // the filter input has the keyboard
 	notice  string
-	vp      viewport.Model
 	width   int
 	height  int
 	focused bool
@@ -52,14 +50,12 @@ func newLogsPane(keys keyMap, nodeNames []string) logsPane {
 	}
 	return logsPane{
 		keys: keys, perNode: map[string]*ring{}, all: newRing(allRingLines), empty: newRing(1),
-		allMode: true, follow: true, input: in, vp: viewport.New(), nameW: nameW,
+		allMode: true, follow: true, input: in, nameW: nameW,
 	}
 }
 
 func (p *logsPane) SetSize(w, h int) {
 	p.width, p.height = w, h
-	p.vp.SetWidth(w)
-	p.vp.SetHeight(max(0, h-1))
 	p.input.SetWidth(max(1, w-2))
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"charm.land/bubbles/v2/viewport"
+
 	"github.com/etcd-dr/etcd-dr/steps"
 )
 
@@ -185,5 +187,61 @@ func TestLogStatsCountEveryLineReceivedAndKeepTheRingsBounded(t *testing.T) {
 					s, tc.lines, tc.wantKept, tc.wantDrop, tc.wantPerNode)
 			}
 		})
+	}
+}
+
+// viewportBlock is how the pane drew its rows before block: a viewport of
+// the rows' size given the lines.
+func viewportBlock(lines []string, w, h int) string {
+	vp := viewport.New()
+	vp.SetWidth(w)
+	vp.SetHeight(h)
+	vp.SetContentLines(lines)
+	return vp.View()
+}
+
+// The logs pane's rows are drawn byte for byte as the viewport drew them,
+// escapes included (the goldens compare plain text only).
+func TestLogsBlockDrawsAsTheViewportDid(t *testing.T) {
+	st := newStyles(true, false)
+	for _, tc := range []struct {
+		name  string
+		w, h  int
+		lines []string
+	}{
+		{"plain lines, fewer than the rows", 80, 5, []string{"12:00:00 cp-1 line one", "12:00:01 cp-2 line two"}},
+		{"no output yet, styled", 80, 4, []string{st.dim.Render("no output yet")}},
+		{"no output yet in a pane narrower than it", 8, 2, []string{st.dim.Render("no output yet")}},
+		{"an error line and a marked one", 60, 3, []string{st.bad.Render("error: etcd did not stop"), st.selected.Render(st.bad.Render("error: again")), "ok"}},
+		{"lines exactly the width", 10, 2, []string{"0123456789", "abcdefghi…"}},
+		{"wide characters", 12, 3, []string{"12:00 節点 ok", "ｅｔｃｄ"}},
+		{"trailing spaces", 20, 2, []string{"a line   ", "  "}},
+		{"one row", 30, 1, []string{"only"}},
+		{"no rows", 30, 0, []string{"none"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, want := block(tc.lines, tc.w, tc.h), viewportBlock(tc.lines, tc.w, tc.h); got != want {
+				t.Fatalf("block:\n%q\nviewport:\n%q", got, want)
+			}
+		})
+	}
+	// And a pane drawn from its rings, following and paused, all nodes and one.
+	p := newTestLogs(t, 6)
+	p.appendLines(lines("cp-1", 0, 20))
+	p.appendLines([]steps.LogLine{{Node: "cp-2", At: at(30), Text: "error: etcdserver: request timed out"}})
+	for _, keys := range [][]string{nil, {"up", "up"}, {"e"}, {"a"}} {
+		for _, k := range keys {
+			p.Update(keyMsg(k))
+		}
+		rows := p.rows()
+		var want []string
+		for i := p.start(); i < min(p.length(), p.start()+rows); i++ {
+			l, _ := p.source().at(p.seqAt(i))
+			want = append(want, p.renderLine(st, l, p.mark == p.seqAt(i)+1))
+		}
+		got := strings.SplitN(p.View(st), "\n", 2)[1]
+		if exp := viewportBlock(want, p.width, rows); got != exp {
+			t.Fatalf("after %v:\n%q\nviewport:\n%q", keys, got, exp)
+		}
 	}
 }

@@ -147,9 +147,35 @@ func (p *logsPane) View(st styles) string {
 	if len(lines) == 0 {
 		lines = append(lines, st.dim.Render("no output yet"))
 	}
-	vp := p.vp
-	vp.SetContentLines(lines)
-	return head + "\n" + vp.View()
+	return head + "\n" + block(lines, p.width, rows)
+}
+
+// block is lines as a w×h block, cut (not marked) at w and padded with
+// spaces: what a viewport of that size drew for them (a lipgloss style
+// measuring, wrapping and aligning every line again, a third of a flood
+// frame's View), from lines that renderLine already cut to the width.
+// TestLogsBlockDrawsAsTheViewportDid holds the two equal.
+func block(lines []string, w, h int) string {
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i := range h {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		l := ""
+		if i < len(lines) {
+			l = lines[i]
+		}
+		cw := cellWidth(l)
+		if cw > w {
+			l, cw = ansi.Cut(l, 0, w), w
+		}
+		b.WriteString(l)
+		b.WriteString(strings.Repeat(" ", w-cw))
+	}
+	return b.String()
 }
 
 func (p *logsPane) renderLine(st styles, l logLine, marked bool) string {

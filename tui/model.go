@@ -72,6 +72,11 @@ type Model struct {
 	nowT     time.Time        // the clock as of the last message; View reads only this
 	done     <-chan struct{}  // closed when Run returns, so no reader outlives it
 	lastStep event.StepID     // the step the cursor last followed
+
+	// card is the scorecard while it is shown, drawn once per message by
+	// layout (its height sets the footer's keys, View draws it): at 1000
+	// nodes it lists every node's checks.
+	card string
 }
 
 // New builds the console model for o.
@@ -234,7 +239,7 @@ func (m *Model) helpKeys() help.KeyMap {
 		return m.gate.help()
 	case m.scorecard:
 		back := key.NewBinding(key.WithKeys("s", "esc"), key.WithHelp("s/esc", "back to the run"))
-		if strings.Count(m.scorecardView(), "\n")+1 <= m.height-2 {
+		if strings.Count(m.card, "\n")+1 <= m.height-2 {
 			return bindings{short: []key.Binding{back, k.Quit}, full: [][]key.Binding{{back, k.Quit}}}
 		}
 		return bindings{short: []key.Binding{back, k.Down, k.Up, k.Quit},

@@ -18,6 +18,10 @@ func (m *Model) layout() {
 		return
 	}
 	m.help.SetWidth(m.width)
+	m.card = ""
+	if m.scorecard {
+		m.card = m.scorecardView() // as of this message's clock, which View reads too
+	}
 	m.footerText = m.footer()
 	bodyH := max(0, m.height-1-lipgloss.Height(m.footerText))
 	nodesWant := len(m.rs.nodes) + 2
@@ -75,7 +79,7 @@ func (m Model) render() string {
 	case m.gate.open:
 		body = m.center(m.gate.View(m.st), bodyH)
 	case m.scorecard:
-		body = fit(scrolled(m.scorecardView(), m.cardTop, bodyH, m.st.dim), m.width, bodyH)
+		body = fit(scrolled(m.card, m.cardTop, bodyH, m.st.dim), m.width, bodyH)
 	case m.width >= wideWidth:
 		left := fit(m.steps.View(m.st, m.rs, m.nowT)+"\n"+m.inv.View(m.st, m.rs, m.nowT), m.width/2, bodyH)
 		right := fit(m.logs.View(m.st), m.width-m.width/2-1, bodyH)

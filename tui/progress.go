@@ -12,14 +12,15 @@ import (
 // workLines shows a step's long work under way, one line each, the
 // figures before the words so a narrow pane keeps them: a copy's bar, bytes and rate; a wait's time against its deadline.
 // Read from the events' typed fields only.
-func workLines(st styles, s *stepInfo, now time.Time, width int) []string {
+// At most limit lines are drawn.
+func workLines(st styles, s *stepInfo, now time.Time, width, limit int) []string {
 	keys := make([]string, 0, len(s.Work))
 	for k := range s.Work {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	var out []string
-	for _, k := range keys {
+	for _, k := range keys[:min(len(keys), limit)] {
 		e := s.Work[k]
 		who := e.Node
 		if who != "" {

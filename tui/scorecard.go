@@ -74,19 +74,30 @@ type invariant struct {
 // ("lock released" on every control-plane node) into one line, and puts
 // the failed ones first: on a small terminal the end of the list is what
 // gets cut, and a broken invariant must never be.
+//
+// A node's check joins the first line of the same check, result and detail
+// that holds nodes (one map look-up: step 5 has a check per node); a check
+// of no node is a line of its own.
 func groupInvariants(checks []event.CheckEvent) []invariant {
+	type same struct {
+		check, detail string
+		ok            bool
+	}
 	var out []invariant
+	first := map[same]int{}
 	for _, c := range checks {
-		i := slices.IndexFunc(out, func(iv invariant) bool {
-			return iv.check == c.Check && iv.ok == c.OK && iv.detail == c.Detail && len(iv.nodes) > 0 && c.Node != ""
-		})
-		if i < 0 {
+		if c.Node == "" {
+			out = append(out, invariant{check: c.Check, detail: c.Detail, ok: c.OK})
+			continue
+		}
+		k := same{c.Check, c.Detail, c.OK}
+		i, ok := first[k]
+		if !ok {
 			out = append(out, invariant{check: c.Check, detail: c.Detail, ok: c.OK})
 			i = len(out) - 1
+			first[k] = i
 		}
-		if c.Node != "" {
-			out[i].nodes = append(out[i].nodes, c.Node)
-		}
+		out[i].nodes = append(out[i].nodes, c.Node)
 	}
 	slices.SortStableFunc(out, func(a, b invariant) int {
 		switch {
@@ -131,7 +142,7 @@ func (m Model) invariantLines(iv invariant) []string {
 // it is drawn (scrolled), which knows the height.
 func (m *Model) scrollScorecard(msg tea.KeyPressMsg) {
 	k, page := m.keys, max(1, m.height-4)
-	last := strings.Count(m.scorecardView(), "\n")
+	last := strings.Count(m.card, "\n") // drawn by the last message's layout
 	switch {
 	case key.Matches(msg, k.Down):
 		m.cardTop++

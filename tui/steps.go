@@ -60,8 +60,20 @@ func label(s *stepInfo) string {
 }
 
 // wantHeight is the height showing every step and the whole expansion.
+// It counts the expansion's lines without drawing them: layout runs on
+// every message, and step 5 on 1000 nodes expands to thousands of lines.
 func (p stepsPane) wantHeight(rs *runState) int {
-	return 1 + len(rs.steps) + len(p.expansion(styles{}, rs, time.Time{}))
+	return 1 + len(rs.steps) + p.expansionLen(rs)
+}
+
+// expansionLen is len(p.expansion(...)): a line per long work, per node and
+// per check.
+func (p stepsPane) expansionLen(rs *runState) int {
+	if p.cursor >= len(rs.steps) {
+		return 0
+	}
+	s := rs.steps[p.cursor]
+	return len(s.Work) + len(s.Nodes) + len(s.Checks)
 }
 
 func (p stepsPane) View(st styles, rs *runState, now time.Time) string {
@@ -77,11 +89,14 @@ func (p stepsPane) View(st styles, rs *runState, now time.Time) string {
 	for i, s := range rs.steps {
 		out = append(out, p.row(st, i, s, now))
 		if i == p.cursor && room > 0 {
-			exp := p.expansion(st, rs, now)
-			if len(exp) > room {
-				exp = append(exp[:room-1], st.dim.Render(fmt.Sprintf("      … %d more", len(exp)-room+1)))
+			// Only the lines that fit are drawn: the rest is a count.
+			n := p.expansionLen(rs)
+			if n > room {
+				exp := p.expansion(st, rs, now, room-1)
+				out = append(append(out, exp...), st.dim.Render(fmt.Sprintf("      … %d more", n-room+1)))
+			} else {
+				out = append(out, p.expansion(st, rs, now, n)...)
 			}
-			out = append(out, exp...)
 		}
 	}
 	if len(out) > p.height {
@@ -122,9 +137,10 @@ func (p stepsPane) row(st styles, i int, s *stepInfo, now time.Time) string {
 	return line
 }
 
-// expansion is the selected step's long work, per-node rows, then its checks.
-func (p stepsPane) expansion(st styles, rs *runState, now time.Time) []string {
-	if p.cursor >= len(rs.steps) {
+// expansion is the selected step's long work, per-node rows, then its
+// checks: the first limit of them.
+func (p stepsPane) expansion(st styles, rs *runState, now time.Time, limit int) []string {
+	if p.cursor >= len(rs.steps) || limit <= 0 {
 		return nil
 	}
 	s := rs.steps[p.cursor]
@@ -134,8 +150,11 @@ func (p stepsPane) expansion(st styles, rs *runState, now time.Time) []string {
 	}
 	// Long work first: while a copy or a restore runs, it is what the
 	// operator watches, and a short terminal shows the top lines only.
-	out := workLines(st, s, now, p.width)
+	out := workLines(st, s, now, p.width, limit)
 	for _, name := range s.Nodes {
+		if len(out) >= limit {
+			return out
+		}
 		ev := s.Progress[name]
 		style, glyph := st.state(ev.State)
 		what := ev.Action
@@ -149,6 +168,9 @@ func (p stepsPane) expansion(st styles, rs *runState, now time.Time) []string {
 		out = append(out, style.Render(truncate(line, p.width)))
 	}
 	for _, c := range s.Checks {
+		if len(out) >= limit {
+			return out
+		}
 		style, glyph := st.ok, "✓"
 		if !c.OK {
 			style, glyph = st.bad, "✗"

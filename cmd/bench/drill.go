@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/etcd-dr/etcd-dr/steps"
@@ -42,6 +46,11 @@ func runDrill(ctx context.Context, c options, block, members, workers int) (scor
 // drill succeeded, before the dir is removed.
 func runDrillWith(ctx context.Context, c options, block, members, workers int,
 	watch func(ctx context.Context, dir string) func(scorecard) error) (scorecard, time.Duration, error) {
+	release, err := lockBlock(ctx, block, c.Progress)
+	if err != nil {
+		return scorecard{}, 0, err
+	}
+	defer release() // after the lab is down (the deferred RemoveAll and lab down run first)
 	dir, err := os.MkdirTemp("", "etcd-dr-bench-drill-")
 	if err != nil {
 		return scorecard{}, 0, err
@@ -73,6 +82,54 @@ func runDrillWith(ctx context.Context, c options, block, members, workers int,
 		return sc, wall, after(sc)
 	}
 	return sc, wall, nil
+}
+
+// blockLockPath is the file nodes/lab/labtest flocks for lab block b (its
+// lockPath): the bench takes the same lock, so a test suite and a bench run
+// on one block wait for each other instead of sharing 127.b.x.y.
+// TestTheBenchWaitsForALabTestOnItsBlock holds the two to the same file.
+func blockLockPath(b int) string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("etcd-dr-lab-block-%d.lock", b))
+}
+
+// tryLockBlock takes block b's flock if it is free; busy says another
+// holder has it. The kernel drops the lock when the process dies.
+func tryLockBlock(b int) (f *os.File, busy bool, err error) {
+	f, err = os.OpenFile(blockLockPath(b), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, true, nil
+		}
+		return nil, false, fmt.Errorf("lock lab block %d: %w", b, err)
+	}
+	return f, false, nil
+}
+
+// lockBlock holds block b for one drill, waiting while a test or another
+// bench holds it (polled, so an interrupted bench stops waiting).
+func lockBlock(ctx context.Context, b int, progress io.Writer) (release func(), err error) {
+	said := false
+	for {
+		f, busy, err := tryLockBlock(b)
+		switch {
+		case err != nil:
+			return nil, err
+		case !busy:
+			return func() { f.Close() }, nil
+		case !said && progress != nil:
+			fmt.Fprintf(progress, "bench: lab block %d is in use by another process (%s); waiting for it\n", b, blockLockPath(b))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for lab block %d: %w", b, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func (sc scorecard) step(id string) (time.Duration, bool) {

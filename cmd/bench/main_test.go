@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
 )
 
 // TestQuickModeMeasuresEveryRow runs the whole driver once in quick mode
@@ -64,4 +66,36 @@ func TestQuickModeMeasuresEveryRow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The bench's drills and labtest's lab tests lock a block through the same
+// file (no lab is started here; block 150 is the bench's RTO drill block):
+// a second holder finds it busy until the first releases it, whether the
+// first is the bench or a lab test.
+func TestTheBenchWaitsForALabTestOnItsBlock(t *testing.T) {
+	busy := func(who string) {
+		t.Helper()
+		f, busy, err := tryLockBlock(drillBlock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !busy {
+			f.Close()
+			t.Fatalf("block %d held by %s, but the bench's lock on %s was free", drillBlock, who, blockLockPath(drillBlock))
+		}
+	}
+	release, err := lockBlock(t.Context(), drillBlock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy("another bench drill")
+	release()
+	f, taken, err := tryLockBlock(drillBlock)
+	if err != nil || taken {
+		t.Fatalf("block %d released, but the bench's lock is still busy (%v)", drillBlock, err)
+	}
+	f.Close()
+
+	labtest.Block(t, drillBlock) // held until the test ends
+	busy("labtest.Block")
 }
