@@ -53,7 +53,10 @@ labels, InternalIPs, and the etcd static pods.
 (or the systemd unit's environment file), --etcd-servers from the kube-apiserver manifest, then every
 member and control-plane node found that way; workers from the Node objects in --snapshot.
 
-Every node is reached over SSH, and every host key's fingerprint is printed for the operator to compare
+Every node is reached over SSH as every other command reaches it: through OpenSSH's configuration
+(ssh -G: Host aliases, HostName, User, Port, IdentityFile, ProxyJump chains, UserKnownHostsFile), the
+flags winning; only the flags given are written to the file, so run resolves each node as init did.
+Every host key's fingerprint is printed for the operator to compare
 out of band: nothing is trusted silently (unknown keys are refused unless --accept-new-host-keys).
 An existing file is never overwritten. Keep the file beside the backups.`,
 		Example: `  etcd-dr init --from-node ops@10.0.0.11 --name prod-eu1 --snapshot /backups/etcd/snap.db
@@ -70,11 +73,11 @@ An existing file is never overwritten. Keep the file beside the backups.`,
 	fl.StringVar(&f.name, "name", "", "the cluster's name, typed at destructive gates")
 	fl.StringVar(&f.snapshot, "snapshot", "", "the snapshot to restore (a bastion path; --from-node also finds workers in it)")
 	fl.StringVarP(&f.out, "out", "o", "cluster.yaml", "the cluster file to write (never overwritten)")
-	fl.StringVarP(&f.user, "user", "l", "", "SSH login (default: the current user)")
-	fl.IntVarP(&f.port, "port", "p", 22, "SSH port of every node")
-	fl.StringArrayVarP(&f.identities, "identity", "i", nil, "private key file (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exist)")
-	fl.StringVar(&f.knownHosts, "known-hosts", "~/.ssh/known_hosts", "known_hosts file every host key is checked against")
-	fl.StringVar(&f.jumpHost, "jump-host", "", "[user@]host[:port] of a jump host")
+	fl.StringVarP(&f.user, "user", "l", "", "SSH login of every node (default: ssh_config's User, else the current user)")
+	fl.IntVarP(&f.port, "port", "p", 22, "SSH port of every node (default: ssh_config's Port, else 22)")
+	fl.StringArrayVarP(&f.identities, "identity", "i", nil, "private key file (repeatable; default: ssh_config's IdentityFile, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exist)")
+	fl.StringVar(&f.knownHosts, "known-hosts", "~/.ssh/known_hosts", "known_hosts file every host key is checked against (default: ssh_config's UserKnownHostsFile)")
+	fl.StringVar(&f.jumpHost, "jump-host", "", "[user@]host[:port] of a jump host for every node (default: ssh_config's ProxyJump, chains included)")
 	fl.StringVarP(&f.sshConfig, "ssh-config", "F", "", "OpenSSH client configuration to read, written as ssh.config (default: ssh's own, ~/.ssh/config; none: read none)")
 	f.ssh.register(c)
 	return c
