@@ -27,6 +27,11 @@ func TestExplainSaysWhereEachSSHValueCameFrom(t *testing.T) {
 Host hop
   HostName 10.9.0.1
   User jumper
+Host cp-bare-hop
+  HostName 10.9.0.12
+  ProxyJump barehop
+Host barehop
+  HostName 10.9.0.2
 Host *
   UserKnownHostsFile %s
 `, key, filepath.Join(dir, "kh")))
@@ -43,8 +48,14 @@ Host *
 				c.SSH.User, c.SSH.Port, c.SSH.KnownHosts = "root", 22, filepath.Join(dir, "file_kh")
 				c.SSH.Given = config.SSHGiven{User: true, Port: true, KnownHosts: true}
 			},
-			// The hop takes ssh.user too (openSSH.chain: "as for ssh.jumpHost").
-			want: want{"10.9.0.11", FromSSHConfig, "22", FromClusterFile, "root", FromClusterFile, "root@10.9.0.1:22", FromSSHConfig, FromClusterFile}},
+			// The hop keeps the User its own Host block names (ssh -J does).
+			want: want{"10.9.0.11", FromSSHConfig, "22", FromClusterFile, "root", FromClusterFile, "jumper@10.9.0.1:22", FromSSHConfig, FromClusterFile}},
+		{name: "a hop whose Host block names no User takes the cluster file's login",
+			mod: func(c *config.Cluster) {
+				c.Nodes[0].Address = "cp-bare-hop"
+				c.SSH.User, c.SSH.Given.User = "root", true
+			},
+			want: want{"10.9.0.12", FromSSHConfig, "22", FromDefault, "root", FromClusterFile, "root@10.9.0.2:22", FromSSHConfig, FromSSHConfig}},
 		{name: "a node's own port wins over all",
 			mod:  func(c *config.Cluster) { c.Nodes[0].Port = 2200 },
 			want: want{"10.9.0.11", FromSSHConfig, "2200", FromNode, "ops", FromSSHConfig, "jumper@10.9.0.1:22", FromSSHConfig, FromSSHConfig}},
