@@ -21,6 +21,7 @@ type Draft struct {
 	IdentityFiles []string
 	KnownHosts    string
 	JumpHost      string
+	SSHConfig     string // ssh.config: -F's file, or none
 	EtcdMode      string
 	EnvFile       string
 	Nodes         []Node
@@ -37,6 +38,7 @@ type draftSSH struct {
 	IdentityFiles []string `yaml:"identityFiles,omitempty"`
 	KnownHosts    string   `yaml:"knownHosts,omitempty"`
 	JumpHost      string   `yaml:"jumpHost,omitempty"`
+	Config        string   `yaml:"config,omitempty"`
 }
 
 type draftEtcd struct {
@@ -65,7 +67,7 @@ type draftFile struct {
 func (d Draft) YAML() ([]byte, error) {
 	var f draftFile
 	f.Cluster, f.Snapshot.Path, f.Snapshot.On = d.Name, d.SnapshotPath, SnapshotOnBastion
-	f.SSH = draftSSH{User: d.User, Port: d.Port, IdentityFiles: d.IdentityFiles, KnownHosts: d.KnownHosts, JumpHost: d.JumpHost}
+	f.SSH = draftSSH{User: d.User, Port: d.Port, IdentityFiles: d.IdentityFiles, KnownHosts: d.KnownHosts, JumpHost: d.JumpHost, Config: d.SSHConfig}
 	if f.SSH.Port == 22 {
 		f.SSH.Port = 0
 	}

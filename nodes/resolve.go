@@ -113,13 +113,21 @@ func (o *openSSH) chain(ctx context.Context, spec string, depth int) ([]Target, 
 			out = append(out, before...)
 		}
 		t := Target{Name: "jump host " + strings.TrimPrefix(h, "ssh://"), Host: c.HostName, Port: c.Port, User: c.User}
-		if o.ssh.Given.User && !strings.Contains(h, "@") {
-			t.User = o.ssh.User // as for ssh.jumpHost: the file's login
+		if o.ssh.Given.User && !strings.Contains(h, "@") && !o.setsUser(ctx, uri, c) {
+			t.User = o.ssh.User // as for ssh.jumpHost: the file's login, unless the hop's own Host block names one
 		}
 		o.keys(&t, c)
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// setsUser says whether OpenSSH's configuration names host's User itself
+// (a hop's `User jumper`), rather than leaving OpenSSH's default (the
+// local login): what ssh -G prints without any configuration differs.
+func (o *openSSH) setsUser(ctx context.Context, host string, c SSHConfig) bool {
+	def, err := ResolveSSHConfig(ctx, "/dev/null", host)
+	return err == nil && c.User != def.User
 }
 
 // resolveNodes applies OpenSSH's configuration to every node of p (in

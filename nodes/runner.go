@@ -72,7 +72,10 @@ type Options struct {
 	Passphrase PassphraseFunc // nil headless: encrypted keys must be in the agent
 	// OnNewHostKey hears each host key AcceptNew recorded.
 	OnNewHostKey func(node, addr string, key ssh.PublicKey)
-	NoAgent      bool // ignore SSH_AUTH_SOCK
+	// OnHostKey hears each host key that passed known_hosts (init prints
+	// every one for the operator to compare).
+	OnHostKey func(node, addr string, key ssh.PublicKey)
+	NoAgent   bool // ignore SSH_AUTH_SOCK
 }
 
 // Runner runs commands on nodes over SSH: one connection per node, dialed on
@@ -97,10 +100,25 @@ type slot struct {
 
 // NewRunner builds a Runner for every node of the cluster file.
 func NewRunner(c *config.Cluster, opts Options) (*Runner, error) {
+	p, warnings, err := clusterParams(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	r, err := New(p)
+	if err != nil {
+		return nil, err
+	}
+	r.auth.warnings = append(warnings, r.auth.warnings...)
+	return r, nil
+}
+
+// clusterParams are the Params the cluster file and OpenSSH's configuration
+// say, each node resolved (ssh -G); nothing is read or dialed beyond that.
+func clusterParams(c *config.Cluster, opts Options) (Params, []string, error) {
 	s := c.SSH
 	p := Params{
 		IdentityFiles: s.IdentityFiles, KnownHosts: ExpandHome(s.KnownHosts),
-		AcceptNew: opts.AcceptNew, OnNewHostKey: opts.OnNewHostKey, Passphrase: opts.Passphrase, Sudo: s.Sudo,
+		AcceptNew: opts.AcceptNew, OnNewHostKey: opts.OnNewHostKey, OnHostKey: opts.OnHostKey, Passphrase: opts.Passphrase, Sudo: s.Sudo,
 		ConnectTimeout: s.ConnectTimeout, CommandTimeout: s.CommandTimeout,
 		Keepalive: s.Keepalive, Concurrency: s.Concurrency,
 	}
@@ -120,22 +138,14 @@ func NewRunner(c *config.Cluster, opts Options) (*Runner, error) {
 	if s.JumpHost != "" {
 		j, err := ParseJumpHost(s.JumpHost, s.User)
 		if err != nil {
-			return nil, fmt.Errorf("%s: ssh.jumpHost: %w", c.File, err)
+			return p, nil, fmt.Errorf("%s: ssh.jumpHost: %w", c.File, err)
 		}
 		p.Jump = &j
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // ssh -G reads files
 	defer cancel()
 	warnings, err := resolveNodes(ctx, c, &p)
-	if err != nil {
-		return nil, err
-	}
-	r, err := New(p)
-	if err != nil {
-		return nil, err
-	}
-	r.auth.warnings = append(warnings, r.auth.warnings...)
-	return r, nil
+	return p, warnings, err
 }
 
 // ParseJumpHost reads "[user@]host[:port]"; user defaults to defUser.

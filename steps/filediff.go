@@ -134,6 +134,24 @@ func (c *Context) diffsOf(ctx context.Context, actions []Action, read bool) []Fi
 		wg.Go(func() { out[i] = c.editDiff(ctx, a.Node, a.Changes, read) })
 	}
 	wg.Wait()
+	return foldBounces(out)
+}
+
+// foldBounces shows a move followed at once by its reverse on the same
+// node (step 5's park and unpark of a manifest) as one diff with Back set:
+// one line per bounce, not a park and an unpark.
+func foldBounces(ds []FileDiff) []FileDiff {
+	out := make([]FileDiff, 0, len(ds))
+	for i := 0; i < len(ds); i++ {
+		d := ds[i]
+		if d.From != "" && i+1 < len(ds) {
+			if n := ds[i+1]; n.Node == d.Node && n.From == d.Path && n.Path == d.From {
+				d.Back, d.Unified = true, d.Unified+n.Unified
+				i++
+			}
+		}
+		out = append(out, d)
+	}
 	return out
 }
 

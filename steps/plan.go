@@ -118,6 +118,10 @@ func writeDiffs(b *strings.Builder, ds []FileDiff) {
 func diffLines(ds []FileDiff) string {
 	var b strings.Builder
 	for _, d := range ds {
+		if d.From != "" && d.Back {
+			fmt.Fprintf(&b, "\n    %s: move %s → %s and back (content unchanged; the kubelet restarts the pod)", d.Node, d.From, d.Path)
+			continue
+		}
 		if d.From != "" {
 			fmt.Fprintf(&b, "\n    %s: move %s → %s (content unchanged)", d.Node, d.From, d.Path)
 			continue

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -126,8 +127,9 @@ func (p *progress) journal(ev ProgressEvent, state string) {
 	if ev.Kind != ProgressBytes {
 		return
 	}
+	typed, _ := json.Marshal(ev) // a struct of plain fields: cannot fail
 	_ = p.c.report().record(journal.Record{At: ev.At, Kind: journal.KindProgress, Step: string(ev.Step), Node: ev.Node,
-		State: state, Why: ev.Work + ": " + ProgressFigures(ev), Ms: ev.At.Sub(ev.Started).Milliseconds()})
+		State: state, Why: ev.Work + ": " + ProgressFigures(ev), Ms: ev.At.Sub(ev.Started).Milliseconds(), Progress: typed})
 }
 
 // stalled makes ctx end with a StalledError once no byte has moved for

@@ -134,6 +134,14 @@ func (f *JournalFollower) recordEvents(r journal.Record) ([]Event, bool) {
 			ne.State, ne.Err = Failed, r.Why
 		}
 		return []Event{ne}, false
+	case journal.KindProgress:
+		// The typed event the console saw (start, each quarter, end); a
+		// journal from before progress was typed has only wording: none.
+		var ev ProgressEvent
+		if len(r.Progress) == 0 || json.Unmarshal(r.Progress, &ev) != nil {
+			return nil, false
+		}
+		return []Event{ev}, false
 	case journal.KindRunEnd:
 		return nil, true
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
@@ -163,9 +164,22 @@ func (c *Context) bringTool(ctx context.Context, node string, u ToolUse) error {
 		return err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	// Bytes and rate like the snapshot copies: etcdutl and etcdctl are
+	// ~25 MB each, minutes on a slow link to a far site; a copy that stops
+	// moving fails on the stall.
+	p := c.startProgress(node, "bring "+u.Name+" "+u.Version+" to "+node, ProgressBytes, st.Size(), time.Time{})
 	cp := c.bringAction(node, u)
-	cp.Cmd.Stdin = f
-	if _, err := c.Exec1(ctx, cp); err != nil {
+	cp.Cmd.Stdin = p.reader(f)
+	sctx, stop := p.stalled(ctx, c.stallAfter())
+	_, err = c.Exec1(sctx, cp)
+	stop()
+	err = stallCause(sctx, node, err)
+	p.end(err)
+	if err != nil {
 		return err
 	}
 	res, err := c.Exec1(ctx, Action{Node: node, What: "check the brought " + u.Name + "'s sha256", Cmd: sudo(c.Cluster, "sha256sum", "--", u.Argv0)})

@@ -178,7 +178,11 @@ func (g *gateDialog) diffLines(wrap func(prefix, s string), out *[]string) {
 	*out = append(*out, "", "Files changed:")
 	for _, d := range g.gate.Diffs {
 		if d.From != "" {
-			wrap("  ", d.Node+": move "+d.From+" → "+d.Path+" (unchanged)")
+			back := ""
+			if d.Back {
+				back = " and back" // a bounce: the kubelet restarts the pod
+			}
+			wrap("  ", d.Node+": move "+d.From+" → "+d.Path+back+" (unchanged)")
 			continue
 		}
 		head := fmt.Sprintf("%s: %s (+%d −%d)", d.Node, d.Path, d.Added, d.Removed)

@@ -49,8 +49,13 @@ every node passes and no readiness check would keep the step-1 gate shut
 				if err != nil {
 					return failErr(err)
 				}
-				_, err = cmd.OutOrStdout().Write(out)
-				return err
+				if _, err := cmd.OutOrStdout().Write(out); err != nil {
+					return err
+				}
+				if err := writeSSHResolution(cmd.Context(), cmd.OutOrStdout(), cl, "# "); err != nil {
+					return failErr(err)
+				}
+				return nil
 			}
 			if output != "text" && output != "json" {
 				return usageErr("-o %s: want text or json", output)
@@ -84,7 +89,7 @@ every node passes and no readiness check would keep the step-1 gate shut
 		},
 	}
 	fileFlag(c, &file)
-	c.Flags().BoolVar(&printConfig, "print-config", false, "print the effective cluster file (defaults filled) and exit")
+	c.Flags().BoolVar(&printConfig, "print-config", false, "print the effective cluster file (defaults filled) and how ssh_config reaches each node, and exit (no SSH)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	sf.register(c)
 	return c

@@ -34,6 +34,10 @@ type initFlags struct {
 	sshConfig  string
 	ssh        sshFlags
 	set        func(flag string) bool // the operator gave this flag
+
+	cs       config.SSH // what the flags amount to, as a cluster file's ssh keys
+	fromHost string     // --from-node's host (an ssh_config alias or an address)
+	warn     io.Writer  // stderr, each SSH warning once
 }
 
 func newInitCmd() *cobra.Command {
@@ -49,7 +53,10 @@ labels, InternalIPs, and the etcd static pods.
 (or the systemd unit's environment file), --etcd-servers from the kube-apiserver manifest, then every
 member and control-plane node found that way; workers from the Node objects in --snapshot.
 
-Every node is reached over SSH, and every host key's fingerprint is printed for the operator to compare
+Every node is reached over SSH as every other command reaches it: through OpenSSH's configuration
+(ssh -G: Host aliases, HostName, User, Port, IdentityFile, ProxyJump chains, UserKnownHostsFile), the
+flags winning; only the flags given are written to the file, so run resolves each node as init did.
+Every host key's fingerprint is printed for the operator to compare
 out of band: nothing is trusted silently (unknown keys are refused unless --accept-new-host-keys).
 An existing file is never overwritten. Keep the file beside the backups.`,
 		Example: `  etcd-dr init --from-node ops@10.0.0.11 --name prod-eu1 --snapshot /backups/etcd/snap.db
@@ -66,12 +73,12 @@ An existing file is never overwritten. Keep the file beside the backups.`,
 	fl.StringVar(&f.name, "name", "", "the cluster's name, typed at destructive gates")
 	fl.StringVar(&f.snapshot, "snapshot", "", "the snapshot to restore (a bastion path; --from-node also finds workers in it)")
 	fl.StringVarP(&f.out, "out", "o", "cluster.yaml", "the cluster file to write (never overwritten)")
-	fl.StringVarP(&f.user, "user", "l", "", "SSH login (default: the current user)")
-	fl.IntVarP(&f.port, "port", "p", 22, "SSH port of every node")
-	fl.StringArrayVarP(&f.identities, "identity", "i", nil, "private key file (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exist)")
-	fl.StringVar(&f.knownHosts, "known-hosts", "~/.ssh/known_hosts", "known_hosts file every host key is checked against")
-	fl.StringVar(&f.jumpHost, "jump-host", "", "[user@]host[:port] of a jump host")
-	fl.StringVarP(&f.sshConfig, "ssh-config", "F", "", "OpenSSH client configuration to read (default: ssh's own, ~/.ssh/config)")
+	fl.StringVarP(&f.user, "user", "l", "", "SSH login of every node (default: ssh_config's User, else the current user)")
+	fl.IntVarP(&f.port, "port", "p", 22, "SSH port of every node (default: ssh_config's Port, else 22)")
+	fl.StringArrayVarP(&f.identities, "identity", "i", nil, "private key file (repeatable; default: ssh_config's IdentityFile, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exist)")
+	fl.StringVar(&f.knownHosts, "known-hosts", "~/.ssh/known_hosts", "known_hosts file every host key is checked against (default: ssh_config's UserKnownHostsFile)")
+	fl.StringVar(&f.jumpHost, "jump-host", "", "[user@]host[:port] of a jump host for every node (default: ssh_config's ProxyJump, chains included)")
+	fl.StringVarP(&f.sshConfig, "ssh-config", "F", "", "OpenSSH client configuration to read, written as ssh.config (default: ssh's own, ~/.ssh/config; none: read none)")
 	f.ssh.register(c)
 	return c
 }
@@ -86,25 +93,9 @@ func runInit(ctx context.Context, f initFlags, stdout, stderr io.Writer) error {
 	if _, err := os.Lstat(f.out); err == nil {
 		return usageErr("init: %s already exists: init never overwrites a cluster file; move it away or pass another --out", f.out)
 	}
-	if f.fromNode != "" {
-		if err := f.applySSHConfig(ctx, stderr); err != nil {
-			return err
-		}
+	if err := f.sshSettings(stderr); err != nil {
+		return err
 	}
-	if f.user == "" {
-		f.user = currentUser()
-	}
-	if len(f.identities) == 0 {
-		for _, k := range []string{"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"} {
-			if st, err := os.Stat(nodes.ExpandHome(k)); err == nil && st.Mode().IsRegular() {
-				f.identities = append(f.identities, nodes.ExpandHome(k))
-			}
-		}
-	}
-	for i, p := range f.identities {
-		f.identities[i] = absPath(nodes.ExpandHome(p))
-	}
-	f.knownHosts = absPath(nodes.ExpandHome(f.knownHosts))
 	f.snapshot = absPath(nodes.ExpandHome(f.snapshot))
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -121,7 +112,22 @@ func runInit(ctx context.Context, f initFlags, stdout, stderr io.Writer) error {
 		return failErr(fmt.Errorf("init: %w", err))
 	}
 	d.Name, d.SnapshotPath = f.name, f.snapshot
-	d.User, d.Port, d.IdentityFiles, d.KnownHosts, d.JumpHost = f.user, f.port, f.identities, f.knownHosts, f.jumpHost
+	// Only what the operator gave is written: the rest stays OpenSSH's
+	// configuration's (or the defaults'), resolved by run as init did.
+	g := f.cs.Given
+	if g.User {
+		d.User = f.cs.User
+	}
+	if g.Port {
+		d.Port = f.cs.Port
+	}
+	if g.IdentityFiles {
+		d.IdentityFiles = f.cs.IdentityFiles
+	}
+	if g.KnownHosts {
+		d.KnownHosts = f.cs.KnownHosts
+	}
+	d.JumpHost, d.SSHConfig = f.cs.JumpHost, f.cs.Config
 	// Every node is reached once, so each host key is shown and checked.
 	unreached := reachAll(ctx, f, d.Nodes, keys)
 	d.Notes = append(d.Notes, unreached...)
@@ -177,33 +183,25 @@ func (k *keyLog) sorted() []keySeen {
 	return out
 }
 
-// initRunner builds an SSH runner for the given targets with init's flags.
-func initRunner(f initFlags, targets []nodes.Target, keys *keyLog) (*nodes.Runner, error) {
-	p := nodes.Params{Nodes: targets, IdentityFiles: f.identities, KnownHosts: f.knownHosts,
-		AcceptNew: f.ssh.acceptNew, Sudo: true, OnHostKey: keys.hear, ConnectTimeout: 10 * time.Second}
-	if !f.ssh.noAgent {
-		p.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
-	}
-	if f.jumpHost != "" {
-		j, err := nodes.ParseJumpHost(f.jumpHost, f.user)
-		if err != nil {
-			return nil, fmt.Errorf("--jump-host: %w", err)
-		}
-		p.Jump = &j
-	}
-	return nodes.New(p)
+// initRunner builds an SSH runner for the given nodes the way every other
+// command builds one from a cluster file (nodes.NewRunner: ssh -G per node
+// and per ProxyJump hop, the flags winning as the file's keys do), so init
+// reaches each node exactly as `run` will with the file it writes.
+func initRunner(f initFlags, ns []config.Node, keys *keyLog) (*nodes.Runner, error) {
+	cl := &config.Cluster{File: "etcd-dr init's flags (-F " + config.SSHConfigNone + ")", SSH: f.cs, Nodes: ns}
+	opts := f.ssh.options()
+	opts.OnHostKey = keys.hear
+	return f.ssh.newRunnerOpts(cl, opts, f.warn)
 }
 
 // reachAll dials every node once (printing its host key) and returns a
 // sentence per node it could not reach.
 func reachAll(ctx context.Context, f initFlags, ns []config.Node, keys *keyLog) []string {
-	var targets []nodes.Target
 	var names []string
 	for _, n := range ns {
-		targets = append(targets, nodes.Target{Name: n.Name, Host: n.Address, Port: f.port, User: f.user})
 		names = append(names, n.Name)
 	}
-	r, err := initRunner(f, targets, keys)
+	r, err := initRunner(f, ns, keys)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -231,71 +229,77 @@ func absPath(p string) string {
 	return p
 }
 
-// splitTarget reads [user@]host[:port] with defaults.
-func splitTarget(s, user string, port int) (nodes.Target, error) {
-	t, err := nodes.ParseJumpHost(s, user)
-	if err != nil {
-		return t, err
-	}
-	host := s[strings.LastIndex(s, "@")+1:]
-	if _, _, err := net.SplitHostPort(host); err != nil {
-		t.Port = port
-	}
-	t.Name = "from-node"
-	return t, nil
-}
-
-// applySSHConfig reads what OpenSSH's configuration says about --from-node
-// (ssh -G: Host aliases, Include, Match), for what the flags do not set.
-func (f *initFlags) applySSHConfig(ctx context.Context, stderr io.Writer) error {
-	user, hostPort, hasUser := strings.Cut(f.fromNode, "@")
-	if !hasUser {
-		hostPort, user = user, ""
-	}
-	host, port, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		host, port = hostPort, ""
-	}
-	c, err := nodes.ResolveSSHConfig(ctx, f.sshConfig, host)
-	if err != nil {
-		if f.sshConfig != "" {
-			return usageErr("init: %v", err)
+// sshSettings turns init's flags into the ssh keys of a cluster file:
+// what the operator gave is "set in the file" (it wins over OpenSSH's
+// configuration), the rest takes config's defaults. The user and port
+// written in --from-node count as -l and -p, for every node.
+func (f *initFlags) sshSettings(stderr io.Writer) error {
+	s := config.SSH{User: f.user, Port: f.port, IdentityFiles: f.identities, KnownHosts: f.knownHosts,
+		JumpHost: f.jumpHost, Config: f.sshConfig, Sudo: true,
+		ConnectTimeout: config.DefaultConnectTimeout, CommandTimeout: config.DefaultCommandTimeout,
+		Keepalive: config.DefaultKeepalive, Concurrency: config.DefaultConcurrency}
+	s.Given = config.SSHGiven{User: f.set("user"), Port: f.set("port"), IdentityFiles: f.set("identity"), KnownHosts: f.set("known-hosts")}
+	if f.fromNode != "" {
+		at := strings.LastIndex(f.fromNode, "@")
+		user, hostPort := "", f.fromNode[at+1:]
+		if at >= 0 {
+			user = f.fromNode[:at]
 		}
-		fmt.Fprintf(stderr, "etcd-dr: warning: %v; using the flags and defaults only\n", err)
-		return nil
+		t, err := nodes.ParseJumpHost(hostPort, "login") // the login is user, or none
+		if err != nil || (at >= 0 && user == "") {
+			return usageErr("init: --from-node %q: want [user@]host[:port]", f.fromNode)
+		}
+		if user != "" {
+			s.User, s.Given.User = user, true
+		}
+		if _, _, err := net.SplitHostPort(hostPort); err == nil {
+			s.Port, s.Given.Port = t.Port, true
+		}
+		f.fromHost = t.Host
 	}
-	if user == "" && !f.set("user") {
-		user = c.User
+	if s.User == "" {
+		s.User = currentUser()
 	}
-	if port == "" && !f.set("port") && c.Port != 0 {
-		f.port = c.Port
-	}
-	if !f.set("identity") && len(c.Identities) > 0 {
-		f.identities = c.Identities
-	}
-	if !f.set("known-hosts") {
-		for _, kh := range c.KnownHosts {
-			if st, err := os.Stat(kh); err == nil && st.Mode().IsRegular() {
-				f.knownHosts = kh
-				break
+	if len(s.IdentityFiles) == 0 {
+		for _, k := range []string{"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"} {
+			if st, err := os.Stat(nodes.ExpandHome(k)); err == nil && st.Mode().IsRegular() {
+				s.IdentityFiles = append(s.IdentityFiles, nodes.ExpandHome(k))
 			}
 		}
 	}
-	if !f.set("jump-host") && c.ProxyJump != "" {
-		if strings.Contains(c.ProxyJump, ",") {
-			return usageErr("init: ProxyJump %s for %s is a chain; etcd-dr follows one jump host: pass --jump-host", c.ProxyJump, host)
+	for i, p := range s.IdentityFiles {
+		s.IdentityFiles[i] = absPath(nodes.ExpandHome(p))
+	}
+	s.KnownHosts = absPath(nodes.ExpandHome(s.KnownHosts))
+	if s.Config != "" && s.Config != config.SSHConfigNone {
+		s.Config = absPath(nodes.ExpandHome(s.Config))
+		if st, err := os.Stat(s.Config); err != nil || !st.Mode().IsRegular() {
+			return usageErr("init: -F %s: not a readable file", f.sshConfig)
 		}
-		f.jumpHost = c.ProxyJump
 	}
-	if c.HostName != "" {
-		host = c.HostName
+	if s.JumpHost != "" {
+		if _, err := nodes.ParseJumpHost(s.JumpHost, s.User); err != nil {
+			return usageErr("init: --jump-host: %v", err)
+		}
 	}
-	f.fromNode = host
-	if port != "" {
-		f.fromNode = net.JoinHostPort(host, port)
-	}
-	if user != "" {
-		f.fromNode = user + "@" + f.fromNode
-	}
+	f.cs, f.warn = s, &onceWriter{w: stderr, seen: map[string]bool{}}
 	return nil
+}
+
+// onceWriter drops a write identical to an earlier one: init builds a few
+// runners, each of which would repeat the same SSH warnings.
+type onceWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	seen map[string]bool
+}
+
+func (o *onceWriter) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen[string(p)] {
+		return len(p), nil
+	}
+	o.seen[string(p)] = true
+	return o.w.Write(p)
 }

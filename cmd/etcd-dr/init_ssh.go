@@ -131,17 +131,16 @@ func execStartEnv(execStart, env string) string {
 // discoverFromNode reads the cluster from one node over SSH.
 func discoverFromNode(ctx context.Context, f initFlags, keys *keyLog) (config.Draft, error) {
 	d := config.Draft{Source: "from node " + f.fromNode + " over SSH"}
-	t, err := splitTarget(f.fromNode, f.user, f.port)
-	if err != nil {
-		return d, usageErr("--from-node: %v", err)
-	}
-	f.user, f.port = t.User, t.Port
-	r, err := initRunner(f, []nodes.Target{t}, keys)
+	from := f.fromHost
+	r, err := initRunner(f, []config.Node{{Name: from, Address: from}}, keys)
 	if err != nil {
 		return d, err
 	}
 	defer r.Close()
-	here, err := readEtcdOn(ctx, nodeFiles{r, t.Name})
+	// Where OpenSSH's configuration took us (an alias's HostName): the
+	// address the written file names for this node.
+	t, _ := r.Target(from)
+	here, err := readEtcdOn(ctx, nodeFiles{r, from})
 	if err != nil {
 		return d, err
 	}
@@ -156,7 +155,7 @@ func discoverFromNode(ctx context.Context, f initFlags, keys *keyLog) (config.Dr
 		if host == "" {
 			return d, fmt.Errorf("%s has no etcd member and its --etcd-servers (%s) names no remote host to ask", f.fromNode, here.etcdServers)
 		}
-		r2, err := initRunner(f, []nodes.Target{{Name: "etcd member " + host, Host: host, Port: f.port, User: f.user}}, keys)
+		r2, err := initRunner(f, []config.Node{{Name: "etcd member " + host, Address: host}}, keys)
 		if err != nil {
 			return d, err
 		}
@@ -187,12 +186,15 @@ func discoverFromNode(ctx context.Context, f initFlags, keys *keyLog) (config.Dr
 		name := ""
 		if here.member != nil {
 			name = here.member.Name
-		} else if name, err = hostname(ctx, r, t.Name); err != nil {
+		} else if name, err = hostname(ctx, r, from); err != nil {
 			return d, err
 		}
 		if byName[name] == nil {
 			byName[name] = &config.Node{Name: name, Address: t.Host}
 			order = append(order, name)
+			if t.Host != from {
+				d.Notes = append(d.Notes, fmt.Sprintf("node %s's address %s is the HostName OpenSSH's configuration gives %s: settings under `Host %s` apply to it only if a Host pattern also matches %s", name, t.Host, from, from, t.Host))
+			}
 		}
 		byName[name].Roles = append([]string{config.RoleControlPlane}, byName[name].Roles...)
 		if here.member != nil {
@@ -235,15 +237,15 @@ func discoverFromNode(ctx context.Context, f initFlags, keys *keyLog) (config.Dr
 
 // markControlPlanes asks every other member whether it runs a kube-apiserver.
 func markControlPlanes(ctx context.Context, f initFlags, byName map[string]*config.Node, done string, keys *keyLog) {
-	var targets []nodes.Target
+	var ns []config.Node
 	var names []string
 	for name, n := range byName {
 		if name != done {
-			targets = append(targets, nodes.Target{Name: name, Host: n.Address, Port: f.port, User: f.user})
+			ns = append(ns, config.Node{Name: name, Address: n.Address})
 			names = append(names, name)
 		}
 	}
-	r, err := initRunner(f, targets, keys)
+	r, err := initRunner(f, ns, keys)
 	if err != nil {
 		return
 	}

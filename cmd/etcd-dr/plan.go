@@ -32,6 +32,10 @@ name) are shown as marked placeholders.`,
 				return failErr(err)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), text)
+			fmt.Fprintln(cmd.OutOrStdout())
+			if err := writeSSHResolution(cmd.Context(), cmd.OutOrStdout(), cl, ""); err != nil {
+				return failErr(err)
+			}
 			return nil
 		},
 	}

@@ -29,7 +29,12 @@ func (f sshFlags) options() nodes.Options {
 // newRunner builds the SSH runner and tells the operator, on stderr, what
 // about the SSH setup is worth knowing without stopping anything.
 func (f sshFlags) newRunner(cl *config.Cluster, stderr io.Writer) (*nodes.Runner, error) {
-	opts := f.options()
+	return f.newRunnerOpts(cl, f.options(), stderr)
+}
+
+// newRunnerOpts is newRunner with options the flags do not carry (init
+// hears every host key).
+func (f sshFlags) newRunnerOpts(cl *config.Cluster, opts nodes.Options, stderr io.Writer) (*nodes.Runner, error) {
 	var r *nodes.Runner // set before any node is dialed
 	// Every key --accept-new-host-keys records is shown, never trusted
 	// silently: the operator compares it with the node's own.

@@ -205,6 +205,10 @@ type FileDiff struct {
 	Path string // the file written (for a move: where it goes)
 	// From is where a moved file comes from; empty for an edit in place.
 	From string `json:",omitempty"`
+	// Back says the move is a bounce: the file goes to Path and straight
+	// back to From (step 5 parks and unparks a manifest so the kubelet
+	// restarts its pod); after the step it is where and what it was.
+	Back bool `json:",omitempty"`
 	// Unified is the change as a unified diff ("--- a", "+++ b", hunks),
 	// secrets redacted; for a pure move, git's "rename from/rename to".
 	Unified string

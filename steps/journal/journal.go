@@ -59,6 +59,9 @@ type Record struct {
 	Ms int64 `json:"ms,omitempty"`
 	// Values is the engine's decided values, opaque here, as JSON.
 	Values json.RawMessage `json:"values,omitempty"`
+	// Progress is a progress record's typed event (steps.ProgressEvent),
+	// opaque here, as JSON: `etcd-dr watch` replays it.
+	Progress json.RawMessage `json:"progress,omitempty"`
 }
 
 // Gate records a gate decision. It says whether the typed name matched,
