@@ -30,6 +30,9 @@ type session struct {
 	// a state dir; released last, when this process is done with it.
 	state *journal.StateLock
 	who   string
+	// override is --override: readiness checks a headless run overrides
+	// at preflight's failure gate (override.go).
+	override []string
 }
 
 func (s *session) Close() {
@@ -90,7 +93,7 @@ func headless(ctx context.Context, s *session, confirm string, w io.Writer) (*st
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
-		steps.Headless(s.eng, confirm, s.who, w)
+		steps.HeadlessOverriding(s.eng, confirm, s.who, s.override, w)
 	}()
 	sc, err := s.eng.Run(ctx)
 	<-printed
