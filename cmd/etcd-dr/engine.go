@@ -33,9 +33,14 @@ type session struct {
 	// override is --override: readiness checks a headless run overrides
 	// at preflight's failure gate (override.go).
 	override []string
+	// closeLibLog stops routing client-go's klog into library.log (klog.go).
+	closeLibLog func()
 }
 
 func (s *session) Close() {
+	if s.closeLibLog != nil {
+		s.closeLibLog()
+	}
 	s.runner.Close()
 	s.journal.Close()
 	s.state.Close()
@@ -83,7 +88,14 @@ func openSessionWith(f engineFlags, stderr io.Writer, adjust func(*steps.Options
 		state.Close()
 		return nil, failErr(err)
 	}
-	return &session{cluster: cl, eng: eng, runner: r, journal: j, state: state, who: who}, nil
+	closeLibLog, err := openLibraryLog(j)
+	if err != nil {
+		r.Close()
+		j.Close()
+		state.Close()
+		return nil, failErr(err)
+	}
+	return &session{cluster: cl, eng: eng, runner: r, journal: j, state: state, who: who, closeLibLog: closeLibLog}, nil
 }
 
 // headless runs the engine with steps.Headless as its client: every event a
