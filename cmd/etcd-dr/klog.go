@@ -17,36 +17,35 @@ import (
 // notices, transport retries) off the terminal, where it tore through the
 // console's screen and headless output, into library.log next to the
 // journal of the session that is open. klog is one per process, so this
-// is too: installed once, pointed at each session's file while it is open.
-// With no session open, a line is dropped: nothing of etcd-dr's own is said
-// through klog.
+// is too: installed at init, before any goroutine can log (klog's setters
+// are not safe against concurrent log calls), and pointed at each session's
+// file while it is open. With no session open (the lab daemon, `lab up`),
+// lines go to stderr as klog would write them.
 type libraryLog struct {
 	mu sync.Mutex
 	w  io.Writer
 }
 
-var (
-	libLog        = &libraryLog{}
-	installLibLog sync.Once
-)
+var libLog = &libraryLog{}
+
+func init() { routeKlog() }
 
 // routeKlog installs libLog as klog's only output: klog writes nothing to
 // stderr once a logger is set (klog.go output), its printf-style lines come
 // through WriteKlogBuffer with their usual header, and its structured ones
 // through the funcr logger (the kept logr implementation).
 func routeKlog() {
-	installLibLog.Do(func() {
-		structured := funcr.New(func(prefix, args string) {
-			libLog.write([]byte(time.Now().UTC().Format(time.RFC3339Nano) + " " + prefix + " " + args + "\n"))
-		}, funcr.Options{Verbosity: 0})
-		klog.SetLoggerWithOptions(structured, klog.WriteKlogBuffer(libLog.write))
-	})
+	structured := funcr.New(func(prefix, args string) {
+		libLog.write([]byte(time.Now().UTC().Format(time.RFC3339Nano) + " " + prefix + " " + args + "\n"))
+	}, funcr.Options{Verbosity: 0})
+	klog.SetLoggerWithOptions(structured, klog.WriteKlogBuffer(libLog.write))
 }
 
 func (l *libraryLog) write(b []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.w == nil {
+		_, _ = os.Stderr.Write(b)
 		return
 	}
 	text := steps.Scrub(string(b)) // a client's log line could carry a header value
@@ -72,7 +71,6 @@ func (l *libraryLog) to(w io.Writer) (release func()) {
 
 // openLibraryLog routes klog into the session journal's library.log.
 func openLibraryLog(j interface{ OpenLibraryLog() (*os.File, error) }) (release func(), err error) {
-	routeKlog()
 	f, err := j.OpenLibraryLog()
 	if err != nil {
 		return nil, fmt.Errorf("library log: %w", err)
