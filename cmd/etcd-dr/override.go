@@ -16,6 +16,7 @@ import (
 func overrideFlag(c *cobra.Command, dst *[]string) {
 	c.Flags().StringSliceVar(dst, "override", nil, "headless: readiness checks to override if they fail ("+
 		strings.Join(config.ReadinessChecks, ", ")+"; never etcd-versions); journaled, confirmed by the cluster name")
+	_ = c.RegisterFlagCompletionFunc("override", cobra.FixedCompletions(config.ReadinessChecks, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // checkOverrides refuses, before anything runs, an --override that names
