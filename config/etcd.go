@@ -69,15 +69,34 @@ func (v *validator) etcd() {
 			v.r.errorf(d.where("etcd.bumpRevision"), "etcd.bumpRevision: %q; use auto (live revision - snapshot revision + margin) or a whole number from 1 to 10^15, like 1000000000", e.BumpRevision)
 		}
 	}
-	if d.ok("etcd.markCompacted") && !e.MarkCompacted {
-		v.r.warnf(d.where("etcd.markCompacted"), "etcd.markCompacted: false: watchers resuming at revisions the restore bumped past are not told to relist, so controllers may act on a stale cache")
-	}
+	v.markCompacted()
 	if d.set("etcd.toolsDir") && !d.bad["etcd.toolsDir"] && v.bastionPath("etcd.toolsDir", &e.ToolsDir) {
 		if st, err := os.Stat(e.ToolsDir); err != nil || !st.IsDir() {
 			v.r.errorf(d.where("etcd.toolsDir"), "etcd.toolsDir: %s is not a directory on this bastion; it must hold etcdutl-vX.Y.Z and etcdctl-vX.Y.Z (see `etcd-dr tools`)", e.ToolsDir)
 		}
 	}
 	v.etcdMode()
+}
+
+// markCompacted refuses markCompacted: false. etcd-dr always bumps the
+// revision (a fixed bump is at least 1; auto is live - snapshot + margin, or
+// 1e9), and etcdutl snapshot restore (3.5.10 and later, snapshot_command.go)
+// exits with "--mark-compacted required if --revision-bump > 0" for any bump
+// without it. Found only at step 2, that refusal comes after every apiserver
+// was stopped; here it costs nothing.
+func (v *validator) markCompacted() {
+	e, d := &v.c.Etcd, v.d
+	if !d.ok("etcd.markCompacted") || e.MarkCompacted {
+		return
+	}
+	bump := "auto (always more than 0)"
+	if d.ok("etcd.bumpRevision") && e.BumpRevision != DefaultBumpRevision {
+		bump = strconv.Quote(e.BumpRevision)
+		if at := d.where("etcd.bumpRevision"); at.line > 0 {
+			bump += fmt.Sprintf(" (line %d)", at.line)
+		}
+	}
+	v.r.errorf(d.where("etcd.markCompacted"), "etcd.markCompacted: false with etcd.bumpRevision %s: etcdutl snapshot restore refuses --bump-revision without --mark-compacted (\"--mark-compacted required if --revision-bump > 0\"), and would refuse only at step 2, after the apiservers are stopped; remove markCompacted or set it to true (it also makes watchers relist instead of trusting caches older than the restore)", bump)
 }
 
 func (v *validator) restoredDataDir() {

@@ -120,6 +120,9 @@ type Apiserver struct {
 	Port        int      `json:"port"`
 	// Host is the address it serves on, as its own probes reach it.
 	Host string `json:"host,omitempty"`
+	// Advertise is its --advertise-address: the IP its endpoint reconciler
+	// writes into default/kubernetes and its master lease ("" when unset).
+	Advertise string `json:"advertise,omitempty"`
 }
 
 // Context is what steps see: the cluster, the transport, the decided values

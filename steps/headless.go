@@ -13,6 +13,10 @@ import (
 // to judge a failed post-condition, stopping (resumable) is the only safe
 // choice. It returns when the engine's event stream closes.
 func Headless(e *Engine, confirm, who string, w io.Writer) {
+	headless(e, confirm, who, &headlessOverrides{}, w)
+}
+
+func headless(e *Engine, confirm, who string, ov *headlessOverrides, w io.Writer) {
 	printed := map[string]time.Time{} // progress: last line per node and work
 	for ev := range e.Events() {
 		if p, ok := ev.(ProgressEvent); ok && !progressDue(p, printed) {
@@ -27,6 +31,10 @@ func Headless(e *Engine, confirm, who string, w io.Writer) {
 		// its default, which the gate's facts explain; only a failure's
 		// choices are left to an operator.
 		pick := g.Gate.Failure == "" && g.Gate.Default != ""
+		if c, check, ok := ov.choose(g.Gate); ok { // override_headless.go
+			decideOverride(e, g, c, check, confirm, who, w)
+			continue
+		}
 		if len(g.Gate.Choices) > 0 && !pick {
 			why := fmt.Sprintf("%s failed: %s; a headless run does not choose between %s, so it stopped there",
 				g.Gate.Step, g.Gate.Failure, joinChoices(g.Gate.Choices))

@@ -66,7 +66,8 @@ func ApiserverFromManifest(node string, data []byte) (Apiserver, error) {
 			return Apiserver{}, fmt.Errorf("--secure-port %q is not a number", s)
 		}
 	}
-	return Apiserver{Node: node, EtcdServers: splitList(v), Port: port, Host: apiserverHost(p)}, nil
+	adv, _ := p.Flag("advertise-address")
+	return Apiserver{Node: node, EtcdServers: splitList(v), Port: port, Host: apiserverHost(p), Advertise: adv}, nil
 }
 
 // apiserverHost is where the apiserver answers, as kubeadm's own probes

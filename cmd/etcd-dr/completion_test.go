@@ -32,6 +32,7 @@ func TestFlagValuesComplete(t *testing.T) {
 		{[]string{"__complete", "check", "-o", ""}, []string{"text", "json"}},
 		{[]string{"__complete", "drill", "--topology", ""}, []string{"stacked", "external"}},
 		{[]string{"__complete", "lab", "up", "--etcd-mode", ""}, []string{"static-pod", "systemd"}},
+		{[]string{"__complete", "run", "--override", ""}, []string{"encryption-at-rest", "ca-era", "automation"}},
 	} {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			code, out, errOut := cli(t, tc.args...)

@@ -21,7 +21,7 @@ func newDrillCmd() *cobra.Command {
 	var lf labFlags
 	var headlessFlag, keep bool
 	var output string
-	var faultFlags []string
+	var faultFlags, override []string
 	c := &cobra.Command{
 		Use:   "drill [--nodes 3 --workers 2] [--headless]",
 		Short: "Rehearse the restore on a local lab of real etcd members and kube-apiservers",
@@ -45,6 +45,12 @@ Exit 0 only when the procedure finished and every invariant holds.`,
 			if err != nil {
 				return err
 			}
+			if err := checkOverrides(override); err != nil {
+				return err
+			}
+			if len(override) > 0 && !headlessFlag {
+				return usageErr("--override is for --headless; in the console, type override CHECK at preflight's failure gate")
+			}
 			ownDir := !cmd.Flags().Changed("dir")
 			if ownDir {
 				dir, err := os.MkdirTemp("", "etcd-dr-drill-")
@@ -53,7 +59,7 @@ Exit 0 only when the procedure finished and every invariant holds.`,
 				}
 				lf.dir = dir
 			}
-			err = drill(cmd, lf, headlessFlag, keep, output, faults)
+			err = drill(cmd, lf, headlessFlag, keep, output, faults, override)
 			if ownDir && !keep {
 				removeDrillDir(cmd.ErrOrStderr(), lf.dir, err)
 			}
@@ -65,10 +71,11 @@ Exit 0 only when the procedure finished and every invariant holds.`,
 	c.Flags().BoolVar(&keep, "keep", false, "leave the lab running afterwards (etcd-dr lab down --dir DIR stops it)")
 	outputFlag(c, &output)
 	c.Flags().StringSliceVar(&faultFlags, "fault", nil, "inject lab faults: NAME[@STEP][@NODE][,...] (a game day); --fault list lists them")
+	overrideFlag(c, &override)
 	return c
 }
 
-func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output string, faults []faultSpec) (err error) {
+func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output string, faults []faultSpec, override []string) (err error) {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	stderr := cmd.ErrOrStderr()
@@ -117,6 +124,7 @@ func drill(cmd *cobra.Command, lf labFlags, headlessRun, keep bool, output strin
 	}
 	var sc *steps.Scorecard
 	if headlessRun {
+		s.override = override
 		sc, err = headless(ctx, s, s.cluster.Name, stderr)
 		runErr = runExit(err)
 	} else {

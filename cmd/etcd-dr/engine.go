@@ -30,9 +30,17 @@ type session struct {
 	// a state dir; released last, when this process is done with it.
 	state *journal.StateLock
 	who   string
+	// override is --override: readiness checks a headless run overrides
+	// at preflight's failure gate (override.go).
+	override []string
+	// closeLibLog stops routing client-go's klog into library.log (klog.go).
+	closeLibLog func()
 }
 
 func (s *session) Close() {
+	if s.closeLibLog != nil {
+		s.closeLibLog()
+	}
 	s.runner.Close()
 	s.journal.Close()
 	s.state.Close()
@@ -80,7 +88,14 @@ func openSessionWith(f engineFlags, stderr io.Writer, adjust func(*steps.Options
 		state.Close()
 		return nil, failErr(err)
 	}
-	return &session{cluster: cl, eng: eng, runner: r, journal: j, state: state, who: who}, nil
+	closeLibLog, err := openLibraryLog(j)
+	if err != nil {
+		r.Close()
+		j.Close()
+		state.Close()
+		return nil, failErr(err)
+	}
+	return &session{cluster: cl, eng: eng, runner: r, journal: j, state: state, who: who, closeLibLog: closeLibLog}, nil
 }
 
 // headless runs the engine with steps.Headless as its client: every event a
@@ -90,7 +105,7 @@ func headless(ctx context.Context, s *session, confirm string, w io.Writer) (*st
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
-		steps.Headless(s.eng, confirm, s.who, w)
+		steps.HeadlessOverriding(s.eng, confirm, s.who, s.override, w)
 	}()
 	sc, err := s.eng.Run(ctx)
 	<-printed

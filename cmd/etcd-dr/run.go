@@ -26,6 +26,7 @@ func newRunCmd() *cobra.Command {
 	var f engineFlags
 	var confirm, output string
 	var headlessFlag bool
+	var override []string
 	c := &cobra.Command{
 		Use:   "run -f cluster.yaml --headless --confirm NAME",
 		Short: "Run the whole procedure without a terminal UI (scripted drills)",
@@ -41,6 +42,9 @@ verification fails is not retried: the run aborts (exit 1) and the journal lets
 			if err := checkOutput(output); err != nil {
 				return err
 			}
+			if err := checkOverrides(override); err != nil {
+				return err
+			}
 			s, err := openSession(f, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -49,6 +53,7 @@ verification fails is not retried: the run aborts (exit 1) and the journal lets
 			if confirm != s.cluster.Name {
 				return usageErr("--confirm %q does not match the cluster name in %s; nothing was done", confirm, f.file)
 			}
+			s.override = override
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			sc, err := headless(ctx, s, confirm, cmd.ErrOrStderr())
@@ -61,6 +66,7 @@ verification fails is not retried: the run aborts (exit 1) and the journal lets
 	f.register(c)
 	c.Flags().BoolVar(&headlessFlag, "headless", false, "no terminal UI; print events as lines")
 	c.Flags().StringVar(&confirm, "confirm", "", "the cluster name, confirming every gate")
+	overrideFlag(c, &override)
 	outputFlag(c, &output)
 	return c
 }

@@ -20,7 +20,9 @@ var templateFS embed.FS
 
 // manifestData fills the templates for one node.
 type manifestData struct {
-	Name, Addr                string
+	Name, Addr string
+	// Advertise is the apiserver's --advertise-address (advertiseAddr).
+	Advertise                 string
 	InitialCluster            string // name=https://addr:2380,...
 	EtcdServers               string // https://addr:2379 (the node's own member, as kubeadm stacked)
 	EtcdImageTag, KubeVersion string // "3.6.6-0" (kubeadm's tag), "v1.35.4"
@@ -58,6 +60,25 @@ func (t Tokens) csv() string {
 		"%s,system:kube-scheduler,system:kube-scheduler\n"+
 		"%s,system:kube-controller-manager,system:kube-controller-manager\n",
 		t.Admin, t.Scheduler, t.ControllerManager)
+}
+
+// advertiseAddr is the apiserver's --advertise-address for a node at addr
+// (127.B.x.y): 240.B.x.y. kubeadm advertises the node's IP, and the
+// apiserver's endpoint reconciler writes that address into
+// default/kubernetes, whose validation refuses loopback (ValidateEndpointIP):
+// advertising 127.B.x.y left the lab with no default/kubernetes at all, so the
+// verify step's stale-apiserver proof compared nothing. The plain lab shares
+// the host's network namespace and cannot own a non-loopback address without
+// changing the host, so it advertises one from 240.0.0.0/4 (reserved, never
+// routed), mapped one to one from the node's address. Nothing connects to it:
+// the apiserver still listens on --bind-address=127.B.x.y, where etcd-dr and
+// the probes reach it. The real tier's nodes own 198.51.100.x and advertise it
+// as kubeadm does.
+func advertiseAddr(addr string) string {
+	if rest, ok := strings.CutPrefix(addr, "127."); ok {
+		return "240." + rest
+	}
+	return addr
 }
 
 func render(name string, d manifestData) ([]byte, error) {

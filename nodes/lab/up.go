@@ -87,7 +87,7 @@ func (l *Lab) prepareNode(s nodeSpec, members []nodeSpec, bins Binaries) error {
 	if err := l.pki.WriteNode(pkiDir, s.Name, s.Addr); err != nil {
 		return err
 	}
-	d := manifestData{Name: s.Name, Addr: s.Addr, InitialCluster: initialCluster(members),
+	d := manifestData{Name: s.Name, Addr: s.Addr, Advertise: advertiseAddr(s.Addr), InitialCluster: initialCluster(members),
 		EtcdServers: clientURLs(members), EtcdImageTag: etcdImageTag(bins.EtcdVersion), KubeVersion: KubeVersion}
 	if l.opts.Topology == TopologyStacked {
 		d.EtcdServers = clientURLs([]nodeSpec{s})

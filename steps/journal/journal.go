@@ -268,3 +268,18 @@ func (j *Journal) SetAside(now time.Time) (string, error) {
 	j.f = f
 	return kept, nil
 }
+
+// libraryLogName is where what libraries log on their own (client-go,
+// through klog) is kept: next to the journal, off the operator's terminal.
+const libraryLogName = "library.log"
+
+// OpenLibraryLog opens (creating 0600, appending) library.log next to the
+// journal, never through a symlink, like the journal itself.
+func (j *Journal) OpenLibraryLog() (*os.File, error) {
+	path := filepath.Join(j.dir, libraryLogName)
+	f, err := openPrivate(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY)
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	return f, nil
+}
