@@ -92,12 +92,11 @@ func (c *Context) restoreCmd(m Member) nodes.Cmd {
 	args := []string{m.etcdutl(), "snapshot", "restore", snap, "--data-dir", newDir, "--name", m.Name,
 		"--initial-cluster", c.initialCluster(), "--initial-cluster-token", c.val(c.Values.Token, PhToken),
 		"--initial-advertise-peer-urls", strings.Join(m.PeerURLs, ",")}
-	switch {
-	case c.fakeRestoreWithoutCompaction(): // FAKE (fake_compaction.go): neither bump nor compaction
-	case c.Cluster.Etcd.MarkCompacted || c.Cluster.Etcd.BumpRevision == "" || c.Cluster.Etcd.BumpRevision == "auto":
-		args = append(args, "--bump-revision", c.bumpArg(), "--mark-compacted") // with --bump-revision, or watchers miss the jump
-	default:
-		args = append(args, "--bump-revision", c.bumpArg())
+	// Always both: etcdutl refuses a bump without --mark-compacted, and
+	// without the compaction watchers resume across the jump (config
+	// refuses markCompacted: false at load).
+	if !c.fakeRestoreWithoutCompaction() { // FAKE (fake_compaction.go): neither bump nor compaction
+		args = append(args, "--bump-revision", c.bumpArg(), "--mark-compacted")
 	}
 	if c.fromMember() {
 		args = append(args, "--skip-hash-check") // a member's db has no trailer (source_member.go)
