@@ -114,7 +114,7 @@ func runPreflight(ctx context.Context, c *Context) error {
 	}
 	all := names(c.Cluster.Nodes)
 	if err := c.ForEachNode(ctx, all, func(ctx context.Context, node string) error {
-		_, err := c.Exec1(ctx, sudoCheck(node))
+		_, err := c.Exec1(ctx, sudoCheckLeavingTimeout(node)) // tools_node.go
 		return err
 	}); err != nil {
 		return fmt.Errorf("passwordless sudo (sudo -n) must work on every node: %w", err)

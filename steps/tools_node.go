@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -204,7 +203,7 @@ func (c *Context) LookUpNodeTools(ctx context.Context, node string) ([]ToolLooku
 			return out, err
 		}
 		found := map[string]string{}
-		var only string // when the lookup could not run: the one tool known missing
+		timeoutMissing := timeoutNotFound(res)
 		switch {
 		case res.ExitCode == 0:
 			for _, l := range strings.Split(res.Stdout, "\n") {
@@ -212,23 +211,16 @@ func (c *Context) LookUpNodeTools(ctx context.Context, node string) ([]ToolLooku
 					found[name] = p
 				}
 			}
-		case res.ExitCode == 127 && strings.Contains(res.Stderr, "timeout: not found"):
-			only = "timeout" // the runner's `exec timeout …` found none: the script never ran
-		case res.ExitCode == 127 || strings.Contains(res.Stderr, "sh: command not found"):
-			only = "sh" // timeout, or sudo, found no sh to run the script
-		default:
+		case !timeoutMissing:
 			return out, &NodeError{Node: node, Err: fmt.Errorf("%s: exit %d%s", g.act.What, res.ExitCode, stderrTail(res))}
 		}
 		for _, t := range g.tools {
-			if only != "" && t.Name != only {
-				continue // not looked up
+			if timeoutMissing && t.Name != "timeout" {
+				continue // the runner's `exec timeout …` found none: the script never ran
 			}
 			l := ToolLookup{Name: t.Name, Package: t.Package, Sudo: g.act.Cmd.Sudo, Path: found[t.Name], Why: t.Why}
 			l.Found = l.Path != ""
 			out = append(out, l)
-		}
-		if only == "sh" && !slices.ContainsFunc(out, func(l ToolLookup) bool { return l.Name == "sh" }) {
-			out = append(out, ToolLookup{Name: "sh", Package: "a POSIX shell", Sudo: g.act.Cmd.Sudo, Why: "runs the lookup of the other programs"})
 		}
 	}
 	return out, nil
@@ -269,9 +261,30 @@ func CheckNodeTools(ctx context.Context, cl *config.Cluster, exec Executor, node
 	return c.LookUpNodeTools(ctx, node)
 }
 
-// AsMissingTools finds the *MissingTools in err (preflight's refusal).
-func AsMissingTools(err error) (*MissingTools, bool) {
-	var mt *MissingTools
-	ok := errors.As(err, &mt)
-	return mt, ok
+// timeoutNotFound: the runner's wrapper (`exec timeout …`, nodes/quote.go)
+// found no timeout, so the command never ran (the shell's exit 127, read
+// as nodes/run.go reads it).
+func timeoutNotFound(r nodes.Result) bool {
+	return r.ExitCode == 127 && strings.Contains(r.Stderr, "exec: timeout: not found")
+}
+
+// sudoCheckLeavingTimeout is preflight's sudo check, except that a node
+// whose sudo runs the command but finds no timeout there passes it (sudo
+// -n answered without a password): checkNodeTools, right after, names the
+// missing timeout as the finding it is.
+func sudoCheckLeavingTimeout(node string) Action {
+	a := sudoCheck(node)
+	a.Accept = func(r nodes.Result) error {
+		if timeoutNotFound(r) {
+			return nil
+		}
+		if r.Err != nil {
+			return r.Err
+		}
+		if r.ExitCode != 0 {
+			return fmt.Errorf("exit %d%s", r.ExitCode, stderrTail(r))
+		}
+		return nil
+	}
+	return a
 }
