@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"github.com/etcd-dr/etcd-dr/config"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -320,7 +321,7 @@ func TestNodeToolsListEveryProgramTheStepsRun(t *testing.T) {
 		}
 	}
 	for _, n := range NodeTools {
-		if n.Name == "timeout" { // the runner's wrapper (nodes/quote.go), around every command
+		if n.Name == "timeout" || (n.Name == "sh" && !n.Sudo) { // the runner's wrapper (nodes/quote.go); the lookup's own shell
 			continue
 		}
 		if _, ok := used[usedTool{Name: n.Name, Sudo: n.Sudo}]; !ok {
@@ -369,4 +370,103 @@ func TestTheStepCommandWalkerFindsEachForm(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every command the plans show (preflight, steps 1-5, verify, rollback),
+// on the node it runs on, runs only programs preflight looks up on that
+// node, under the same sudo: the roles in NodeTools are checked against
+// the plans, for a bastion snapshot, one on a node and one taken from a
+// member.
+func TestEveryPlannedProgramIsLookedUpOnItsNode(t *testing.T) {
+	for _, tc := range []struct {
+		name, on, from string
+		preflight      bool
+	}{
+		{"snapshot on the bastion, after preflight", "", "", true},
+		{"snapshot on cp-2, after preflight", "cp-2", "", true},
+		{"snapshot from the best member, before preflight", "", "best-member", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := scenarioCluster("stacked")
+			if tc.on != "" {
+				cl.Snapshot = config.Snapshot{Path: "/var/backups/etcd/snap.db", On: tc.on}
+				cl.State.Dir = "/home/ops/.local/state/etcd-dr"
+			}
+			if tc.from != "" {
+				cl.Snapshot = config.Snapshot{From: tc.from, On: config.SnapshotOnBastion}
+				cl.State.Dir = "/home/ops/.local/state/etcd-dr"
+			}
+			var v Values
+			if tc.preflight {
+				v = afterPreflight(t, "stacked", cl)
+			}
+			c := &Context{Cluster: cl, Values: v}
+			checked := 0
+			for _, rb := range [][]Step{Runbook(), RollbackRunbook()} {
+				planned, err := PlanSteps(cl, v, rb)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range planned {
+					for _, a := range s.Actions {
+						node := a.Node
+						if strings.HasPrefix(node, "<") { // a member picked later (snapshot.from): any member
+							node = cl.NodesWith(config.RoleEtcd)[0].Name
+						}
+						sudo, login := c.toolsNeeded(node)
+						need := login
+						if a.Cmd.Sudo {
+							need = sudo
+						}
+						for _, prog := range programsOf(t, a.Cmd.Args) {
+							checked++
+							if !slices.ContainsFunc(need, func(n NodeTool) bool { return n.Name == prog }) {
+								t.Errorf("%s on %s runs %s (sudo %v) for %q, but preflight does not look it up there: fix its roles in NodeTools",
+									s.ID, a.Node, prog, a.Cmd.Sudo, a.What)
+							}
+						}
+					}
+				}
+			}
+			if checked < 50 {
+				t.Fatalf("only %d programs read from the plans", checked)
+			}
+		})
+	}
+}
+
+// programsOf are the programs argv runs: its argv[0], and for sh -c the
+// script's commands; the etcd tools (decideTools') and paths are left out.
+func programsOf(t *testing.T, argv []string) []string {
+	t.Helper()
+	if len(argv) == 0 {
+		return nil
+	}
+	var out []string
+	add := func(p string) {
+		if !strings.Contains(p, "/") && !strings.HasPrefix(p, "<") && !slices.Contains(etcdTools, p) {
+			out = append(out, p)
+		}
+	}
+	add(argv[0])
+	if argv[0] != "sh" || len(argv) < 3 || argv[1] != "-c" {
+		return out
+	}
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangPOSIX)).Parse(strings.NewReader(argv[2]), "")
+	if err != nil {
+		t.Fatalf("script does not parse: %v\n%s", err, argv[2])
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if ce, ok := n.(*syntax.CallExpr); ok {
+			words := ce.Args
+			for len(words) > 0 && words[0].Lit() == "exec" {
+				words = words[1:]
+			}
+			if len(words) > 0 && words[0].Lit() != "" && !slices.Contains(shBuiltins, words[0].Lit()) {
+				add(words[0].Lit())
+			}
+		}
+		return true
+	})
+	return out
 }
