@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -89,7 +90,7 @@ func toolsCell(ts []toolCheck) string {
 	}
 	var missing []string
 	for _, t := range ts {
-		if !t.Found {
+		if !t.Found && !slices.Contains(missing, t.Name) { // once, when missing both as the login and under sudo
 			missing = append(missing, t.Name)
 		}
 	}
