@@ -117,17 +117,22 @@ func (e *MissingTools) Error() string {
 		}
 		fmt.Fprintf(&b, " %s not found %s (it %s): install %s", t.Name, t.How(), t.Why, t.Package)
 	}
-	return b.String() + "; nothing was changed"
+	return b.String()
 }
 
-// CheckToolsFound is the check preflight and `etcd-dr check` report per
-// node (CheckEvent.Check): OK when every tool the steps run there is found.
+// CheckToolsFound is the check preflight reports per node (CheckEvent.Check,
+// journaled): OK when every program the steps run there is found.
 const CheckToolsFound = "every program the steps run is found"
 
-// nodeToolLookupScript prints "NAME PATH" per tool, or "NAME -" when
-// command -v finds none (it never exits 127: that is the runner's
-// timeout missing).
-const nodeToolLookupScript = `for t in "$@"; do p=$(command -v "$t") && echo "$t $p" || echo "$t -"; done`
+// nodeToolLookupScript prints "NAME PATH" per tool, or "NAME -": the first
+// executable file NAME on PATH, as execvp finds it. The steps run every
+// program through the runner's `exec timeout …`, which needs such a file
+// even for a name the shell has built in (true, test), so not command -v,
+// which answers "true" for the builtin. It never exits 127: that is the
+// runner's timeout missing.
+const nodeToolLookupScript = `for t in "$@"; do p=-; IFS=:
+for d in $PATH; do if [ -f "$d/$t" ] && [ -x "$d/$t" ]; then p="$d/$t"; break; fi; done
+unset IFS; echo "$t $p"; done`
 
 // toolsNeeded are the tools node runs, split by how they run.
 func (c *Context) toolsNeeded(node string) (sudo, login []NodeTool) {
