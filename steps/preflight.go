@@ -46,6 +46,7 @@ func preflightPlan(c *Context) ([]Action, error) {
 	own, run := c.lockMarks()
 	for _, n := range c.Cluster.Nodes {
 		out = append(out, sudoCheck(n.Name))
+		out = append(out, c.toolLookupActions(n.Name)...)
 		if n.Has(config.RoleControlPlane) || n.Has(config.RoleEtcd) { // lockNodes: CheckLockFree
 			out = append(out, peekAction(c, n.Name, own, run))
 		}
@@ -113,10 +114,13 @@ func runPreflight(ctx context.Context, c *Context) error {
 	}
 	all := names(c.Cluster.Nodes)
 	if err := c.ForEachNode(ctx, all, func(ctx context.Context, node string) error {
-		_, err := c.Exec1(ctx, sudoCheck(node))
+		_, err := c.Exec1(ctx, sudoCheckLeavingTimeout(node)) // tools_node.go
 		return err
 	}); err != nil {
 		return fmt.Errorf("passwordless sudo (sudo -n) must work on every node: %w", err)
+	}
+	if err := c.checkNodeTools(ctx); err != nil { // tools_node.go: each program a later step runs, found as it will run it
+		return err
 	}
 	if err := CheckLockFree(ctx, c); err != nil { // lock.go: before anything a holder may have moved is read
 		return err

@@ -9,39 +9,12 @@ import (
 
 	"github.com/etcd-dr/etcd-dr/config"
 	"github.com/etcd-dr/etcd-dr/nodes"
+	"github.com/etcd-dr/etcd-dr/steps"
 )
 
-// nodeTool is a program the procedure runs on a node, how it runs it
-// (under sudo or as the login), and on which roles (none: every node).
-type nodeTool struct {
-	Name, Package string
-	Sudo          bool
-	Roles         []string
-	Why           string
-}
-
-// nodeTools are the programs steps run on nodes outside the etcd tools
-// (which check reports on their own): a node that lacks one fails the step
-// that needs it mid-procedure, so check names it before anything runs.
-var nodeTools = []nodeTool{
-	{"timeout", "coreutils", false, nil, "bounds every command on the node"},
-	{"systemctl", "systemd", true, nil, "restarts the kubelet (step 5)"},
-	{"pgrep", "procps", true, []string{config.RoleControlPlane, config.RoleEtcd}, "proves an apiserver or etcd stopped"},
-	{"ss", "iproute2", false, []string{config.RoleControlPlane, config.RoleEtcd}, "proves nothing listens on the apiserver or etcd ports"},
-	{"curl", "curl", false, []string{config.RoleControlPlane}, "asks each apiserver's /readyz from the node (step 4)"},
-	{"sha256sum", "coreutils", true, []string{config.RoleEtcd}, "verifies the snapshot copied to a member"},
-	{"df", "coreutils", false, []string{config.RoleEtcd}, "measures free disk for the restore"},
-}
-
-// toolCheck is one tool on one node, looked up as the step runs it: under
-// sudo -n (sudo's secure_path) or in the login's PATH.
-type toolCheck struct {
-	Name    string `json:"name"`
-	Package string `json:"package"`
-	Sudo    bool   `json:"sudo"`
-	Path    string `json:"path,omitempty"` // "" when not found
-	Found   bool   `json:"found"`
-}
+// toolCheck is one tool on one node, looked up as the step runs it (under
+// sudo -n or as the login): preflight's own lookup (steps.NodeTools).
+type toolCheck = steps.ToolLookup
 
 // sshTarget is how a node is reached once OpenSSH's configuration and the
 // cluster file are applied: an alias shows the address it resolved to.
@@ -75,12 +48,9 @@ func (t *sshTarget) String() string {
 	return s
 }
 
-// lookupScript prints "NAME PATH" per tool, or "NAME -" when command -v
-// finds none.
-const lookupScript = `for t in "$@"; do p=$(command -v "$t") && echo "$t $p" || echo "$t -"; done`
-
-// addTools looks up every tool each reachable node needs, the way its step
-// runs it; a missing one fails the node's check.
+// addTools looks up every tool each reachable node needs with preflight's
+// own lookup (steps.CheckNodeTools: the table of what the steps run, run
+// as the step runs it); a missing one fails the node's check.
 func addTools(ctx context.Context, cl *config.Cluster, r *nodes.Runner, rows []nodeCheck) {
 	nodes.Each(context.WithoutCancel(ctx), cl.SSH.Concurrency, nodeNames(cl), func(_ context.Context, i int, _ string) error {
 		row := &rows[i]
@@ -88,44 +58,17 @@ func addTools(ctx context.Context, cl *config.Cluster, r *nodes.Runner, rows []n
 			return nil // already failed, and said why
 		}
 		n := cl.Nodes[i]
-		for _, sudo := range []bool{false, true} {
-			var want []nodeTool
-			for _, t := range nodeTools {
-				if t.Sudo == sudo && (t.Roles == nil || slices.ContainsFunc(t.Roles, n.Has)) {
-					want = append(want, t)
-				}
-			}
-			if len(want) == 0 {
-				continue
-			}
-			args := []string{"sh", "-c", lookupScript, "sh"}
-			for _, t := range want {
-				args = append(args, t.Name)
-			}
-			res, err := r.Run(ctx, n.Name, nodes.Cmd{Args: args, Sudo: sudo && cl.SSH.Sudo}, nil)
-			if err != nil {
-				row.Problems = append(row.Problems, fmt.Sprintf("looking up the tools on %s: %v", n.Name, err))
+		got, err := steps.CheckNodeTools(ctx, cl, r, n.Name)
+		row.Tools = append(row.Tools, got...)
+		if err != nil {
+			row.Problems = append(row.Problems, fmt.Sprintf("looking up the tools on %s: %v", n.Name, err))
+			row.OK = false
+		}
+		for _, tc := range got {
+			if !tc.Found {
+				row.Problems = append(row.Problems, fmt.Sprintf("%s: %s not found %s; it %s: install %s on the node",
+					n.Name, tc.Name, tc.How(), tc.Why, tc.Package))
 				row.OK = false
-				continue
-			}
-			found := map[string]string{}
-			for _, l := range strings.Split(res.Stdout, "\n") {
-				if name, p, ok := strings.Cut(l, " "); ok && p != "-" {
-					found[name] = p
-				}
-			}
-			for _, t := range want {
-				tc := toolCheck{Name: t.Name, Package: t.Package, Sudo: sudo && cl.SSH.Sudo, Path: found[t.Name], Found: found[t.Name] != ""}
-				row.Tools = append(row.Tools, tc)
-				if !tc.Found {
-					how := "in the login's PATH"
-					if tc.Sudo {
-						how = "under sudo -n (sudo's secure_path)"
-					}
-					row.Problems = append(row.Problems, fmt.Sprintf("%s: %s not found %s; it %s: install %s on the node",
-						n.Name, t.Name, how, t.Why, t.Package))
-					row.OK = false
-				}
 			}
 		}
 		return nil
@@ -147,7 +90,7 @@ func toolsCell(ts []toolCheck) string {
 	}
 	var missing []string
 	for _, t := range ts {
-		if !t.Found {
+		if !t.Found && !slices.Contains(missing, t.Name) { // once, when missing both as the login and under sudo
 			missing = append(missing, t.Name)
 		}
 	}

@@ -84,7 +84,7 @@ func TestCheckLooksUpEveryToolTheStepsRunOnTheNode(t *testing.T) {
 				return
 			}
 			if !slices.Equal(missing, []string{tt.wantMissing}) || code == exitOK || n.OK ||
-				!strings.Contains(strings.Join(n.Problems, "\n"), "ss not found in the login's PATH; it proves nothing listens on the apiserver or etcd ports: install iproute2") {
+				!strings.Contains(strings.Join(n.Problems, "\n"), "ss not found in the login's PATH; it proves nothing listens on the apiserver or etcd ports (step 1): install iproute2") {
 				t.Fatalf("exit %d, missing %v, problems %q", code, missing, n.Problems)
 			}
 		})

@@ -40,6 +40,9 @@ func Faults() []Fault {
 		{FaultNewerEtcdSnapshot, "the snapshot claims a newer etcd storage version than the members run (refused before step 1)", "", injectReadiness(FaultNewerEtcdSnapshot)},
 		{"kubelet-down", "the node's kubelet does not come back from step 5's restart (named at the verify gate)", "w-1", injectKubeletDown},
 		{FaultMajorityLost, "every etcd member but the node loses its data dir and crash-loops: no quorum, no apiserver; the writes after snapshot.db live only on the node (drill --snapshot-from best-member)", "cp-2", injectMajorityLost},
+		{"no-pgrep-under-sudo", "sudo on the node does not find pgrep (procps missing, or outside secure_path); the login's PATH still does", "cp-2", injectToolMissing("pgrep")},
+		{"no-systemctl-under-sudo", "sudo on the node does not find systemctl (outside secure_path); the login's PATH still does", "w-1", injectToolMissing("systemctl")},
+		{"no-timeout-under-sudo", "sudo on the node does not find timeout (coreutils' timeout outside secure_path); the login's PATH still does", "w-1", injectToolMissing("timeout")},
 	}
 }
 

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcd-dr/etcd-dr/config"
+	"github.com/etcd-dr/etcd-dr/nodes/lab"
+	"github.com/etcd-dr/etcd-dr/nodes/lab/labtest"
+	"github.com/etcd-dr/etcd-dr/steps"
+	"github.com/etcd-dr/etcd-dr/steps/journal"
+)
+
+// A node whose sudo does not find a program a later step runs there (not
+// installed, or outside sudo's secure_path) is refused in preflight, naming
+// the node and the program, before anything is changed: before this,
+// preflight never looked, and a control-plane node without pgrep under sudo
+// failed step 1 with its apiserver already stopped. Each fault is the lab's
+// registered one (`drill --fault NAME`), lifted before the next case; check
+// names the same program in its TOOLS column, from the same lookup.
+func TestANodeLackingAProgramUnderSudoIsRefusedInPreflightNamingNodeAndProgram(t *testing.T) {
+	labtest.Block(t, 160)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a cold lab on loaded cores, then three refused runs
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 160, Workers: 1})
+	must(t, err)
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	for _, tc := range []struct {
+		fault, node, tool string
+	}{
+		// step 1's pgrep runs right after the apiserver's manifest is parked
+		{"no-pgrep-under-sudo", "cp-2", "pgrep"},
+		// step 5's `systemctl restart kubelet`, after the restore
+		{"no-systemctl-under-sudo", "w-1", "systemctl"},
+		// the runner's own wrapper, around every command run under sudo
+		{"no-timeout-under-sudo", "w-1", "timeout"},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			f, ok := lab.FaultByName(tc.fault)
+			if !ok {
+				t.Fatalf("no registered fault %s", tc.fault)
+			}
+			lift, err := f.Inject(ctx, l, tc.node)
+			must(t, err)
+			defer func() { must(t, lift()) }()
+			cluster := clusterWith(t, l, tc.fault, filepath.Join(l.Dir(), "snapshot.db"), config.SnapshotOnBastion)
+
+			// check: the node's row fails, its TOOLS column names the program.
+			var out, errb bytes.Buffer
+			code := run([]string{"check", "-f", cluster, "-o", "json"}, &out, &errb)
+			var got struct{ Nodes []nodeCheck }
+			must(t, json.Unmarshal(out.Bytes(), &got))
+			if code != exitFailed {
+				t.Errorf("check exit %d, want %d", code, exitFailed)
+			}
+			for _, n := range got.Nodes {
+				// timeout missing under sudo fails check's own sudo probe
+				// (which runs in it too): named there, TOOLS not looked up.
+				cell, named := toolsCell(n.Tools), strings.Contains(toolsCell(n.Tools), tc.tool)
+				if cell == "-" {
+					named = strings.Contains(strings.Join(n.Problems, "\n"), "no "+tc.tool)
+				}
+				if want := n.Node == tc.node; want != named || want == n.OK {
+					t.Errorf("check row %s: TOOLS %q, ok %v, problems %q (the fault is on %s only)", n.Node, cell, n.OK, n.Problems, tc.node)
+				}
+				for _, tl := range n.Tools {
+					if n.Node == tc.node && tl.Name == tc.tool && tl.Sudo && tl.Found {
+						t.Errorf("check found %s under sudo on %s at %s", tc.tool, n.Node, tl.Path)
+					}
+				}
+			}
+
+			before := nodeState(t, l.Dir())
+			start := time.Now()
+			saw, err := runEngine(t, cluster, 0)
+			requireRefusedInPreflight(t, l, saw, err, start, tc.node, tc.tool+" not found under sudo -n")
+			// What a client reads: the journal's typed check record
+			// (node, check, state), on the faulty node only.
+			recs, err := journal.ReadFile(filepath.Join(l.Dir(), "state-"+tc.fault, "drill", "journal.jsonl"))
+			must(t, err)
+			var failed []string
+			for _, r := range recs {
+				if r.Kind == journal.KindCheck && r.Check == steps.CheckToolsFound && r.Step == string(steps.Preflight) && r.State != "ok" {
+					failed = append(failed, r.Node+": "+r.Why)
+				}
+			}
+			if len(failed) != 1 || !strings.HasPrefix(failed[0], tc.node+": ") || !strings.Contains(failed[0], tc.tool) {
+				t.Errorf("failed %q check records %q, want one on %s naming %s", steps.CheckToolsFound, failed, tc.node, tc.tool)
+			}
+			// The apiserver manifests (and every other file under
+			// /etc/kubernetes, /var/lib) are as they were.
+			if after := nodeState(t, l.Dir()); !mapsEqual(before, after) {
+				t.Errorf("a node changed during the refused run:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}
