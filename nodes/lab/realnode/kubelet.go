@@ -55,8 +55,8 @@ type Kubelet struct {
 	// down: every start after the next restart runs the kubelet with
 	// DownFlag (fault kubelet-down); downNext arms it.
 	down, downNext bool
-	wake    chan struct{}
-	done    chan struct{}
+	wake           chan struct{}
+	done           chan struct{}
 }
 
 // StartKubelet creates the node's cgroup root (the kubelet refuses a
