@@ -286,6 +286,19 @@ func (l *Lab) realKubeletDown(name string) error {
 	return nil
 }
 
+// realFaults are the registered faults the real tier makes (the others
+// reach into the lab kubelet or the default tier's nodes).
+var realFaults = []string{"kubelet-down", FaultNewerEtcdSnapshot}
+
+// realFaultMade refuses, on the real tier, a fault it does not make yet,
+// naming those it does; on the default tier every fault is made.
+func (l *Lab) realFaultMade(name string) error {
+	if l.real == nil || slices.Contains(realFaults, name) {
+		return nil
+	}
+	return fmt.Errorf("fault %s is not made on the real tier (--kubelet real) yet; it makes %s", name, strings.Join(realFaults, ", "))
+}
+
 func realCtlSocket(cn *realnode.ClusterNode) string { return filepath.Join(cn.Dir, "ctl.sock") }
 
 // realCtlShim is ctlShim with a path socket.

@@ -48,3 +48,22 @@ func TestRealTierOptions(t *testing.T) {
 		})
 	}
 }
+
+// On the real tier a fault it does not make is refused by name, listing
+// those it makes; the default tier makes every registered fault.
+func TestRealTierRefusesFaultsItDoesNotMake(t *testing.T) {
+	real := &Lab{real: &realTier{}}
+	for _, f := range Faults() {
+		err := real.realFaultMade(f.Name)
+		made := f.Name == "kubelet-down" || f.Name == FaultNewerEtcdSnapshot
+		if made != (err == nil) {
+			t.Errorf("real tier, fault %s: %v", f.Name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "it makes kubelet-down, "+FaultNewerEtcdSnapshot) {
+			t.Errorf("real tier, fault %s: %v; want the faults it makes named", f.Name, err)
+		}
+		if err := (&Lab{}).realFaultMade(f.Name); err != nil {
+			t.Errorf("default tier, fault %s: %v", f.Name, err)
+		}
+	}
+}
