@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -23,9 +25,11 @@ import (
 // typed events their journals hold must agree: every step's outcome, and
 // every passed check's node, component and state (what the engine proved
 // about etcd, kube-apiserver, kube-scheduler, kube-controller-manager and
-// the kubelets on which node, step by step). Wording, times and the checks
-// that failed while a wait polled are not compared: they differ by timing
-// alone. Each tier's per-step times are logged side by side.
+// the kubelets on which node, step by step), or for a check that proves no
+// component its step, node and name (addresses and run IDs masked); and
+// `lab verify`'s invariants on both kept labs. Details, times and the
+// checks that failed while a wait polled are not compared: they differ by
+// timing alone. Each tier's scorecard (per-step times) is logged.
 func TestTheSameDrillOnTheLabKubeletAndTheRealOneAgrees(t *testing.T) {
 	type tier struct {
 		name string
@@ -57,7 +61,14 @@ func TestTheSameDrillOnTheLabKubeletAndTheRealOneAgrees(t *testing.T) {
 				t.Fatalf("drill exit %d\nstdout:\n%s\nstderr (tail):\n%s", code, &out, tail(errb.String(), 60))
 			}
 			t.Logf("%s: drill in %s\n%s", tr.name, time.Since(start).Round(time.Second), &out)
-			got[tr.name] = readDrillFacts(t, filepath.Join(dir, "cluster.yaml"))
+			d := readDrillFacts(t, filepath.Join(dir, "cluster.yaml"))
+			rep, err := lab.Verify(context.Background(), dir)
+			must(t, err)
+			for _, c := range rep.Checks {
+				d.facts = append(d.facts, fmt.Sprintf("lab verify: %s ok=%v", c.Name, c.OK))
+			}
+			slices.Sort(d.facts)
+			got[tr.name] = d
 		})
 	}
 	a, b := got["lab kubelet"], got["real kubelet"]
@@ -119,10 +130,13 @@ func readDrillFacts(t *testing.T, clusterFile string) drillFacts {
 			}
 			last[e.Step] = e.State.String()
 		case steps.CheckEvent:
-			if !e.OK || e.Fact.Component == "" {
+			if !e.OK {
 				continue
 			}
 			f := fmt.Sprintf("%s: %s %s %s", e.Step, nodeOrCluster(e.Node), e.Fact.Component, e.Fact.State)
+			if e.Fact.Component == "" {
+				f = fmt.Sprintf("%s: %s check %q", e.Step, nodeOrCluster(e.Node), masked.ReplaceAllString(e.Check, "<masked>"))
+			}
 			if !slices.Contains(d.facts, f) {
 				d.facts = append(d.facts, f)
 			}
@@ -134,6 +148,10 @@ func readDrillFacts(t *testing.T, clusterFile string) drillFacts {
 	slices.Sort(d.facts)
 	return d
 }
+
+// masked are what differs between two labs by construction: their
+// addresses (127.B.x.y, 198.51.100.x) and run IDs.
+var masked = regexp.MustCompile(`\b(127\.\d+\.\d+\.\d+|198\.51\.100\.\d+|\d{8}T\d{6}Z-[0-9a-f]{6})\b`)
 
 func nodeOrCluster(n string) string {
 	if n == "" {
