@@ -206,6 +206,11 @@ func (k *Kubelet) stopRun(timeout time.Duration) StopResult {
 	if cmd == nil || cmd.Process == nil || exited == nil {
 		return StopResult{}
 	}
+	select {
+	case <-exited: // ended already: its group id may be another's by now
+		return StopResult{}
+	default:
+	}
 	start := time.Now()
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
