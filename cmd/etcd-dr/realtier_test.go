@@ -26,6 +26,7 @@ const realSlot = "10"
 // the operator's OpenSSH, sudo) shows etcd, kube-apiserver, kube-scheduler
 // and kube-controller-manager containers started after the restore.
 func TestDrillHeadlessOnRealKubelet(t *testing.T) {
+	realSlotLock(t, 10)
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {
 		if err := lab.Down(dir); err != nil && !strings.Contains(err.Error(), "no lab") {

@@ -135,6 +135,9 @@ func (fs *faultServer) inject(ctx context.Context, name, node string) error {
 	if node == "" {
 		node = f.Node
 	}
+	if err := fs.l.realFaultMade(name); err != nil { // realtier.go
+		return err
+	}
 	lift, err := f.Inject(ctx, fs.l, node)
 	if err != nil {
 		return fmt.Errorf("inject %s on %s: %w", name, node, err)

@@ -123,6 +123,9 @@ func (k *kubelet) stopAPI() {
 // kubelet then never runs again), so its Lease is no longer renewed and
 // the verify step must name the node. Its static pods keep running.
 func (l *Lab) KubeletDown(name string) error {
+	if l.real != nil {
+		return l.realKubeletDown(name) // realtier.go
+	}
 	n, err := l.node(name)
 	if err != nil {
 		return err

@@ -52,10 +52,14 @@ func (l *Lab) serveRealCtl(ctx context.Context, cn *realnode.ClusterNode) (func(
 	return func() { _ = srv.Close(); <-done; _ = os.Remove(sock) }, nil
 }
 
-// realSystemctl is systemctl for the node's kubelet.service: restart kills
-// the running kubelet and starts it again at once (its containers keep
-// running, as systemd's restart of kubeadm's unit does), and every start is
-// a new InvocationID. Other units do not exist on a kubeadm node here.
+// realSystemctl is systemctl for the node's kubelet.service. restart is
+// systemd's stop of kubeadm's unit (SIGTERM to the kubelet's processes,
+// SIGKILL after 90 s; realnode.StopTimeout) and a start at once: the
+// containers keep running, and every start is a new InvocationID. The state
+// is the kubelet's real one: a kubelet that exited (fault kubelet-down: it
+// refuses its flags) is "activating (auto-restart)" until the unit's next
+// start 10 s later, as systemd reports kubeadm's crash-looping unit. Other
+// units do not exist on a kubeadm node here.
 func (l *Lab) realSystemctl(ctx context.Context, cn *realnode.ClusterNode, args []string) (int, string) {
 	sc := parseSystemctl(args)
 	verb, unit, props, valueOnly := sc.verb, sc.unit, sc.props, sc.valueOnly
@@ -70,7 +74,10 @@ func (l *Lab) realSystemctl(ctx context.Context, cn *realnode.ClusterNode, args 
 	switch verb {
 	case "restart", "start", "reload-or-restart", "try-restart":
 		before, _ := k.Starts()
-		k.Restart()
+		if running, _ := k.Running(); running && verb == "start" {
+			return 0, "" // already active: systemd does nothing
+		}
+		stop := k.Restart() // nothing running: only the start
 		// systemctl returns once the new main process is forked (Type=simple).
 		for n, _ := k.Starts(); n == before; n, _ = k.Starts() {
 			select {
@@ -79,20 +86,39 @@ func (l *Lab) realSystemctl(ctx context.Context, cn *realnode.ClusterNode, args 
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		l.tl.add(Event{Node: cn.Name, Kind: EvKubeletRestart, Detail: "systemctl " + verb})
+		how := fmt.Sprintf("systemctl %s: SIGTERM, stopped in %s", verb, stop.Took.Round(time.Millisecond))
+		if stop.Killed {
+			how = fmt.Sprintf("systemctl %s: SIGTERM, SIGKILL after %s", verb, realnode.StopTimeout)
+		}
+		if k.Down() {
+			how += "; kubelet did not come back (fault kubelet-down)"
+		}
+		l.tl.add(Event{Node: cn.Name, Kind: EvKubeletRestart, Detail: how})
 		return 0, ""
-	case "is-active":
-		return 0, "active\n"
 	}
-	since := k.StartedAt()
+	running, since := k.Running()
 	stamp := since.UTC().Format("Mon 2006-01-02 15:04:05 MST")
 	switch verb {
+	case "is-active":
+		if !running {
+			return 3, "activating\n"
+		}
+		return 0, "active\n"
 	case "status":
+		if !running {
+			return 3, fmt.Sprintf("● kubelet.service - kubelet: The Kubernetes Node Agent\n"+
+				"     Active: activating (auto-restart) (Result: exit-code) since %s\n", stamp)
+		}
 		return 0, fmt.Sprintf("● kubelet.service - kubelet: The Kubernetes Node Agent\n     Active: active (running) since %s\n", stamp)
 	case "show":
-		inv := sha256.Sum256([]byte(cn.Name + "/" + since.UTC().Format(time.RFC3339Nano)))
-		all := map[string]string{"ActiveState": "active", "SubState": "running", "Id": "kubelet.service",
-			"ActiveEnterTimestamp": stamp, "ExecMainStartTimestamp": stamp, "InvocationID": fmt.Sprintf("%x", inv[:16])}
+		started := k.StartedAt()
+		inv := sha256.Sum256([]byte(cn.Name + "/" + started.UTC().Format(time.RFC3339Nano)))
+		startStamp := started.UTC().Format("Mon 2006-01-02 15:04:05 MST")
+		all := map[string]string{"ActiveState": "active", "SubState": "running", "Result": "success", "Id": "kubelet.service",
+			"ActiveEnterTimestamp": startStamp, "ExecMainStartTimestamp": startStamp, "InvocationID": fmt.Sprintf("%x", inv[:16])}
+		if !running {
+			all["ActiveState"], all["SubState"], all["Result"] = "activating", "auto-restart", "exit-code"
+		}
 		if len(props) == 0 {
 			props = []string{"Id", "ActiveState", "SubState", "ActiveEnterTimestamp", "ExecMainStartTimestamp", "InvocationID"}
 		}

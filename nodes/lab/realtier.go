@@ -57,8 +57,10 @@ func (o *Options) realDefaults() error {
 	if o.Topology != TopologyStacked || o.EtcdMode != EtcdModeStatic {
 		bad = append(bad, "only the stacked topology with static-pod etcd (what kubeadm makes)")
 	}
-	if o.EtcdLB || o.EtcdUser != "" || o.HostEtcdTools || o.RegisterNodes || len(o.KubeletDown) > 0 {
-		bad = append(bad, "no --etcd-lb, --etcd-user, --host-etcd-tools, --register-nodes or kubelet faults yet")
+	// kubeadm hosts have no etcdutl or etcdctl (they are only in the etcd
+	// image): that is this tier's only shape, so --host-etcd-tools is refused.
+	if o.EtcdLB || o.EtcdUser != "" || o.HostEtcdTools || o.RegisterNodes {
+		bad = append(bad, "no --etcd-lb, --etcd-user, --host-etcd-tools (kubeadm hosts have no etcd tools: the tier's default) or --register-nodes (the real kubelets register their Nodes)")
 	}
 	if v, _ := NormalizeEtcdVersion(o.EtcdVersion); v != "" && v != "v"+strings.TrimSuffix(realnode.EtcdTag, "-0") {
 		bad = append(bad, "etcd "+strings.TrimSuffix(realnode.EtcdTag, "-0")+" only (the image kubeadm v1.35.4 names)")
@@ -146,6 +148,12 @@ func upReal(ctx context.Context, opts Options) (*Lab, error) {
 	if err := l.waitReady(ctx); err != nil {
 		_ = l.Down()
 		return nil, err
+	}
+	for _, name := range opts.KubeletDown {
+		if err := l.realKubeletDown(name); err != nil {
+			_ = l.Down()
+			return nil, err
+		}
 	}
 	if !opts.SkipSeed {
 		opts.Progress("seeding: objects, snapshot " + filepath.Join(opts.Dir, "snapshot.db") + ", post-snapshot writes")
@@ -263,6 +271,32 @@ func (l *Lab) setupRealNode(ctx context.Context, cn *realnode.ClusterNode) error
 		}
 	}
 	return nil
+}
+
+// realKubeletDown is the fault kubelet-down@NODE on the real tier: from
+// the node's next `systemctl restart kubelet` (step 5) on, its real
+// kubelet refuses to start (realnode.DownFlag) and kubeadm's unit
+// crash-loops; the static pods keep running, the Lease is not renewed.
+func (l *Lab) realKubeletDown(name string) error {
+	cn, ok := l.real.nodes[name]
+	if !ok || cn.Kubelet == nil {
+		return fmt.Errorf("lab: kubelet-down: no node %s with a kubelet on the real tier", name)
+	}
+	cn.Kubelet.SetDownAfterRestart()
+	return nil
+}
+
+// realFaults are the registered faults the real tier makes (the others
+// reach into the lab kubelet or the default tier's nodes).
+var realFaults = []string{"kubelet-down", FaultNewerEtcdSnapshot}
+
+// realFaultMade refuses, on the real tier, a fault it does not make yet,
+// naming those it does; on the default tier every fault is made.
+func (l *Lab) realFaultMade(name string) error {
+	if l.real == nil || slices.Contains(realFaults, name) {
+		return nil
+	}
+	return fmt.Errorf("fault %s is not made on the real tier (--kubelet real) yet; it makes %s", name, strings.Join(realFaults, ", "))
 }
 
 func realCtlSocket(cn *realnode.ClusterNode) string { return filepath.Join(cn.Dir, "ctl.sock") }

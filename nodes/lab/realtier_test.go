@@ -15,12 +15,13 @@ func TestRealTierOptions(t *testing.T) {
 		wantErr string
 	}{
 		{"kubeadm's default shape", Options{Kubelet: KubeletReal, Workers: 1, Block: 10}, ""},
+		{"fault kubelet-down", Options{Kubelet: KubeletReal, Workers: 1, Block: 10, KubeletDown: []string{"w-1"}}, ""},
 		{"an unknown kubelet", Options{Kubelet: "fake"}, `kubelet "fake"`},
 		{"external etcd", Options{Kubelet: KubeletReal, Topology: TopologyExternal}, "only the stacked topology"},
 		{"systemd etcd", Options{Kubelet: KubeletReal, EtcdMode: EtcdModeSystemd}, "only the stacked topology"},
 		{"etcd 3.7.3", Options{Kubelet: KubeletReal, EtcdVersion: "3.7.3"}, "etcd 3.6.6 only"},
 		{"an etcd load balancer", Options{Kubelet: KubeletReal, EtcdLB: true}, "no --etcd-lb"},
-		{"a kubelet fault", Options{Kubelet: KubeletReal, KubeletDown: []string{"w-1"}}, "kubelet faults"},
+		{"host etcd tools (kubeadm hosts have none)", Options{Kubelet: KubeletReal, HostEtcdTools: true}, "kubeadm hosts have no etcd tools"},
 		{"a slot outside 198.51.100.0/24", Options{Kubelet: KubeletReal, Block: 16}, "--block is the slot"},
 		{"more nodes than a /28 holds", Options{Kubelet: KubeletReal, ControlPlanes: 9, Workers: 5}, "at most 13 nodes"},
 	} {
@@ -45,5 +46,24 @@ func TestRealTierOptions(t *testing.T) {
 				t.Errorf("defaults() = %v, want an error naming %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// On the real tier a fault it does not make is refused by name, listing
+// those it makes; the default tier makes every registered fault.
+func TestRealTierRefusesFaultsItDoesNotMake(t *testing.T) {
+	real := &Lab{real: &realTier{}}
+	for _, f := range Faults() {
+		err := real.realFaultMade(f.Name)
+		made := f.Name == "kubelet-down" || f.Name == FaultNewerEtcdSnapshot
+		if made != (err == nil) {
+			t.Errorf("real tier, fault %s: %v", f.Name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "it makes kubelet-down, "+FaultNewerEtcdSnapshot) {
+			t.Errorf("real tier, fault %s: %v; want the faults it makes named", f.Name, err)
+		}
+		if err := (&Lab{}).realFaultMade(f.Name); err != nil {
+			t.Errorf("default tier, fault %s: %v", f.Name, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -22,6 +23,21 @@ const KubeletCommand = `. /var/lib/kubelet/kubeadm-flags.env 2>/dev/null; exec "
 // started again 10 s later.
 const RestartDelay = 10 * time.Second
 
+// StopTimeout is how long `systemctl stop|restart kubelet` waits after
+// SIGTERM before it SIGKILLs. kubeadm's kubelet.service and its drop-in
+// 10-kubeadm.conf (kubernetes/release) set no KillMode, KillSignal or
+// TimeoutStopSec, so systemd's defaults apply: KillMode=control-group
+// (every process of the unit's cgroup; the containers live in the
+// kubelet's kubepods cgroups, not in it), SIGTERM, then SIGKILL after
+// DefaultTimeoutStopSec, 90 s. The kubelet ends its run on the first
+// SIGTERM (cmd/kubelet/app/server.go: SetupSignalContext, then returns).
+const StopTimeout = 90 * time.Second
+
+// DownFlag is what a kubelet held down (SetDownAfterRestart) is started
+// with: the real kubelet refuses an unknown flag and exits 1 at once, so
+// kubeadm's unit crash-loops as it does on a node whose kubelet cannot start.
+const DownFlag = "--lab-fault-kubelet-down"
+
 // Kubelet is a node's kubelet service: the real kubelet run as the kubeadm
 // unit runs it, restarted like the unit restarts it.
 type Kubelet struct {
@@ -30,12 +46,17 @@ type Kubelet struct {
 	Log     string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd's whole process group is gone
 	stopped bool
 	starts  int
 	started time.Time
+	ended   time.Time // when the last run ended (zero while it runs)
 	lastErr error
-	wake    chan struct{}
-	done    chan struct{}
+	// down: every start after the next restart runs the kubelet with
+	// DownFlag (fault kubelet-down); downNext arms it.
+	down, downNext bool
+	wake           chan struct{}
+	done           chan struct{}
 }
 
 // StartKubelet creates the node's cgroup root (the kubelet refuses a
@@ -58,34 +79,78 @@ func (k *Kubelet) loop(lf *os.File) {
 	defer close(k.done)
 	defer lf.Close()
 	for {
-		cmd := k.nd.daemon("sh", "-c", KubeletCommand, k.binary)
-		cmd.Stdout, cmd.Stderr = lf, lf
 		k.mu.Lock()
 		if k.stopped {
 			k.mu.Unlock()
 			return
 		}
+		command := KubeletCommand
+		if k.down {
+			command += " " + DownFlag
+		}
+		cmd := k.nd.daemon("sh", "-c", command, k.binary)
+		cmd.Stdout, cmd.Stderr = lf, lf
+		exited := make(chan struct{})
 		err := cmd.Start()
-		k.cmd = cmd
+		k.cmd, k.exited = cmd, exited
 		k.starts++
-		k.started = time.Now()
+		k.started, k.ended = time.Now(), time.Time{}
 		k.mu.Unlock()
 		if err == nil {
 			err = cmd.Wait()
+			// nsenter may end before the kubelet (both get SIGTERM): the
+			// run ends when its process group is empty, as a unit's stop
+			// ends when its cgroup is. Bounded: stopRun SIGKILLs by then.
+			for end := time.Now().Add(StopTimeout + 5*time.Second); groupAlive(cmd.Process.Pid) && time.Now().Before(end); {
+				time.Sleep(20 * time.Millisecond)
+			}
 		}
+		close(exited)
 		k.mu.Lock()
-		k.lastErr = err
+		k.lastErr, k.ended = err, time.Now()
 		stopped := k.stopped
 		k.mu.Unlock()
 		if stopped {
 			return
 		}
-		fmt.Fprintf(lf, "--- kubelet exited (%v); restarting in %s as kubelet.service does\n", err, RestartDelay)
+		fmt.Fprintf(lf, "--- kubelet exited (%v); restarting in %s as kubelet.service does (at once for systemctl restart)\n", err, RestartDelay)
 		select {
 		case <-time.After(RestartDelay):
 		case <-k.wake: // Restart: at once
 		}
 	}
+}
+
+// groupAlive: a process of group pg still exists (a zombie counts until
+// the node's init reaps it, as systemd waits for the cgroup to empty).
+func groupAlive(pg int) bool { return syscall.Kill(-pg, 0) == nil }
+
+// Running reports whether the kubelet runs now (systemd: active
+// (running)), and since when it runs or, if not (between a crash and the
+// unit's restart: activating (auto-restart)), since when it does not.
+func (k *Kubelet) Running() (bool, time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ended.IsZero() && k.cmd != nil {
+		return true, k.started
+	}
+	return false, k.ended
+}
+
+// SetDownAfterRestart is the fault kubelet-down: from the next Restart on,
+// every start runs the real kubelet with DownFlag, so it exits 1 at once
+// and the unit crash-loops every RestartDelay; the running containers stay.
+func (k *Kubelet) SetDownAfterRestart() {
+	k.mu.Lock()
+	k.downNext = true
+	k.mu.Unlock()
+}
+
+// Down reports whether the fault kubelet-down holds the kubelet down.
+func (k *Kubelet) Down() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.down
 }
 
 // Starts is how many times the service started the kubelet, and the last
@@ -104,20 +169,62 @@ func (k *Kubelet) StartedAt() time.Time {
 	return k.started
 }
 
-// Restart is `systemctl restart kubelet`: the running kubelet is killed
-// and started again at once; its containers keep running.
-func (k *Kubelet) Restart() {
+// StopResult is how a stop of the running kubelet went.
+type StopResult struct {
+	Took   time.Duration // from SIGTERM until the process group was gone
+	Killed bool          // still there after StopTimeout: SIGKILLed
+}
+
+// Restart is `systemctl restart kubelet`: systemd's stop (SIGTERM to the
+// unit's processes, SIGKILL after StopTimeout, waiting until they are
+// gone), then a start at once; the containers keep running.
+func (k *Kubelet) Restart() StopResult {
+	return k.restart(StopTimeout)
+}
+
+func (k *Kubelet) restart(timeout time.Duration) StopResult {
+	r := k.stopRun(timeout)
 	k.mu.Lock()
-	killGroup(k.cmd)
+	if k.downNext {
+		k.down = true
+	}
 	k.mu.Unlock()
 	select {
 	case k.wake <- struct{}{}:
 	default:
 	}
+	return r
 }
 
-// Stop is `systemctl stop kubelet`: the kubelet ends, its containers keep
-// running (the node's Remove ends them).
+// stopRun ends the running kubelet as systemd stops a unit: SIGTERM to
+// its process group, SIGKILL once timeout passes, and back once the group
+// is gone. A kubelet between two starts has nothing to stop.
+func (k *Kubelet) stopRun(timeout time.Duration) StopResult {
+	k.mu.Lock()
+	cmd, exited := k.cmd, k.exited
+	k.mu.Unlock()
+	if cmd == nil || cmd.Process == nil || exited == nil {
+		return StopResult{}
+	}
+	select {
+	case <-exited: // ended already: its group id may be another's by now
+		return StopResult{}
+	default:
+	}
+	start := time.Now()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+		return StopResult{Took: time.Since(start)}
+	case <-time.After(timeout):
+	}
+	killGroup(cmd)
+	<-exited
+	return StopResult{Took: time.Since(start), Killed: true}
+}
+
+// Stop ends the service for good when the lab goes down: SIGKILL at once
+// (no operator command does this; the node's Remove ends its containers).
 func (k *Kubelet) Stop() {
 	if k == nil {
 		return

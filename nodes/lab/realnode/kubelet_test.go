@@ -157,7 +157,13 @@ func TestRealKubeletRunsControlPlane(t *testing.T) {
 	if syncs() != 1 {
 		t.Fatalf("kubelet log has %d sync loop starts before the restart, want 1", syncs())
 	}
-	k.Restart()
+	// systemd's stop of kubeadm's unit: SIGTERM, and the real kubelet ends
+	// on it (SIGKILL would come only after StopTimeout).
+	if r := k.Restart(); r.Killed || r.Took >= StopTimeout {
+		t.Errorf("restart's stop: %+v; want the kubelet ended by SIGTERM", r)
+	} else {
+		t.Logf("the kubelet ended %s after SIGTERM", r.Took)
+	}
 	if !Wait(ctx, time.Second, func() bool { n, _ := k.Starts(); return n == 2 && syncs() == 2 }) {
 		t.Fatal("the kubelet did not start again and start its sync loop")
 	}

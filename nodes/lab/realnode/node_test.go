@@ -47,6 +47,11 @@ func newTestNet(t *testing.T, slot int) (*Net, string) {
 	if err := Check(); err != nil {
 		t.Fatal(err)
 	}
+	release, err := LockSlot(slot, func(p string) { t.Logf("slot %d is in use by another process (%s); waiting", slot, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release) // registered first: runs after the net's cleanup
 	ctx := context.Background()
 	n, err := NewNet(ctx, slot)
 	if err != nil {
