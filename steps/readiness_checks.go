@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,6 +155,18 @@ func (c *Context) checkEncryption(ctx context.Context, facts snapshot.Readiness)
 
 // checkCAEra compares the CA the snapshot's kube-root-ca.crt ConfigMaps
 // carry with each control-plane node's cluster CA (--client-ca-file).
+//
+// What a CA replaced since the snapshot does to a restore (read from the
+// controller-manager's sources): the certificates and kubeconfigs on the
+// nodes are of the new CA's era and stay right; what the snapshot brings back
+// is of the old era. kube-controller-manager's root-ca-cert-publisher
+// rewrites every kube-root-ca.crt ConfigMap from its --root-ca-file when it
+// starts (step 5 restarts it), and its tokens controller the ca.crt of
+// legacy token Secrets; until then pods reading them cannot verify the
+// apiserver. kube-public/cluster-info (kubeadm's discovery kubeconfig) holds
+// the old CA too and no controller rewrites it. Putting the old CA back
+// instead would refuse every certificate issued since. Service-account tokens
+// are signed by sa.key, not the CA: the CA alone does not void them.
 func (c *Context) checkCAEra(ctx context.Context, facts snapshot.Readiness) ReadinessCheck {
 	rc := ReadinessCheck{Name: CheckCAEra, Title: "the snapshot's kube-root-ca.crt ConfigMaps carry the control plane's CA", OK: true}
 	snapFPs := snapshot.SortedKeys(facts.RootCAs)
@@ -163,6 +176,8 @@ func (c *Context) checkCAEra(ctx context.Context, facts snapshot.Readiness) Read
 	if len(snapFPs) == 0 {
 		rc.Found = append(rc.Found, "snapshot: no kube-root-ca.crt ConfigMap to compare")
 	}
+	var replaced, nodeFPs, other []string
+	stale := 0
 	for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {
 		p, err := c.apiserverPod(ctx, n.Name)
 		if err != nil {
@@ -180,20 +195,37 @@ func (c *Context) checkCAEra(ctx context.Context, facts snapshot.Readiness) Read
 			rc.node(n.Name, false, "%s holds no certificate", file)
 			continue
 		}
-		var other []string
+		var differ []string
 		for _, s := range snapFPs {
 			if s != fp && s != "encrypted" && s != "" {
-				other = append(other, s)
+				differ = append(differ, s)
 			}
 		}
-		if len(other) > 0 {
-			rc.node(n.Name, false, "%s is CA sha256 %s, not the snapshot's", file, fp)
-			rc.fail("%s's CA (%s) is not the one the snapshot's kube-root-ca.crt ConfigMaps carry (%s): the CA was replaced since the snapshot, "+
-				"so every service-account token and kubelet certificate the restored objects hold from before is refused; restore a snapshot taken after "+
-				"the CA change, or put the snapshot's CA (ca.crt and ca.key) back on every control-plane node first", n.Name, fp, strings.Join(other, ", "))
+		if len(differ) == 0 {
+			rc.node(n.Name, true, "%s is CA sha256 %s", file, fp)
 			continue
 		}
-		rc.node(n.Name, true, "%s is CA sha256 %s", file, fp)
+		rc.node(n.Name, false, "%s is CA sha256 %s, not the snapshot's", file, fp)
+		replaced = append(replaced, n.Name)
+		if !slices.Contains(nodeFPs, fp) {
+			nodeFPs = append(nodeFPs, fp)
+		}
+		for _, s := range differ {
+			if !slices.Contains(other, s) {
+				other = append(other, s)
+				stale += facts.RootCAs[s]
+			}
+		}
+	}
+	if len(replaced) > 0 {
+		rc.fail("the cluster CA was replaced since the snapshot: %s trust CA sha256 %s, the snapshot's kube-root-ca.crt ConfigMaps carry %s. "+
+			"Keep the nodes' CA (putting the old one back would refuse every certificate issued since: the apiservers' serving certificates, "+
+			"the kubelets' and the components' credentials). Restored, the cluster comes back, but %d kube-root-ca.crt ConfigMaps (and legacy "+
+			"service-account token Secrets) carry the old CA until kube-controller-manager, restarted at step 5, republishes them from its "+
+			"--root-ca-file: pods that read them before then cannot verify the apiserver (restart those that still fail), and "+
+			"kube-public/cluster-info keeps the old CA, which no controller rewrites (re-upload it with `kubeadm init phase bootstrap-token` "+
+			"before joining nodes). Restore a snapshot taken after the CA change if there is one; override ca-era only to restore this one",
+			strings.Join(replaced, ", "), strings.Join(nodeFPs, ", "), strings.Join(other, ", "), stale)
 	}
 	return rc
 }

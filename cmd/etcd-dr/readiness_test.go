@@ -85,8 +85,8 @@ func TestEachReadinessFaultStopsTheRunBeforeStepOneAndChangesNothing(t *testing.
 		overrides []string // the checks earlier faults fail
 		want      []string
 	}{
-		{lab.FaultCAReplaced, nil, []string{"readiness check ca-era failed", "cp-1's CA", "not the one the snapshot's kube-root-ca.crt ConfigMaps carry",
-			"put the snapshot's CA (ca.crt and ca.key) back", "add ca-era to readiness.override"}},
+		{lab.FaultCAReplaced, nil, []string{"readiness check ca-era failed", "the cluster CA was replaced since the snapshot: cp-1, cp-2, cp-3 trust CA sha256",
+			"Keep the nodes' CA", "kube-controller-manager, restarted at step 5, republishes them", "add ca-era to readiness.override"}},
 		{lab.FaultEncryptionKeyRotated, []string{steps.CheckCAEra}, []string{"readiness check encryption-at-rest failed",
 			"cp-1 cannot decrypt key aescbc:lab-key-1, which encrypts secrets: 1 in the snapshot", "lacks key aescbc:lab-key-1 (has aescbc:lab-key-2)"}},
 		{lab.FaultNewerEtcdSnapshot, []string{steps.CheckCAEra, steps.CheckEncryption}, []string{"readiness check etcd-versions failed",

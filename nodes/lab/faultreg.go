@@ -36,7 +36,7 @@ func Faults() []Fault {
 		{"disk-full", "the node's /var/lib is a full 64 KiB filesystem (ENOSPC on restore)", "cp-2", injectDiskFull},
 		{"host-key-changed", "the node's sshd offers a host key known_hosts does not hold (reinstalled, or an attacker)", "cp-2", injectHostKeyChanged},
 		{FaultEncryptionKeyRotated, "the encryption-at-rest key is rotated after the snapshot and the old one dropped (readiness stops before step 1)", "", injectReadiness(FaultEncryptionKeyRotated)},
-		{FaultCAReplaced, "the cluster CA on the nodes is replaced after the snapshot (readiness stops before step 1)", "", injectReadiness(FaultCAReplaced)},
+		{FaultCAReplaced, "the cluster CA is rotated after the snapshot, serving certificates reissued (readiness stops before step 1)", "", injectReadiness(FaultCAReplaced)},
 		{FaultNewerEtcdSnapshot, "the snapshot claims a newer etcd storage version than the members run (refused before step 1)", "", injectReadiness(FaultNewerEtcdSnapshot)},
 		{"kubelet-down", "the node's kubelet does not come back from step 5's restart (named at the verify gate)", "w-1", injectKubeletDown},
 		{FaultMajorityLost, "every etcd member but the node loses its data dir and crash-loops: no quorum, no apiserver; the writes after snapshot.db live only on the node (drill --snapshot-from best-member)", "cp-2", injectMajorityLost},

@@ -87,20 +87,35 @@ func (l *Lab) setEncryptionKeys(ctx context.Context, keys []encKey) error {
 	return l.waitReady(ctx)
 }
 
-var restartAnnotation = regexp.MustCompile(`(?m)^    lab\.etcd-dr/restarted: .*\n`)
+var (
+	restartAnnotation = regexp.MustCompile(`(?m)^    lab\.etcd-dr/restarted: .*\n`)
+	annotationsLine   = regexp.MustCompile(`(?m)^  annotations:\n`)
+	metadataLine      = regexp.MustCompile(`(?m)^metadata:\n`)
+)
 
 // restartApiserver changes an annotation of the node's kube-apiserver
 // manifest: the kubelet sees a new pod and restarts it, as a real kubelet
 // does when an operator edits the manifest.
 func (l *Lab) restartApiserver(ctx context.Context, cp string) error {
-	file := "/etc/kubernetes/manifests/kube-apiserver.yaml"
+	return l.restartStaticPod(ctx, cp, "kube-apiserver.yaml")
+}
+
+// restartStaticPod restarts the static pod of manifest (a file name in
+// /etc/kubernetes/manifests) the way restartApiserver does, adding the
+// annotations a manifest without any lacks.
+func (l *Lab) restartStaticPod(ctx context.Context, cp, manifest string) error {
+	file := "/etc/kubernetes/manifests/" + manifest
 	data, err := l.readInNode(ctx, cp, file)
 	if err != nil {
 		return err
 	}
 	data = restartAnnotation.ReplaceAll(data, nil)
-	line := "  annotations:\n    lab.etcd-dr/restarted: \"" + strconv.FormatInt(time.Now().UnixNano(), 10) + "\"\n"
-	data = regexp.MustCompile(`(?m)^  annotations:\n`).ReplaceAll(data, []byte(line))
+	stamp := "    lab.etcd-dr/restarted: \"" + strconv.FormatInt(time.Now().UnixNano(), 10) + "\"\n"
+	if annotationsLine.Match(data) {
+		data = annotationsLine.ReplaceAll(data, []byte("  annotations:\n"+stamp))
+	} else {
+		data = metadataLine.ReplaceAll(data, []byte("metadata:\n  annotations:\n"+stamp))
+	}
 	return l.writeInNode(ctx, cp, file, data, "600")
 }
 
@@ -167,11 +182,27 @@ func (l *Lab) rewrite(ctx context.Context, c *http.Client, api, etcdKey string) 
 	return err
 }
 
-// CAReplaced replaces the cluster CA on every node after the snapshot: a
-// new ca.crt everywhere and ca.key on the control-plane nodes, as an
-// operator rotating a compromised CA writes them. The snapshot's
-// kube-root-ca.crt ConfigMaps still carry the old CA.
+// CAReplaced replaces the cluster CA on every node after the snapshot and
+// leaves the cluster as a finished CA rotation does (the Kubernetes manual
+// CA rotation, or kubeadm's pki rebuilt with `kubeadm init phase certs`):
+// a new ca.crt everywhere and ca.key on the control-plane nodes, every
+// apiserver's serving certificate reissued by the new CA, the operator's
+// kubeconfig (DIR/pki/ca.crt, which DIR/admin.conf names) trusting it, and
+// the apiservers, schedulers, controller-managers and kubelets restarted so
+// that each reads it. Components' kubeconfigs here name
+// /etc/kubernetes/pki/ca.crt, so they follow the file (kubeadm embeds the CA
+// and rewrites every kubeconfig in the same rotation). The controller-manager
+// then republishes kube-root-ca.crt in the live cluster; the snapshot's
+// ConfigMaps still carry the old CA, which is what the ca-era check finds.
+//
+// Writing only ca.crt (as this fault once did) left the apiservers serving a
+// certificate of the old CA that no component trusted any longer: every
+// controller-manager crash-looped on "x509: certificate signed by unknown
+// authority" at its next start, restore or not; no rotation ends so.
 func (l *Lab) CAReplaced(ctx context.Context) error {
+	if l.real != nil {
+		return fmt.Errorf("lab: %s is not made on the real tier", FaultCAReplaced)
+	}
 	ca, err := newCA("kubernetes")
 	if err != nil {
 		return err
@@ -182,16 +213,53 @@ func (l *Lab) CAReplaced(ctx context.Context) error {
 		return err
 	}
 	for _, name := range l.order {
-		if err := l.writeInNode(ctx, name, "/etc/kubernetes/pki/ca.crt", crt, "644"); err != nil {
+		if !l.hasRole(name, "control-plane") {
+			if err := l.writeInNode(ctx, name, "/etc/kubernetes/pki/ca.crt", crt, "644"); err != nil {
+				return err
+			}
+			continue
+		}
+		serving, err := apiserverLeaf(&ca).issue(name, l.nodes[name].spec.Addr)
+		if err != nil {
 			return err
 		}
-		if l.hasRole(name, "control-plane") {
-			if err := l.writeInNode(ctx, name, "/etc/kubernetes/pki/ca.key", key, "600"); err != nil {
+		servingKey, err := marshalKey(serving)
+		if err != nil {
+			return err
+		}
+		for _, f := range []struct {
+			file, mode string
+			data       []byte
+		}{
+			{"/etc/kubernetes/pki/ca.key", "600", key},
+			{"/etc/kubernetes/pki/apiserver.key", "600", servingKey},
+			{"/etc/kubernetes/pki/apiserver.crt", "644", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: serving.der})},
+			{"/etc/kubernetes/pki/ca.crt", "644", crt},
+		} {
+			if err := l.writeInNode(ctx, name, f.file, f.data, f.mode); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	if l.pki != nil {
+		l.pki.CA = ca
+	}
+	if err := writePair(filepath.Join(l.opts.Dir, "pki"), "ca", ca); err != nil {
+		return err
+	}
+	for _, cp := range l.nodeNames("cp-") {
+		for _, m := range []string{"kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"} {
+			if err := l.restartStaticPod(ctx, cp, m); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range l.order {
+		if k := l.nodes[name].kubelet; k != nil {
+			k.restart() // systemctl restart kubelet: it reads the new CA
+		}
+	}
+	return l.waitReady(ctx)
 }
 
 // NewerEtcdSnapshot makes DIR/snapshot.db a snapshot saved by etcd 3.7

@@ -38,8 +38,11 @@ type kubeletAPI struct {
 	// standalone (kubeadm's external etcd guide), registered nowhere.
 	registers bool
 	server    string
-	ca        []byte
-	token     string
+	// caFile is the cluster CA the kubelet trusts, read at every start as
+	// the real kubelet reads kubelet.conf: a CA rotation (fault ca-replaced)
+	// rewrites it and restarts the kubelet.
+	caFile string
+	token  string
 }
 
 // kubeletAPI is the lab counterpart of a node's kubelet.conf: a control-plane
@@ -56,12 +59,12 @@ func (l *Lab) kubeletAPI(s nodeSpec) (*kubeletAPI, error) {
 			}
 		}
 	}
-	ca, err := os.ReadFile(filepath.Join(l.opts.Dir, "pki", "ca.crt"))
-	if err != nil {
+	caFile := filepath.Join(l.opts.Dir, "pki", "ca.crt")
+	if _, err := os.Stat(caFile); err != nil {
 		return nil, fmt.Errorf("lab kubelet %s: cluster CA: %w", s.Name, err)
 	}
 	registers := slices.Contains(s.Roles, "control-plane") || slices.Contains(s.Roles, "worker")
-	return &kubeletAPI{registers: registers, server: "https://" + addr + ":6443", ca: ca, token: l.state.Tokens.Kubelets[s.Name]}, nil
+	return &kubeletAPI{registers: registers, server: "https://" + addr + ":6443", caFile: caFile, token: l.state.Tokens.Kubelets[s.Name]}, nil
 }
 
 // startAPI starts this kubelet invocation's API side (Node, status, Lease),
@@ -137,8 +140,13 @@ func (l *Lab) KubeletDown(name string) error {
 }
 
 func (k *kubelet) runAPI(ctx context.Context) {
+	ca, err := os.ReadFile(k.api.caFile)
+	if err != nil {
+		k.tl.add(Event{Node: k.n.spec.Name, Kind: "kubelet-api-error", Detail: err.Error()})
+		return
+	}
 	cfg := &rest.Config{Host: k.api.server, BearerToken: k.api.token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: k.api.ca}, Timeout: 10 * time.Second,
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca}, Timeout: 10 * time.Second,
 		UserAgent: "kubelet/v1.35.4 (lab) " + k.n.spec.Name, WarningHandler: rest.NoWarnings{}}
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {

@@ -106,7 +106,6 @@ type leaf struct {
 // sa.key/sa.pub. SANs carry the node's loopback address so TLS verifies
 // against the address the engine and the other members use.
 func (p *PKI) WriteNode(dir, nodeName, addr string) error {
-	server := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	client := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	both := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	leaves := []leaf{
@@ -114,7 +113,7 @@ func (p *PKI) WriteNode(dir, nodeName, addr string) error {
 		{"etcd/peer", &p.EtcdCA, nodeName, nil, both, true},
 		{"etcd/healthcheck-client", &p.EtcdCA, "kube-etcd-healthcheck-client", nil, client, false},
 		{"apiserver-etcd-client", &p.EtcdCA, "kube-apiserver-etcd-client", nil, client, false},
-		{"apiserver", &p.CA, "kube-apiserver", nil, server, true},
+		apiserverLeaf(&p.CA),
 	}
 	if err := writePair(dir, "ca", p.CA); err != nil {
 		return err
@@ -123,25 +122,39 @@ func (p *PKI) WriteNode(dir, nodeName, addr string) error {
 		return err
 	}
 	for _, l := range leaves {
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: l.cn, Organization: l.orgs},
-			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage: l.usages,
-		}
-		if l.sans {
-			tmpl.DNSNames = []string{"localhost", nodeName, "kubernetes", "kubernetes.default",
-				"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
-			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(addr), net.ParseIP("10.96.0.1")}
-		}
-		kp, err := sign(tmpl, l.ca)
+		kp, err := l.issue(nodeName, addr)
 		if err != nil {
-			return fmt.Errorf("node %s: %w", nodeName, err)
+			return err
 		}
 		if err := writePair(dir, l.file, kp); err != nil {
 			return err
 		}
 	}
 	return p.writeSA(dir)
+}
+
+// apiserverLeaf is the kube-apiserver's serving certificate, signed by ca.
+func apiserverLeaf(ca *keyPair) leaf {
+	return leaf{"apiserver", ca, "kube-apiserver", nil, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, true}
+}
+
+// issue signs the leaf for the node at addr.
+func (l leaf) issue(nodeName, addr string) (keyPair, error) {
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: l.cn, Organization: l.orgs},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: l.usages,
+	}
+	if l.sans {
+		tmpl.DNSNames = []string{"localhost", nodeName, "kubernetes", "kubernetes.default",
+			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(addr), net.ParseIP("10.96.0.1")}
+	}
+	kp, err := sign(tmpl, l.ca)
+	if err != nil {
+		return keyPair{}, fmt.Errorf("node %s: %w", nodeName, err)
+	}
+	return kp, nil
 }
 
 func (p *PKI) writeSA(dir string) error {
