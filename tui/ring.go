@@ -23,7 +23,48 @@ var errorWords = []string{"error", "fail", "fatal", "panic", "denied", "refused"
 
 func newLogLine(node, raw string, at time.Time) logLine {
 	text := sanitize(raw)
-	return logLine{node: node, text: text, at: at, isErr: containsAny(strings.ToLower(text), errorWords...)}
+	return logLine{node: node, text: text, at: at, isErr: hasErrorWord(text)}
+}
+
+// hasErrorWord is strings.ToLower(s) holding one of errorWords, without the
+// lowered copy for the usual all-ASCII line (a flood's every line passes
+// here). The words are ASCII; a line with other bytes takes the lowered
+// copy, since Go lowers some non-ASCII runes to ASCII letters ('İ' to 'i').
+func hasErrorWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return containsAny(strings.ToLower(s), errorWords...)
+		}
+		c = lowerASCII(c)
+		for _, w := range errorWords {
+			if w[0] == c && hasPrefixFoldASCII(s[i:], w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFoldASCII reports whether s starts with the lower-case ASCII
+// word w in any ASCII case.
+func hasPrefixFoldASCII(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for j := 1; j < len(w); j++ {
+		if lowerASCII(s[j]) != w[j] {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func containsAny(s string, subs ...string) bool {
