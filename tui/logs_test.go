@@ -274,6 +274,9 @@ func TestErrorWordsAreFoundInAnyCaseAsByLowering(t *testing.T) {
 		{"ΣΦΑΛΜΑ", false},
 		{"\xffpanic", true},
 	}
+	if len(errorWords) > 16 {
+		t.Fatalf("%d error words: errorStarts holds 16", len(errorWords))
+	}
 	for _, c := range cases {
 		old := containsAny(strings.ToLower(c.line), errorWords...)
 		if got := hasErrorWord(c.line); got != c.want || got != old {
@@ -292,6 +295,20 @@ func FuzzErrorWordsMatchLowering(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := hasErrorWord(s), containsAny(strings.ToLower(s), errorWords...); got != want {
 			t.Errorf("hasErrorWord(%q) = %v, lowering says %v", s, got, want)
+		}
+	})
+}
+
+func BenchmarkErrorWords(b *testing.B) {
+	line := `{"level":"info","ts":"2026-12-08T01:32:37.123456789Z","msg":"applied entries","index":12345}`
+	b.Run("fold", func(b *testing.B) {
+		for b.Loop() {
+			hasErrorWord(line)
+		}
+	})
+	b.Run("lowered", func(b *testing.B) {
+		for b.Loop() {
+			containsAny(strings.ToLower(line), errorWords...)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"math/bits"
 	"strings"
 	"time"
 
@@ -36,15 +37,24 @@ func hasErrorWord(s string) bool {
 		if c >= 0x80 {
 			return containsAny(strings.ToLower(s), errorWords...)
 		}
-		c = lowerASCII(c)
-		for _, w := range errorWords {
-			if w[0] == c && hasPrefixFoldASCII(s[i:], w) {
+		for m := errorStarts[c]; m != 0; m &= m - 1 {
+			if hasPrefixFoldASCII(s[i:], errorWords[bits.TrailingZeros16(m)]) {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// errorStarts[c] has bit w set when errorWords[w] starts with c in either
+// case: most bytes of a line are passed over with one lookup.
+var errorStarts = func() (t [128]uint16) {
+	for w, word := range errorWords {
+		t[word[0]] |= 1 << w
+		t[word[0]-'a'+'A'] |= 1 << w
+	}
+	return t
+}()
 
 // hasPrefixFoldASCII reports whether s starts with the lower-case ASCII
 // word w in any ASCII case.
