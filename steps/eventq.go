@@ -5,9 +5,13 @@ import (
 	"time"
 )
 
-// maxQueuedLogs bounds the log events waiting for a slow client; state
-// events are queued without bound (there are a few hundred per run).
-const maxQueuedLogs = 256
+// maxQueuedLines bounds the log lines waiting for a slow client: about
+// 1.3 s of a 50-node × 1000 lines/s flood (a few MiB), so a console whose
+// thread waits for a core on a loaded bastion catches up instead of losing
+// lines. It counts lines, not events: the engine sends one event per node
+// per batch, and a bound in events lost lines as soon as many nodes spoke
+// at once. State events are queued without bound (a few hundred per run).
+const maxQueuedLines = 1 << 16
 
 // eventQueue hands events to one client without ever blocking the engine:
 // state events are always kept, log events are dropped when the client
@@ -15,8 +19,8 @@ const maxQueuedLogs = 256
 type eventQueue struct {
 	mu      sync.Mutex
 	items   []Event
-	logs    int
-	dropped int
+	logs    int // log lines queued
+	dropped int // log lines dropped
 	closed  bool
 	wake    chan struct{}
 	out     chan Event
@@ -36,11 +40,12 @@ func (q *eventQueue) push(ev Event) {
 		return
 	}
 	if lossy(ev) {
-		if q.logs >= maxQueuedLogs {
-			q.dropped++
+		n := lossyLines(ev)
+		if q.logs+n > maxQueuedLines {
+			q.dropped += n
 			return
 		}
-		q.logs++
+		q.logs += n
 	}
 	q.items = append(q.items, ev)
 	select {
@@ -77,11 +82,44 @@ func (q *eventQueue) pump() {
 		ev := q.items[0]
 		q.items = q.items[1:]
 		if lossy(ev) {
-			q.logs--
+			q.logs -= lossyLines(ev)
 		}
 		q.mu.Unlock()
 		q.out <- ev
 	}
+}
+
+// lossyLines is what a lossy event counts against maxQueuedLines: its
+// lines, and one for a progress report.
+func lossyLines(ev Event) int {
+	if l, ok := ev.(LogEvent); ok {
+		return max(1, len(l.Lines))
+	}
+	return 1
+}
+
+// EventQueue is the engine's hand-off to its client for a producer of
+// engine events outside an Engine: the flood benchmark feeds the console
+// through it, cleaned and queued as Engine.emit does.
+type EventQueue struct{ q *eventQueue }
+
+// NewEventQueue starts a queue; Close it when the producer is done.
+func NewEventQueue() EventQueue { return EventQueue{newEventQueue()} }
+
+// Push queues ev without blocking, as the engine emits it.
+func (q EventQueue) Push(ev Event) { q.q.push(cleanEvent(ev)) }
+
+// Close delivers what is queued, then closes Events.
+func (q EventQueue) Close() { q.q.close() }
+
+// Events is the stream for the client, as Engine.Events.
+func (q EventQueue) Events() <-chan Event { return q.q.out }
+
+// DroppedLines is how many log lines a slow client did not get.
+func (q EventQueue) DroppedLines() int {
+	q.q.mu.Lock()
+	defer q.q.mu.Unlock()
+	return q.q.dropped
 }
 
 // logBatcher coalesces output lines per node so a chatty etcdutl does not

@@ -10,35 +10,60 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/etcd-dr/etcd-dr/nodes"
 	"github.com/etcd-dr/etcd-dr/steps/journal"
 )
 
 func TestASlowClientLosesLogLinesButNeverStateEvents(t *testing.T) {
+	// Nobody reads until every event is pushed: twice the bound in lines.
+	const perEvent = 64
+	events := 2 * maxQueuedLines / perEvent
 	q := newEventQueue()
-	for i := range 2000 {
-		q.push(LogEvent{Lines: []LogLine{{Text: fmt.Sprint(i)}}})
+	for i := range events {
+		q.push(LogEvent{Lines: make([]LogLine, perEvent)})
 		if i%20 == 0 {
 			q.push(StepEvent{Why: fmt.Sprint(i)})
 		}
 	}
 	q.close()
-	var steps, logs int
+	var steps, lines int
 	for ev := range q.out {
-		switch ev.(type) {
+		switch ev := ev.(type) {
 		case StepEvent:
 			steps++
 		case LogEvent:
-			logs++
+			lines += len(ev.Lines)
 		}
 	}
-	if steps != 100 {
-		t.Errorf("delivered %d state events, want all 100", steps)
+	if want := (events + 19) / 20; steps != want {
+		t.Errorf("delivered %d state events, want all %d", steps, want)
 	}
-	// The pump may hold one event in hand beyond the queue's bound.
-	if logs > maxQueuedLogs+1 || logs == 0 {
-		t.Errorf("delivered %d log events, want 1..%d", logs, maxQueuedLogs+1)
+	// The bound is in lines; the pump may hold one event in hand beyond it.
+	if lines > maxQueuedLines+perEvent || lines < maxQueuedLines-perEvent {
+		t.Errorf("delivered %d log lines, want about the bound %d", lines, maxQueuedLines)
+	}
+	if lines+q.dropped != events*perEvent {
+		t.Errorf("delivered %d + dropped %d lines, want the %d pushed", lines, q.dropped, events*perEvent)
+	}
+}
+
+// A burst of many nodes' batches under the bound in lines reaches a client
+// that reads only after it: the bound counts lines, not events.
+func TestABurstOfManyNodesBatchesIsKeptWhole(t *testing.T) {
+	q := newEventQueue()
+	const nodes, perEvent = 50, 33
+	for i := range 20 * nodes { // 20 frames of 50 nodes, 33 000 lines
+		q.push(LogEvent{Lines: make([]LogLine, perEvent), At: time.Unix(int64(i), 0)})
+	}
+	q.close()
+	var lines int
+	for ev := range q.out {
+		lines += len(ev.(LogEvent).Lines)
+	}
+	if lines != 20*nodes*perEvent || q.dropped != 0 {
+		t.Fatalf("delivered %d lines, dropped %d, want all %d", lines, q.dropped, 20*nodes*perEvent)
 	}
 }
 

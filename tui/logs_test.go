@@ -245,3 +245,70 @@ func TestLogsBlockDrawsAsTheViewportDid(t *testing.T) {
 		}
 	}
 }
+
+// The error mark reads the same lines as strings.ToLower then Contains
+// did, without the lowered copy for ASCII lines.
+func TestErrorWordsAreFoundInAnyCaseAsByLowering(t *testing.T) {
+	cases := []struct {
+		line string
+		want bool
+	}{
+		{`{"level":"info","msg":"applied entries","index":7}`, false},
+		{"error: etcdserver: request timed out, retrying", true},
+		{"ERROR opening db", true},
+		{"Connection Refused", true},
+		{"write: No Space left on device", true},
+		{"ErRoR", true},
+		{"err or", false},
+		{"errors", true},
+		{"err", false},
+		{"time d out", false},
+		{"context deadline exceeded (Client.Timeout exceeded)", true},
+		{"permission DENIED", true},
+		{"panic:", true},
+		{"no\x00space", false},
+		{"", false},
+		{"f", false},
+		{"FAİL", true}, // Go lowers 'İ' to 'i': the lowered copy still decides
+		{"ΣΦΑΛΜΑ fatal", true},
+		{"ΣΦΑΛΜΑ", false},
+		{"\xffpanic", true},
+	}
+	if len(errorWords) > 16 {
+		t.Fatalf("%d error words: errorStarts holds 16", len(errorWords))
+	}
+	for _, c := range cases {
+		old := containsAny(strings.ToLower(c.line), errorWords...)
+		if got := hasErrorWord(c.line); got != c.want || got != old {
+			t.Errorf("hasErrorWord(%q) = %v, want %v (lowering says %v)", c.line, got, c.want, old)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { hasErrorWord(`{"level":"info","msg":"applied entries","index":7}`) }); n != 0 {
+		t.Errorf("an ASCII line costs %v allocations, want 0", n)
+	}
+}
+
+func FuzzErrorWordsMatchLowering(f *testing.F) {
+	for _, s := range []string{"ERROR", "Timed Out", "FAİL", "no space", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := hasErrorWord(s), containsAny(strings.ToLower(s), errorWords...); got != want {
+			t.Errorf("hasErrorWord(%q) = %v, lowering says %v", s, got, want)
+		}
+	})
+}
+
+func BenchmarkErrorWords(b *testing.B) {
+	line := `{"level":"info","ts":"2026-12-08T01:32:37.123456789Z","msg":"applied entries","index":12345}`
+	b.Run("fold", func(b *testing.B) {
+		for b.Loop() {
+			hasErrorWord(line)
+		}
+	})
+	b.Run("lowered", func(b *testing.B) {
+		for b.Loop() {
+			containsAny(strings.ToLower(line), errorWords...)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"math/bits"
 	"strings"
 	"time"
 
@@ -23,7 +24,57 @@ var errorWords = []string{"error", "fail", "fatal", "panic", "denied", "refused"
 
 func newLogLine(node, raw string, at time.Time) logLine {
 	text := sanitize(raw)
-	return logLine{node: node, text: text, at: at, isErr: containsAny(strings.ToLower(text), errorWords...)}
+	return logLine{node: node, text: text, at: at, isErr: hasErrorWord(text)}
+}
+
+// hasErrorWord is strings.ToLower(s) holding one of errorWords, without the
+// lowered copy for the usual all-ASCII line (a flood's every line passes
+// here). The words are ASCII; a line with other bytes takes the lowered
+// copy, since Go lowers some non-ASCII runes to ASCII letters ('İ' to 'i').
+func hasErrorWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return containsAny(strings.ToLower(s), errorWords...)
+		}
+		for m := errorStarts[c]; m != 0; m &= m - 1 {
+			if hasPrefixFoldASCII(s[i:], errorWords[bits.TrailingZeros16(m)]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errorStarts[c] has bit w set when errorWords[w] starts with c in either
+// case: most bytes of a line are passed over with one lookup.
+var errorStarts = func() (t [128]uint16) {
+	for w, word := range errorWords {
+		t[word[0]] |= 1 << w
+		t[word[0]-'a'+'A'] |= 1 << w
+	}
+	return t
+}()
+
+// hasPrefixFoldASCII reports whether s starts with the lower-case ASCII
+// word w in any ASCII case.
+func hasPrefixFoldASCII(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for j := 1; j < len(w); j++ {
+		if lowerASCII(s[j]) != w[j] {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func containsAny(s string, subs ...string) bool {

@@ -12,10 +12,13 @@ import (
 )
 
 // Event coalescing: one message (and so one frame) carries every event that
-// arrived within a frame's time, up to a cap that keeps Update short.
+// arrived within a frame's time, up to caps that keep Update short: a
+// backlog after the console waited for a core (the engine queues up to 64Ki
+// lines) is taken in a few frames of maxBatchLines, not in one long Update.
 const (
 	coalesceWindow = 33 * time.Millisecond
 	maxBatch       = 4096
+	maxBatchLines  = 8192
 	fps            = 30
 )
 
@@ -33,24 +36,31 @@ func readEvents(ch <-chan event.Event, done <-chan struct{}) tea.Cmd {
 	}
 	return func() tea.Msg {
 		var batch []event.Event
+		lines := 0
+		add := func(ev event.Event) {
+			batch = append(batch, ev)
+			if l, ok := ev.(event.LogEvent); ok {
+				lines += len(l.Lines)
+			}
+		}
 		select {
 		case ev, ok := <-ch:
 			if !ok {
 				return eventsMsg{closed: true}
 			}
-			batch = append(batch, ev)
+			add(ev)
 		case <-done:
 			return nil
 		}
 		timer := time.NewTimer(coalesceWindow)
 		defer timer.Stop()
-		for len(batch) < maxBatch {
+		for len(batch) < maxBatch && lines < maxBatchLines {
 			select {
 			case ev, ok := <-ch:
 				if !ok {
 					return eventsMsg{events: batch, closed: true}
 				}
-				batch = append(batch, ev)
+				add(ev)
 			case <-timer.C:
 				return eventsMsg{events: batch}
 			case <-done:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,12 +42,14 @@ func TestEventsArriveInBatchesNotOneFramePerEvent(t *testing.T) {
 	tests := []struct {
 		name       string
 		queued     int
+		linesEach  int // lines in each queued event; 1 if 0
 		close      bool
 		wantEvents int
 		wantClosed bool
 	}{
 		{name: "everything already queued comes as one batch", queued: 500, wantEvents: 500},
 		{name: "a batch stops at the cap so Update stays short", queued: maxBatch + 10, wantEvents: maxBatch},
+		{name: "a backlog of lines is taken a frame's cap at a time", queued: 40, linesEach: 1000, wantEvents: maxBatchLines/1000 + 1},
 		{name: "the last events come with the news that the engine ended", queued: 3, close: true, wantEvents: 3, wantClosed: true},
 		{name: "an ended engine with nothing queued says so", close: true, wantClosed: true},
 	}
@@ -54,7 +57,11 @@ func TestEventsArriveInBatchesNotOneFramePerEvent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := make(chan steps.Event, tc.queued)
 			for i := range tc.queued {
-				ch <- logEv(i, "cp-1", "x")
+				ev := logEv(i, "cp-1", "x")
+				if tc.linesEach > 0 {
+					ev.Lines = slices.Repeat(ev.Lines, tc.linesEach)
+				}
+				ch <- ev
 			}
 			if tc.close {
 				close(ch)

@@ -253,7 +253,7 @@ func (e *endpoints) flushEngine(ctx context.Context, cl *config.Cluster, concurr
 	}()
 	keysStop := make(chan struct{})
 	bg.Go(func() { pressKeys(keysStop, l.msgs) })
-	drive(m, l, done, &st.floodStats)
+	drive(m, l, done, nil, &st.floodStats)
 	close(keysStop)
 	if failed != nil || runErr != nil {
 		return took, cmpErr(failed, runErr)
