@@ -64,7 +64,9 @@ func (l *Lab) adminClient() (*apiAdmin, error) {
 
 func (a *apiAdmin) close() { a.hc.CloseIdleConnections() }
 
-func (a *apiAdmin) where() string { return fmt.Sprintf("kube-apiserver on %s (%s:6443)", a.node, a.addr) }
+func (a *apiAdmin) where() string {
+	return fmt.Sprintf("kube-apiserver on %s (%s:6443)", a.node, a.addr)
+}
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
