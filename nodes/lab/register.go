@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 )
 
@@ -24,23 +26,17 @@ const AdminKubeconfig = "admin.conf"
 
 func (l *Lab) writeAdminKubeconfig() error {
 	api := l.nodes[l.nodeNames("cp-")[0]].spec.Addr
-	conf := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: drill
-  cluster:
-    certificate-authority: %s
-    server: https://%s:6443
-contexts:
-- name: lab-admin@drill
-  context: {cluster: drill, user: lab-admin}
-current-context: lab-admin@drill
-users:
-- name: lab-admin
-  user:
-    token: %s
-`, filepath.Join(l.opts.Dir, "pki", "ca.crt"), api, l.state.Tokens.Admin)
-	return writeFileAtomic(filepath.Join(l.opts.Dir, AdminKubeconfig), []byte(conf), 0o600)
+	conf := clientcmdapi.NewConfig()
+	conf.Clusters["drill"] = &clientcmdapi.Cluster{Server: "https://" + api + ":6443",
+		CertificateAuthority: filepath.Join(l.opts.Dir, "pki", "ca.crt")}
+	conf.AuthInfos["lab-admin"] = &clientcmdapi.AuthInfo{Token: l.state.Tokens.Admin}
+	conf.Contexts["lab-admin@drill"] = &clientcmdapi.Context{Cluster: "drill", AuthInfo: "lab-admin"}
+	conf.CurrentContext = "lab-admin@drill"
+	b, err := clientcmd.Write(*conf) // client-go's serialiser, as kubeadm writes admin.conf
+	if err != nil {
+		return fmt.Errorf("lab: %s: %w", AdminKubeconfig, err)
+	}
+	return writeFileAtomic(filepath.Join(l.opts.Dir, AdminKubeconfig), b, 0o600)
 }
 
 // registerNodes does what a real kubelet does first against a healthy API:
