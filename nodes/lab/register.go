@@ -1,19 +1,21 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 )
 
@@ -24,23 +26,17 @@ const AdminKubeconfig = "admin.conf"
 
 func (l *Lab) writeAdminKubeconfig() error {
 	api := l.nodes[l.nodeNames("cp-")[0]].spec.Addr
-	conf := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: drill
-  cluster:
-    certificate-authority: %s
-    server: https://%s:6443
-contexts:
-- name: lab-admin@drill
-  context: {cluster: drill, user: lab-admin}
-current-context: lab-admin@drill
-users:
-- name: lab-admin
-  user:
-    token: %s
-`, filepath.Join(l.opts.Dir, "pki", "ca.crt"), api, l.state.Tokens.Admin)
-	return writeFileAtomic(filepath.Join(l.opts.Dir, AdminKubeconfig), []byte(conf), 0o600)
+	conf := clientcmdapi.NewConfig()
+	conf.Clusters["drill"] = &clientcmdapi.Cluster{Server: "https://" + api + ":6443",
+		CertificateAuthority: filepath.Join(l.opts.Dir, "pki", "ca.crt")}
+	conf.AuthInfos["lab-admin"] = &clientcmdapi.AuthInfo{Token: l.state.Tokens.Admin}
+	conf.Contexts["lab-admin@drill"] = &clientcmdapi.Context{Cluster: "drill", AuthInfo: "lab-admin"}
+	conf.CurrentContext = "lab-admin@drill"
+	b, err := clientcmd.Write(*conf) // client-go's serialiser, as kubeadm writes admin.conf
+	if err != nil {
+		return fmt.Errorf("lab: %s: %w", AdminKubeconfig, err)
+	}
+	return writeFileAtomic(filepath.Join(l.opts.Dir, AdminKubeconfig), b, 0o600)
 }
 
 // registerNodes does what a real kubelet does first against a healthy API:
@@ -52,12 +48,11 @@ users:
 // makes none yet, where the real one does. External etcd hosts are not
 // Kubernetes nodes and register nothing.
 func (l *Lab) registerNodes(ctx context.Context) error {
-	c, err := l.apiClient()
+	a, err := l.adminClient()
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdleConnections()
-	api := l.nodes[l.nodeNames("cp-")[0]].spec.Addr
+	defer a.close()
 	for _, name := range l.order {
 		s := l.nodes[name].spec
 		cp := slices.Contains(s.Roles, "control-plane")
@@ -68,12 +63,10 @@ func (l *Lab) registerNodes(ctx context.Context) error {
 		if cp {
 			labels["node-role.kubernetes.io/control-plane"] = ""
 		}
-		node := map[string]any{"apiVersion": "v1", "kind": "Node",
-			"metadata": map[string]any{"name": s.Name, "labels": labels},
-			"status": map[string]any{"addresses": []map[string]string{
-				{"type": "InternalIP", "address": s.Addr}, {"type": "Hostname", "address": s.Name}}}}
-		b, _ := json.Marshal(node)
-		if err := create(ctx, c, api, l.state.Tokens.Admin, object{"/api/v1/nodes", s.Name, string(b)}); err != nil {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: labels},
+			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+				{Type: corev1.NodeInternalIP, Address: s.Addr}, {Type: corev1.NodeHostName, Address: s.Name}}}}
+		if err := a.create(ctx, "lab: register "+s.Name, object{"/api/v1/nodes/" + s.Name, node}); err != nil {
 			return err
 		}
 		// The node's kubelet may have registered it first (kubelet_node.go),
@@ -82,76 +75,55 @@ func (l *Lab) registerNodes(ctx context.Context) error {
 		// mark-control-plane phase labels it with admin credentials; so does
 		// the lab, whoever created it.
 		lb, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
-		if err := mergePatch(ctx, c, api, l.state.Tokens.Admin, "/api/v1/nodes/"+s.Name, lb); err != nil {
+		if _, err := a.cs.CoreV1().Nodes().Patch(ctx, s.Name, types.MergePatchType, lb, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("lab: register %s: label its Node via %s: %w", s.Name, a.where(), err)
+		}
+		pods, err := l.staticPods(s)
+		if err != nil {
 			return err
 		}
-		if err := l.mirrorPods(ctx, s, func(o object) error { return create(ctx, c, api, l.state.Tokens.Admin, o) }); err != nil {
-			return err
+		for _, p := range pods {
+			if err := a.create(ctx, "lab: register "+s.Name, object{"/api/v1/namespaces/kube-system/pods/" + p.Name, p}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// mirrorPods creates kube-system/<pod>-<node> for each manifest in the
-// node's manifests dir, as the kubelet's mirror client does.
-func (l *Lab) mirrorPods(_ context.Context, s nodeSpec, create func(object) error) error {
+// staticPods are the mirror pods of the node's manifests dir, as the
+// kubelet's mirror client makes them: kube-system/<pod>-<node>, the
+// config hash in kubernetes.io/config.mirror, bound to the node. The
+// kubelet's static pod carries the same hash as its UID (events name it).
+func (l *Lab) staticPods(s nodeSpec) ([]*corev1.Pod, error) {
 	dir := filepath.Join(l.opts.Dir, "nodes", s.Name, "upper", "etc", "kubernetes", "manifests")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("lab: register %s: %w", s.Name, err)
+		return nil, fmt.Errorf("lab: register %s: %w", s.Name, err)
 	}
+	var out []*corev1.Pod
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".") || e.IsDir() {
 			continue
 		}
 		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return fmt.Errorf("lab: register %s: %w", s.Name, err)
+			return nil, fmt.Errorf("lab: register %s: %w", s.Name, err)
 		}
-		var pod map[string]any
+		var pod corev1.Pod
 		if err := yaml.Unmarshal(raw, &pod); err != nil {
-			return fmt.Errorf("lab: register %s: %s: %w", s.Name, e.Name(), err)
+			return nil, fmt.Errorf("lab: register %s: %s: %w", s.Name, e.Name(), err)
 		}
-		meta, _ := pod["metadata"].(map[string]any)
-		spec, _ := pod["spec"].(map[string]any)
-		if meta == nil || spec == nil {
+		if pod.Name == "" || len(pod.Spec.Containers) == 0 {
 			continue
 		}
 		sum := sha256.Sum256(raw)
-		name := fmt.Sprint(meta["name"]) + "-" + s.Name
-		meta["name"], meta["namespace"] = name, "kube-system"
-		meta["annotations"] = map[string]any{"kubernetes.io/config.mirror": hex.EncodeToString(sum[:16]),
-			"kubernetes.io/config.source": "file", "kubernetes.io/config.hash": hex.EncodeToString(sum[:16])}
-		spec["nodeName"] = s.Name
-		b, err := json.Marshal(pod)
-		if err != nil {
-			return err
-		}
-		if err := create(object{"/api/v1/namespaces/kube-system/pods", name, string(b)}); err != nil {
-			return err
-		}
+		hash := hex.EncodeToString(sum[:16])
+		pod.Name, pod.Namespace = pod.Name+"-"+s.Name, "kube-system"
+		pod.Annotations = map[string]string{"kubernetes.io/config.mirror": hash,
+			"kubernetes.io/config.source": "file", "kubernetes.io/config.hash": hash}
+		pod.Spec.NodeName = s.Name
+		out = append(out, &pod)
 	}
-	return nil
-}
-
-// mergePatch applies a JSON merge patch to one object, as kubeadm's
-// mark-control-plane does to a Node.
-func mergePatch(ctx context.Context, c *http.Client, addr, token, path string, body []byte) error {
-	url := "https://" + addr + ":6443" + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/merge-patch+json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("lab: PATCH %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("lab: PATCH %s: HTTP %d: %s", url, resp.StatusCode, msg)
-	}
-	return nil
+	return out, nil
 }

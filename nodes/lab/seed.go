@@ -1,15 +1,12 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,6 +14,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/snapshot"
 	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // Seed records what the lab wrote around the snapshot, for Verify.
@@ -38,49 +39,48 @@ type Seed struct {
 
 const seedFile = "seed.json"
 
-// object is one API object to create: collection path and body.
-type object struct{ collection, name, body string }
-
 func namespace(name string) object {
-	return object{"/api/v1/namespaces", name, fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q}}`, name)}
+	return object{"/api/v1/namespaces/" + name, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}}
 }
 
 func configMap(ns, name, value string) object {
-	return object{"/api/v1/namespaces/" + ns + "/configmaps", name,
-		fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q},"data":{"value":%q,"config.yaml":%q}}`,
-			name, value, filler(name, seedPadBytes))}
+	return object{"/api/v1/namespaces/" + ns + "/configmaps/" + name, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Data:       map[string]string{"value": value, "config.yaml": filler(name, seedPadBytes)}}}
 }
 
 // secret is an Opaque Secret: with encryption at rest on (the default) the
 // apiserver stores it encrypted, so the snapshot carries an encrypted value.
 func secret(ns, name, value string) object {
-	return object{"/api/v1/namespaces/" + ns + "/secrets", name,
-		fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":%q},"stringData":{"value":%q,"tls.key":%q}}`,
-			name, value, filler(name, seedPadBytes))}
+	return object{"/api/v1/namespaces/" + ns + "/secrets/" + name, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		StringData: map[string]string{"value": value, "tls.key": filler(name, seedPadBytes)}}}
 }
 
 // bigConfigMap is the one large object of a real keyspace (dashboards, a
 // CRD's schema): bigConfigBytes of data.
 func bigConfigMap(ns, name string) object {
-	return object{"/api/v1/namespaces/" + ns + "/configmaps", name,
-		fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q},"data":{"dashboards.json":%q}}`,
-			name, filler(name, bigConfigBytes))}
+	return object{"/api/v1/namespaces/" + ns + "/configmaps/" + name, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Data:       map[string]string{"dashboards.json": filler(name, bigConfigBytes)}}}
 }
 
 // deployment carries kubectl's last-applied-configuration annotation, as
 // an applied one does: a few KiB, like a real Deployment object.
 func deployment(ns, name string) object {
-	return object{"/apis/apps/v1/namespaces/" + ns + "/deployments", name, fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment",
-"metadata":{"name":%q,"annotations":{"kubectl.kubernetes.io/last-applied-configuration":%q}},"spec":{"replicas":1,"selector":{"matchLabels":{"app":%q}},
-"template":{"metadata":{"labels":{"app":%q}},"spec":{"containers":[{"name":"web","image":"web:lab"}]}}}}`,
-		name, filler(name, seedPadBytes), name, name)}
+	labels := map[string]string{"app": name}
+	return object{"/apis/apps/v1/namespaces/" + ns + "/deployments/" + name, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": filler(name, seedPadBytes)}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:lab"}}}}}}}
 }
 
 // seed writes objects through the kube-apiserver, takes DIR/snapshot.db from
 // the first member exactly as `etcdctl snapshot save` does (with its sha256
 // trailer), then writes more objects that a correct restore must make vanish.
 func (l *Lab) seed(ctx context.Context) (Seed, error) {
-	api := l.nodes[l.nodeNames("cp-")[0]].spec.Addr
 	before := []object{namespace("seed-1"), namespace("seed-2"),
 		configMap("seed-1", "seed-config", "before the snapshot"), configMap("seed-2", "seed-config", "before"),
 		deployment("seed-1", "seed-web"), secret("seed-1", "seed-secret", "before the snapshot"),
@@ -88,16 +88,16 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	after := []object{namespace("post-snapshot-1"), configMap("post-snapshot-1", "post-snapshot-config", "after"),
 		configMap("seed-1", "post-snapshot-config", "after the snapshot")}
 	s := Seed{Snapshot: filepath.Join(l.opts.Dir, "snapshot.db"), RawSeed: "/lab/seed", RawPost: "/lab/post-snapshot"}
-	c, err := l.apiClient()
+	a, err := l.adminClient()
 	if err != nil {
 		return s, err
 	}
-	defer c.CloseIdleConnections()
+	defer a.close()
 	for _, o := range before {
-		if err := create(ctx, c, api, l.state.Tokens.Admin, o); err != nil {
+		if err := a.create(ctx, "lab seed", o); err != nil {
 			return s, err
 		}
-		s.Seed = append(s.Seed, o.collection+"/"+o.name)
+		s.Seed = append(s.Seed, o.path)
 	}
 	if err := l.etcdPut(ctx, s.RawSeed, "before the snapshot"); err != nil {
 		return s, err
@@ -106,10 +106,16 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	// one does: kube-controller-manager's publisher writes it into every
 	// namespace; wait for it in a seeded one.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a cold controller-manager on loaded cores
-	err = waitHTTP(wctx, c, "https://"+api+":6443/api/v1/namespaces/seed-1/configmaps/kube-root-ca.crt", l.state.Tokens.Admin)
+	err = a.waitFor(wctx, func(ctx context.Context) error {
+		_, err := a.cs.CoreV1().ConfigMaps("seed-1").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+		return err
+	})
 	cancel()
 	if err != nil {
 		return s, fmt.Errorf("lab seed: kube-controller-manager never published kube-root-ca.crt in seed-1: %w", err)
+	}
+	if err := l.seedSystem(ctx, a); err != nil {
+		return s, err
 	}
 	if err := l.seedKeys(ctx, seedKeysBefore); err != nil {
 		return s, err
@@ -126,10 +132,10 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	}
 	s.Time = time.Now()
 	for _, o := range after {
-		if err := create(ctx, c, api, l.state.Tokens.Admin, o); err != nil {
+		if err := a.create(ctx, "lab seed", o); err != nil {
 			return s, err
 		}
-		s.PostSnapshot = append(s.PostSnapshot, o.collection+"/"+o.name)
+		s.PostSnapshot = append(s.PostSnapshot, o.path)
 	}
 	if err := l.etcdPut(ctx, s.RawPost, "after the snapshot"); err != nil {
 		return s, err
@@ -139,26 +145,6 @@ func (l *Lab) seed(ctx context.Context) (Seed, error) {
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return s, writeFileAtomic(filepath.Join(l.opts.Dir, seedFile), b, 0o644)
-}
-
-func create(ctx context.Context, c *http.Client, addr, token string, o object) error {
-	url := "https://" + addr + ":6443" + o.collection
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(o.body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("lab seed: POST %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusConflict {
-		return fmt.Errorf("lab seed: POST %s: HTTP %d: %s", url, resp.StatusCode, body)
-	}
-	return nil
 }
 
 // etcdPut writes a raw key (not an API object) through the first member.
