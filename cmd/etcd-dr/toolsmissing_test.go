@@ -122,3 +122,43 @@ func refusedForMissingTools(t *testing.T, block int, cases []missingToolCase) {
 		})
 	}
 }
+
+// check reads its sudo probe as preflight does, and no further: a sudo
+// that wants a password stays a failed SUDO (not a tools finding), named
+// with the fix, its TOOLS not looked up; only a sudo that answered but
+// found no timeout becomes a tools finding (the block-160 test).
+func TestCheckKeepsASudoWantingAPasswordAFailedSudo(t *testing.T) {
+	labtest.Block(t, 187)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a cold lab on loaded cores
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Dir: filepath.Join(t.TempDir(), "lab"), Block: 187, Workers: 1})
+	must(t, err)
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	f, ok := lab.FaultByName("sudo-password")
+	if !ok {
+		t.Fatal("no registered fault sudo-password")
+	}
+	lift, err := f.Inject(ctx, l, "cp-2")
+	must(t, err)
+	defer func() { must(t, lift()) }()
+	cluster := clusterWith(t, l, "sudo-password", filepath.Join(l.Dir(), "snapshot.db"), config.SnapshotOnBastion)
+	var out, errb bytes.Buffer
+	code := run([]string{"check", "-f", cluster, "-o", "json"}, &out, &errb)
+	var got struct{ Nodes []nodeCheck }
+	must(t, json.Unmarshal(out.Bytes(), &got))
+	if code != exitFailed {
+		t.Errorf("check exit %d, want %d", code, exitFailed)
+	}
+	for _, n := range got.Nodes {
+		if n.Node != "cp-2" {
+			continue
+		}
+		if n.Sudo != "FAILED" || toolsCell(n.Tools) != "-" || n.OK || !strings.Contains(strings.Join(n.Problems, "\n"), "NOPASSWD") {
+			t.Errorf("check row cp-2: SUDO %q, TOOLS %q, ok %v, problems %q; want sudo failed with the fix, tools not looked up", n.Sudo, toolsCell(n.Tools), n.OK, n.Problems)
+		}
+	}
+}
