@@ -14,8 +14,8 @@ import (
 // cause, so they stay in the transcript only; Unwrap keeps the transport's
 // error (timeout, dead node) for callers that test for it.
 type restoreError struct {
-	msg string
-	err error
+	node, msg string
+	err       error
 }
 
 func (e *restoreError) Error() string { return e.msg }
@@ -27,7 +27,7 @@ func restoreFailure(m Member, newDir string, res nodes.Result, err error) error 
 	msg := fmt.Sprintf("on %s, etcdutl snapshot restore of member %s failed: %s; the new data dir %s is kept for inspection "+
 		"and is not used: etcd still points at %s (a retry removes it, being this run's by its marker, and nothing else); the full command and output are in the transcript",
 		m.Node, m.Name, restoreCause(res, err), newDir, m.DataDir)
-	return &NodeError{Node: m.Node, Err: &restoreError{msg: msg, err: err}}
+	return &NodeError{Node: m.Node, Err: &restoreError{node: m.Node, msg: msg, err: err}}
 }
 
 // restoreCause is the one line that says why: etcdutl's "Error:" line, the

@@ -46,7 +46,7 @@ func TestARestoreFailureLeadsWithTheCauseAndLeavesTheScriptToTheTranscript(t *te
 		t.Run(tc.name, func(t *testing.T) {
 			err := restoreFailure(m, "/var/lib/etcd-restored", tc.res, tc.err)
 			msg := err.Error()
-			if !strings.HasPrefix(msg, "cp-2: on cp-2, etcdutl snapshot restore of member cp-2 failed: ") {
+			if !strings.HasPrefix(msg, "on cp-2, etcdutl snapshot restore of member cp-2 failed: ") { // the node once
 				t.Errorf("does not lead with the node and what failed: %s", msg)
 			}
 			if !strings.Contains(msg, tc.want) {

@@ -88,8 +88,8 @@ func (c *Context) restoreRefusal(m Member, res nodes.Result) error {
 		}
 		return &NodeError{Node: m.Node, Err: &SnapshotChangedError{Node: m.Node, File: c.snapshotOnMember(m.Node), Want: c.Values.SnapshotSHA256, Got: got}}
 	case exitNoDiskForRetry:
-		return &NodeError{Node: m.Node, Err: fmt.Errorf("on %s, %s: this run's interrupted restore was removed, nothing else; free space under %s, then retry",
-			m.Node, strings.TrimPrefix(lastStderrLine(res.Stderr), "etcd-dr: "), path.Dir(c.Values.DataDir))}
+		return &NodeError{Node: m.Node, Err: fmt.Errorf("%s: this run's interrupted restore was removed, nothing else; free space under %s, then retry",
+			strings.TrimPrefix(lastStderrLine(res.Stderr), "etcd-dr: "), path.Dir(c.Values.DataDir))}
 	}
 	return nil
 }

@@ -117,8 +117,29 @@ type NodeError struct {
 	Err  error
 }
 
-func (e *NodeError) Error() string { return fmt.Sprintf("%s: %v", e.Node, e.Err) }
-func (e *NodeError) Unwrap() error { return e.Err }
+// Error names the node once: first, unless Err's own message already
+// starts by naming it (a nodeNamer on the same node, such as *MissingTools).
+func (e *NodeError) Error() string {
+	if n, ok := e.Err.(nodeNamer); ok && n.namesNode() == e.Node {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%s: %v", e.Node, e.Err)
+}
+
+// nodeNamer is an error whose message begins by naming its node: a
+// NodeError around it adds no second "node: " in front.
+type nodeNamer interface{ namesNode() string }
+
+// The errors whose own message names their node up front
+// (TestANodeErrorNamesItsNodeOnce).
+func (e *MissingTools) namesNode() string         { return e.Node }
+func (e *SnapshotChangedError) namesNode() string { return e.Node }
+func (e *restoreError) namesNode() string         { return e.node }
+func (e *LockHeldError) namesNode() string        { return e.Node }
+func (e *LockCreateError) namesNode() string      { return e.Node }
+func (e *LockLostError) namesNode() string        { return e.Node }
+func (e *StalledError) namesNode() string         { return e.Node }
+func (e *NodeError) Unwrap() error                { return e.Err }
 
 // FailedNodes lists the nodes named by NodeErrors inside err, in order.
 func FailedNodes(err error) []string {

@@ -44,8 +44,8 @@ var NodeTools = []NodeTool{
 	{"true", "coreutils", true, nil, "proves passwordless sudo (preflight)"},
 	{"systemctl", "systemd", true, nil, "restarts the kubelet (step 5); stops and starts a systemd etcd (steps 1, 4)"},
 	{"systemctl", "systemd", false, nil, "reads the kubelet's and a systemd etcd's unit state (steps 1, 4, 5)"},
-	{"sh", "a POSIX shell", true, nil, "runs the lock, park, copy, restore and write scripts (preflight, steps 1-4) and this lookup"},
-	{"sh", "a POSIX shell", false, nil, "runs this lookup as the login (preflight)"},
+	{"sh", "dash", true, nil, "runs the lock, park, copy, restore and write scripts (preflight, steps 1-4) and this lookup"},
+	{"sh", "dash", false, nil, "runs this lookup as the login (preflight)"},
 	{"cat", "coreutils", true, cpEtcdHold, "reads the manifests; copies the snapshot (preflight, steps 2-3)"},
 	{"rm", "coreutils", true, cpEtcdHold, "removes the lock and this run's partial files (preflight, steps 1-2, finish)"},
 	{"mv", "coreutils", true, cpEtcdHold, "parks and unparks manifests; finishes atomic writes (steps 1, 3, 4)"},
@@ -74,6 +74,15 @@ var NodeTools = []NodeTool{
 	{"test", "coreutils", true, etcdOnly, "finds the old data dir before a rollback (rollback)"},
 }
 
+// rhelPackages are the RHEL (and Fedora, Rocky, Alma) names of the
+// packages NodeTools name as Debian and Ubuntu do, where they differ.
+var rhelPackages = map[string]string{
+	"procps":       "procps-ng",
+	"iproute2":     "iproute",
+	"gawk or mawk": "gawk",
+	"dash":         "bash", // RHEL's /bin/sh
+}
+
 // Needs says whether the node n runs t; holder is the snapshot.on node.
 func (t NodeTool) Needs(n config.Node, holder string) bool {
 	if t.Roles == nil {
@@ -88,9 +97,11 @@ type ToolLookup struct {
 	Name    string `json:"name"`
 	Package string `json:"package"`
 	Sudo    bool   `json:"sudo"`
-	Path    string `json:"path,omitempty"` // "" when not found
-	Found   bool   `json:"found"`
-	Why     string `json:"why,omitempty"`
+	// PackageRHEL is Package's name on RHEL, when it differs.
+	PackageRHEL string `json:"packageRHEL,omitempty"`
+	Path        string `json:"path,omitempty"` // "" when not found
+	Found       bool   `json:"found"`
+	Why         string `json:"why,omitempty"`
 }
 
 // How says where the tool was looked for, as the step will run it.
@@ -99,6 +110,20 @@ func (l ToolLookup) How() string {
 		return "under sudo -n (sudo's secure_path)"
 	}
 	return "in the login's PATH"
+}
+
+// Fix says what makes a missing tool found, for Debian and RHEL alike:
+// install its package, or, when it is installed outside where the step
+// looks, put its directory there (sudo's secure_path, the login's PATH).
+func (l ToolLookup) Fix() string {
+	pkg := l.Package
+	if l.PackageRHEL != "" {
+		pkg += " (Debian, Ubuntu) or " + l.PackageRHEL + " (RHEL)"
+	}
+	if l.Sudo {
+		return "install " + pkg + " on the node; if it is installed, add its directory to sudo's secure_path (visudo: Defaults secure_path)"
+	}
+	return "install " + pkg + " on the node; if it is installed, add its directory to the PATH the login's SSH commands get (/etc/environment, or sshd's SetEnv)"
 }
 
 // MissingTools is preflight's finding on a node: Tools (not Found) are
@@ -115,7 +140,7 @@ func (e *MissingTools) Error() string {
 		if i > 0 {
 			b.WriteString(";")
 		}
-		fmt.Fprintf(&b, " %s not found %s (it %s): install %s", t.Name, t.How(), t.Why, t.Package)
+		fmt.Fprintf(&b, " %s not found %s (it %s): %s", t.Name, t.How(), t.Why, t.Fix())
 	}
 	return b.String()
 }
@@ -224,7 +249,7 @@ func (c *Context) LookUpNodeTools(ctx context.Context, node string) ([]ToolLooku
 			if timeoutMissing && t.Name != "timeout" {
 				continue // the runner's `exec timeout …` found none: the script never ran
 			}
-			l := ToolLookup{Name: t.Name, Package: t.Package, Sudo: g.act.Cmd.Sudo, Path: found[t.Name], Why: t.Why}
+			l := ToolLookup{Name: t.Name, Package: t.Package, PackageRHEL: rhelPackages[t.Package], Sudo: g.act.Cmd.Sudo, Path: found[t.Name], Why: t.Why}
 			l.Found = l.Path != ""
 			out = append(out, l)
 		}
@@ -293,4 +318,13 @@ func sudoCheckLeavingTimeout(node string) Action {
 		return nil
 	}
 	return a
+}
+
+// CheckSudo is preflight's sudo check for `etcd-dr check`, read-only: nil
+// when sudo -n answered, even when it found no timeout to run the command
+// in (the tools lookup names that missing timeout, as preflight does).
+func CheckSudo(ctx context.Context, cl *config.Cluster, exec Executor, node string) error {
+	c := &Context{Cluster: cl, Exec: exec}
+	_, err := c.Exec1(ctx, sudoCheckLeavingTimeout(node))
+	return err
 }

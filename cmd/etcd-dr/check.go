@@ -157,7 +157,9 @@ func probeAll(ctx context.Context, cl *config.Cluster, sf sshFlags, stderr io.Wr
 		if n.Has(config.RoleEtcd) {
 			disk = restoreParent(cl)
 		}
-		out[i] = toCheck(n, r.Probe(ctx, n.Name, disk))
+		p := r.Probe(ctx, n.Name, disk)
+		p.SudoErr = sudoAnswered(ctx, cl, r, n.Name, p.SudoErr) // check_prereq.go
+		out[i] = toCheck(n, p)
 		out[i].SSHTarget = targetOf(r, n.Name)
 		return nil
 	})

@@ -66,13 +66,24 @@ func addTools(ctx context.Context, cl *config.Cluster, r *nodes.Runner, rows []n
 		}
 		for _, tc := range got {
 			if !tc.Found {
-				row.Problems = append(row.Problems, fmt.Sprintf("%s: %s not found %s; it %s: install %s on the node",
-					n.Name, tc.Name, tc.How(), tc.Why, tc.Package))
+				row.Problems = append(row.Problems, fmt.Sprintf("%s: %s not found %s; it %s: %s",
+					n.Name, tc.Name, tc.How(), tc.Why, tc.Fix()))
 				row.OK = false
 			}
 		}
 		return nil
 	})
+}
+
+// sudoAnswered is the probe's sudo finding read as preflight reads it: a
+// sudo -n that ran the command but found no timeout to run it in answered
+// (nil), and addTools' lookup then names the missing timeout in TOOLS.
+// Any other failure is the probe's own.
+func sudoAnswered(ctx context.Context, cl *config.Cluster, r *nodes.Runner, node string, probed error) error {
+	if probed == nil || steps.CheckSudo(ctx, cl, r, node) != nil {
+		return probed
+	}
+	return nil
 }
 
 func nodeNames(cl *config.Cluster) []string {

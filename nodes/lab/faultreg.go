@@ -42,6 +42,7 @@ func Faults() []Fault {
 		{FaultMajorityLost, "every etcd member but the node loses its data dir and crash-loops: no quorum, no apiserver; the writes after snapshot.db live only on the node (drill --snapshot-from best-member)", "cp-2", injectMajorityLost},
 		{"no-pgrep-under-sudo", "sudo on the node does not find pgrep (procps missing, or outside secure_path); the login's PATH still does", "cp-2", injectToolMissing("pgrep")},
 		{"no-systemctl-under-sudo", "sudo on the node does not find systemctl (outside secure_path); the login's PATH still does", "w-1", injectToolMissing("systemctl")},
+		{"no-ss-on-login-path", "the login's PATH on the node has no ss (iproute2 not installed, or ss outside that PATH); sudo's secure_path still does", "cp-2", injectLoginToolMissing("ss")},
 		{"no-timeout-under-sudo", "sudo on the node does not find timeout (coreutils' timeout outside secure_path); the login's PATH still does", "w-1", injectToolMissing("timeout")},
 	}
 }

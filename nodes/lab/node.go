@@ -40,6 +40,30 @@ type node struct {
 // Kubernetes binaries; etcd tools only with Options.HostEtcdTools).
 const nodePath = sysShimDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// loginPathFile, in the node's ctl dir (/run/lab), holds the PATH the
+// login's SSH commands get when a fault gave it one without some programs
+// (HideFromLogin); nodePath when it is absent. Only SSH sessions read it:
+// the lab's own commands, the kubelet and pods keep nodePath, as a real
+// node's services do not run with the login's PATH.
+const loginPathFile = "login-path"
+
+// loginPath is the PATH of the login's SSH commands, as sshd (and
+// /etc/environment, through pam_env) sets it on a real node.
+func (n *node) loginPath() string {
+	b, err := os.ReadFile(filepath.Join(n.dir, "ctl", loginPathFile))
+	if p := strings.TrimSpace(string(b)); err == nil && p != "" {
+		return p
+	}
+	return nodePath
+}
+
+// loginCommand runs line as the login's SSH command does, on its PATH.
+func (n *node) loginCommand(ctx context.Context, line string) *exec.Cmd {
+	cmd := n.command(ctx, "sh", "-c", line)
+	cmd.Env = append(cmd.Env, "PATH="+n.loginPath()) // the last PATH wins (os/exec)
+	return cmd
+}
+
 // initScript runs as pid 1 of the node's pid namespace. It makes every mount
 // private (nothing leaks to the host), mounts the node's own /proc (so pgrep
 // sees only the node), overlays /etc and /var/lib on the sandbox's upper dirs,

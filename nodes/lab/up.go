@@ -242,7 +242,7 @@ func (n *labNode) sshCommand(ctx context.Context, line string, env []string) *ex
 	for _, b := range before {
 		b.do(ctx) // a fault's own failure shows as the command's
 	}
-	cmd := n.command(ctx, "sh", "-c", line)
+	cmd := n.loginCommand(ctx, line) // node.go: the login's PATH
 	cmd.Env = append(cmd.Env, env...)
 	return cmd
 }
