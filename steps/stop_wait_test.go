@@ -156,3 +156,40 @@ func TestAStopThatOutlivesItsWaitIsTypedWithThatWait(t *testing.T) {
 		t.Fatalf("an error that is no deadline typed as a timeout: %v", err)
 	}
 }
+
+// A client reads the wait from typed fields: the step's own gate carries
+// every node's Waits, and the node that outlived its wait fails with
+// Expired, the same Wait, on its NodeEvent.
+func TestAClientReadsStepOnesWaitFromTheGateAndTheFailedNodesEvent(t *testing.T) {
+	r := newRig(t)
+	w := Wait{Node: "cp-1", Component: CompAPIServer, Deadline: 50 * time.Millisecond, Grace: 2 * time.Second,
+		Notice: 20 * time.Second, Margin: 30 * time.Second}
+	e := r.engine(t, func(o *Options) {
+		o.Steps = []Step{{ID: StopApiservers, Title: "stop", Waits: func(*Context) []Wait { return []Wait{w} },
+			Verify: func(ctx context.Context, c *Context) error {
+				return c.ForEachNode(ctx, []string{"cp-1"}, func(ctx context.Context, node string) error {
+					err := c.waitWithin(ctx, w.Deadline, c.Poll, "kube-apiserver stopped on cp-1", func(context.Context) error {
+						return &StillRunning{Node: node, Process: "kube-apiserver", PIDs: []string{"42"}}
+					})
+					return c.parkedPodGone(node, "kube-apiserver", stopTimedOut(w, err))
+				})
+			}}}
+	})
+	c := drive(e, yes)
+	if _, err := e.Run(context.Background()); err == nil {
+		t.Fatal("the run passed with the apiserver still running")
+	}
+	c.wait(t)
+	if len(c.gates) == 0 || len(c.gates[0].Waits) != 1 || c.gates[0].Waits[0] != w {
+		t.Fatalf("step 1's gate carries waits %+v, want [%+v]", c.gates, w)
+	}
+	var expired *Wait
+	for _, ev := range c.events {
+		if ne, ok := ev.(NodeEvent); ok && ne.State == Failed && ne.Node == "cp-1" {
+			expired = ne.Expired
+		}
+	}
+	if expired == nil || *expired != w {
+		t.Fatalf("cp-1's failure carries Expired %+v, want %+v", expired, w)
+	}
+}
