@@ -123,6 +123,9 @@ type Apiserver struct {
 	// Advertise is its --advertise-address: the IP its endpoint reconciler
 	// writes into default/kubernetes and its master lease ("" when unset).
 	Advertise string `json:"advertise,omitempty"`
+	// GraceSeconds is its manifest's terminationGracePeriodSeconds (nil:
+	// unset, the kubelet gives 30 s): step 1 waits that long and more.
+	GraceSeconds *int64 `json:"graceSeconds,omitempty"`
 }
 
 // Context is what steps see: the cluster, the transport, the decided values
@@ -161,6 +164,8 @@ type Context struct {
 	// copyStall and fakeCopyRate are Options.CopyStall, Options.FakeCopyRate.
 	copyStall    time.Duration
 	fakeCopyRate int64
+	// stopWait is Options.StopWait.
+	stopWait time.Duration
 
 	// kube is the Kubernetes API client of the convergence checks
 	// (converge_client.go), made once from admin.conf and held in memory.
@@ -358,7 +363,13 @@ func (c *Context) parallel(ctx context.Context, limit int, names []string, fn fu
 // be reached at all (the inventory's SSH column).
 func (c *Context) nodeFailed(node string, err error) {
 	r := c.report()
-	r.emit(NodeEvent{At: r.now(), Step: c.step, Node: node, State: Failed, Err: err.Error(), Unreachable: unreachable(err)})
+	ev := NodeEvent{At: r.now(), Step: c.step, Node: node, State: Failed, Err: err.Error(), Unreachable: unreachable(err)}
+	var st *StopTimedOut
+	if errors.As(err, &st) {
+		w := st.Wait
+		ev.Expired = &w
+	}
+	r.emit(ev)
 }
 
 func (c *Context) nodeState(node string, s State, why string) {
@@ -374,7 +385,13 @@ func (c *Context) WaitFor(ctx context.Context, what string, check func(ctx conte
 
 // waitEvery is WaitFor with its own interval, bounded by c.Deadline.
 func (c *Context) waitEvery(ctx context.Context, every time.Duration, what string, check func(ctx context.Context) error) error {
-	wctx, cancel := context.WithTimeout(ctx, c.Deadline)
+	return c.waitWithin(ctx, c.Deadline, every, what, check)
+}
+
+// waitWithin is waitEvery with its own deadline (step 1's, sized per node).
+// At the deadline the error is a *deadlineErr.
+func (c *Context) waitWithin(ctx context.Context, deadline, every time.Duration, what string, check func(ctx context.Context) error) error {
+	wctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	// A wait that waits (its first check failed) is long work: its time
 	// against its deadline goes to the clients (progress.go).
@@ -382,7 +399,7 @@ func (c *Context) waitEvery(ctx context.Context, every time.Duration, what strin
 	err := c.waitUntil(wctx, every, func(ctx context.Context) error {
 		err := check(ctx)
 		if err != nil && p == nil {
-			p = c.startProgress("", what, ProgressWait, 0, c.now().Add(c.Deadline))
+			p = c.startProgress("", what, ProgressWait, 0, c.now().Add(deadline))
 		}
 		return err
 	})
@@ -396,8 +413,22 @@ func (c *Context) waitEvery(ctx context.Context, every time.Duration, what strin
 	case errors.As(err, &g):
 		return fmt.Errorf("%s: %w", what, g.error)
 	}
-	return fmt.Errorf("%s: not true after %s: %w", what, c.Deadline, err)
+	return &deadlineErr{what: what, after: deadline, last: err}
 }
+
+// deadlineErr is a wait that ran out: last is the last check's error, so
+// it says what never became true.
+type deadlineErr struct {
+	what  string
+	after time.Duration
+	last  error
+}
+
+func (e *deadlineErr) Error() string {
+	return fmt.Sprintf("%s: not true after %s: %v", e.what, e.after, e.last)
+}
+
+func (e *deadlineErr) Unwrap() error { return e.last }
 
 // waitUntil calls check every interval until it returns nil or ctx ends;
 // the error is the last meaningful check's. A node that is gone ends the

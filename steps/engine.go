@@ -63,6 +63,10 @@ type Options struct {
 	LockPath string
 	// Poll and Deadline bound verify loops (defaults 1s, 2m).
 	Poll, Deadline time.Duration
+	// StopWait, when set, is step 1's wait for each kube-apiserver to be
+	// gone, instead of the wait sized from its manifest's grace period
+	// (stop_wait.go): tests of a stop that never comes set it short.
+	StopWait time.Duration
 	// LogEvery is how often log lines are batched to clients (default 50ms).
 	LogEvery time.Duration
 	Now      func() time.Time
@@ -125,7 +129,8 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, steps: opts.Steps, q: newEventQueue(), decisions: make(chan Decision, 8)}
 	e.cx = &Context{Cluster: opts.Cluster, Exec: opts.Exec, LockPath: opts.LockPath, ForceUnlock: opts.ForceUnlock, PID: os.Getpid(),
 		Nonce: randomHex(8), OwnsRun: opts.StateLock.Held() && opts.StateLock.Dir() == opts.Journal.DirPath(),
-		Poll: opts.Poll, Deadline: opts.Deadline, eng: e, copyStall: opts.CopyStall, fakeCopyRate: opts.FakeCopyRate}
+		Poll: opts.Poll, Deadline: opts.Deadline, eng: e, copyStall: opts.CopyStall, fakeCopyRate: opts.FakeCopyRate,
+		stopWait: opts.StopWait}
 	return e, nil
 }
 

@@ -41,6 +41,7 @@ type (
 	JournalDamageEvent = event.JournalDamageEvent
 	Decision           = event.Decision
 	FileDiff           = event.FileDiff
+	Wait               = event.Wait
 	ProgressEvent      = event.ProgressEvent
 	ProgressKind       = event.ProgressKind
 )

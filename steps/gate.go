@@ -118,6 +118,9 @@ func (e *Engine) gateFor(ctx context.Context, s Step, fresh bool) Gate {
 	if s.Facts != nil {
 		g.Facts = append(g.Facts, s.Facts(e.cx)...)
 	}
+	if s.Waits != nil {
+		g.Waits = s.Waits(e.cx)
+	}
 	if s.Choices != nil {
 		if g.Choices = s.Choices(e.cx); len(g.Choices) > 0 {
 			g.Default = g.Choices[0]

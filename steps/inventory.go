@@ -67,7 +67,8 @@ func ApiserverFromManifest(node string, data []byte) (Apiserver, error) {
 		}
 	}
 	adv, _ := p.Flag("advertise-address")
-	return Apiserver{Node: node, EtcdServers: splitList(v), Port: port, Host: apiserverHost(p), Advertise: adv}, nil
+	return Apiserver{Node: node, EtcdServers: splitList(v), Port: port, Host: apiserverHost(p), Advertise: adv,
+		GraceSeconds: p.TerminationGracePeriodSeconds}, nil
 }
 
 // apiserverHost is where the apiserver answers, as kubeadm's own probes

@@ -19,6 +19,9 @@ type PlannedStep struct {
 	// Diffs are the file changes, sketched with placeholders where the
 	// file is read or a value decided only at run time.
 	Diffs []FileDiff
+	// Waits are the step's per-node deadlines, once the files that size
+	// them were read (preflight).
+	Waits []Wait
 }
 
 // PlanSteps lists every step with its exact commands per node, touching
@@ -42,6 +45,9 @@ func PlanSteps(cl *config.Cluster, v Values, steps []Step) ([]PlannedStep, error
 		}
 		if s.Facts != nil {
 			ps.Facts = s.Facts(c)
+		}
+		if s.Waits != nil {
+			ps.Waits = s.Waits(c)
 		}
 		out = append(out, ps)
 	}

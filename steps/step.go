@@ -42,6 +42,9 @@ type Step struct {
 	BeforeGate func(ctx context.Context, c *Context) error
 	// Facts are what the operator must know at the gate (snapshot card, bump, diff).
 	Facts func(c *Context) []string
+	// Waits are how long Verify will wait on each node, and what sized
+	// each wait, for the gate and `plan`; nil: none to show.
+	Waits func(c *Context) []Wait
 	// Choices, when it returns any, are ways the step may run that the
 	// operator picks at its gate, the default first (the snapshot's source
 	// member); Chosen records the pick before Run. nil: a plain gate.

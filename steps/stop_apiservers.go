@@ -17,7 +17,10 @@ func StopApiserversStep() Step {
 		Title:       "Stop every kube-apiserver",
 		Why:         "An apiserver still running during the restore writes its stale cache and watches back into etcd and corrupts the restored state.",
 		Destructive: true,
-		Facts:       readinessFacts, // readiness_run.go
+		Facts: func(c *Context) []string {
+			return append(readinessFacts(c), stopWaitFacts(c)...) // readiness_run.go, stop_wait.go
+		},
+		Waits: apiserverStopWaits,
 		Plan: func(c *Context) ([]Action, error) {
 			var out []Action
 			for _, n := range c.Cluster.NodesWith(config.RoleControlPlane) {
@@ -28,13 +31,16 @@ func StopApiserversStep() Step {
 		Verify: func(ctx context.Context, c *Context) error {
 			return c.ForEachNode(ctx, names(c.Cluster.NodesWith(config.RoleControlPlane)), func(ctx context.Context, node string) error {
 				port := c.apiserverPort(node)
-				err := c.WaitFor(ctx, fmt.Sprintf("kube-apiserver stopped on %s", node), func(ctx context.Context) error {
+				// The kubelet takes its time to stop the pod: the wait is
+				// sized from the manifest's grace period (stop_wait.go).
+				w := c.apiserverStopWait(node)
+				err := c.waitWithin(ctx, w.Deadline, c.Poll, fmt.Sprintf("kube-apiserver stopped on %s", node), func(ctx context.Context) error {
 					if err := c.processGone(ctx, node, "kube-apiserver"); err != nil {
 						return err
 					}
 					return c.noListener(ctx, node, CompAPIServer, port, []string{c.apiserverHost(node)})
 				})
-				return c.parkedPodGone(node, "kube-apiserver", err)
+				return c.parkedPodGone(node, "kube-apiserver", stopTimedOut(w, err))
 			})
 		},
 		Undo: func(ctx context.Context, c *Context) error {

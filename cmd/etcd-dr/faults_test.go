@@ -187,6 +187,7 @@ func runEngine(t *testing.T, cluster string, deadline time.Duration) (string, er
 	return runEngineWith(t, cluster, func(o *steps.Options) {
 		if deadline > 0 {
 			o.Deadline = deadline
+			o.StopWait = deadline // step 1 sizes its own wait otherwise
 		}
 	})
 }

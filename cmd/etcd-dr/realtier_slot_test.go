@@ -9,7 +9,7 @@ import (
 // Real-tier slots of 198.51.100.0/24 used by this package's tests, one
 // test each: 10 TestDrillHeadlessOnRealKubelet, 11 TestRealTierFaults…,
 // 12 the side-by-side test (shared, under the lock, with nodes/lab/
-// realnode's TestRealKubeletRunsControlPlane).
+// realnode's TestRealKubeletRunsControlPlane), 13 TestRealTierStrayManifest….
 
 // realSlotLock holds real-tier slot s for t's life, machine-wide
 // (realnode.LockSlot): a second suite, or realnode's own tests, on the same

@@ -84,6 +84,9 @@ func (l *Lab) IgnoreManifestRemoval(name, pod string, on bool) error {
 // it skips every pod delete and housekeeping, so a parked manifest's pod
 // keeps running (kubelet.go deletePod "sources aren't ready").
 func (l *Lab) KubeletSourcesNotReady(name string, on bool) error {
+	if l.real != nil {
+		return l.realSourcesNotReady(context.Background(), name, on) // realtier.go: made for real
+	}
 	n, err := l.node(name)
 	if err != nil {
 		return err

@@ -19,11 +19,14 @@ import (
 
 // Kubelet timing, as the real kubelet's (pkg/kubelet: inotify on the
 // manifests dir, housekeeping every 2 s, crash backoff 10 s doubling to
-// 5 min, 30 s grace when a pod sets none). The poll stands in for inotify.
+// 5 min, 30 s grace when a pod sets none, never under 2 s). The poll stands
+// in for inotify.
 const (
 	manifestPoll     = 300 * time.Millisecond
 	housekeeping     = 2 * time.Second
 	defaultGrace     = 30 * time.Second
+	minGrace         = 2 * time.Second
+	maxGraceSeconds  = int64(24 * time.Hour / time.Second) // no overflow into a negative grace
 	backoffInitial   = 10 * time.Second
 	backoffMax       = 5 * time.Minute
 	plegRelist       = time.Second // how soon the kubelet sees a first crash
@@ -254,9 +257,13 @@ func podFrom(file string, data []byte) (*pod, error) {
 	}
 	p := &pod{file: file, name: sp.Name, image: c.Image, argv: argv, grace: defaultGrace,
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if g := sp.TerminationGracePeriodSeconds; g != nil && *g >= 0 {
-		p.grace = time.Duration(*g) * time.Second
+	if g := sp.TerminationGracePeriodSeconds; g != nil {
+		p.grace = time.Duration(min(*g, maxGraceSeconds)) * time.Second
 	}
+	// The real kubelet never kills sooner: pod_workers.go raises anything
+	// under 1 s to 1 s and kuberuntime's killContainer anything under 2 s
+	// to 2 s (minimumGracePeriodInSeconds).
+	p.grace = max(p.grace, minGrace)
 	for _, e := range c.Env {
 		p.env = append(p.env, e.Name+"="+e.Value)
 	}

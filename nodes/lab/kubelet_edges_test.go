@@ -40,7 +40,9 @@ func TestLabKubeletGracePeriodIsTheManifestsOr30Seconds(t *testing.T) {
 	}{
 		{"a manifest without terminationGracePeriodSeconds gets 30 s", "", 30 * time.Second},
 		{"a manifest's own grace period is used", "3", 3 * time.Second},
-		{"a zero grace period kills at once", "0", 0},
+		{"a zero grace period still gets the kubelet's 2 s floor", "0", 2 * time.Second},
+		{"a negative one as well", "-1", 2 * time.Second},
+		{"a grace period raised past 2 min is kept", "130", 130 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

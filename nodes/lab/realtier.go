@@ -288,7 +288,71 @@ func (l *Lab) realKubeletDown(name string) error {
 
 // realFaults are the registered faults the real tier makes (the others
 // reach into the lab kubelet or the default tier's nodes).
-var realFaults = []string{"kubelet-down", FaultNewerEtcdSnapshot}
+var realFaults = []string{"kubelet-down", "kubelet-sources-not-ready", FaultNewerEtcdSnapshot}
+
+// kubeletConf is the kubeconfig kubeadm's kubelet unit starts the kubelet
+// with (realnode.KubeletCommand).
+const kubeletConf = "/etc/kubernetes/kubelet.conf"
+
+// deadAPIPort is a port no apiserver of the tier listens on.
+const deadAPIPort = "6444"
+
+// realSourcesNotReady is the fault kubelet-sources-not-ready on the real
+// tier, made for real: the node's kubelet.conf points at an apiserver that
+// does not answer (a load balancer down, a stale endpoint), and the real
+// kubelet is restarted as `systemctl restart kubelet` does. Its API source
+// then never syncs, and kubelet.go's deletePod skips every pod delete
+// ("sources aren't ready"). on=false puts kubeadm's kubelet.conf back and
+// restarts the kubelet again.
+func (l *Lab) realSourcesNotReady(ctx context.Context, name string, on bool) error {
+	cn, ok := l.real.nodes[name]
+	if !ok || cn.Kubelet == nil {
+		return fmt.Errorf("lab: kubelet-sources-not-ready: no node %s with a kubelet on the real tier", name)
+	}
+	saved := kubeletConf + ".lab-fault"
+	if on {
+		conf, err := cn.ReadFile(ctx, kubeletConf)
+		if err != nil {
+			return err
+		}
+		dead, n := deadServer(conf)
+		if n != 1 {
+			return fmt.Errorf("lab: kubelet-sources-not-ready: %s on %s has %d server: lines, want 1", kubeletConf, name, n)
+		}
+		if _, err := cn.Run(ctx, "cp", "-p", "--", kubeletConf, saved); err != nil {
+			return err
+		}
+		if err := cn.WriteFile(ctx, kubeletConf, dead); err != nil {
+			return err
+		}
+	} else if _, err := cn.Run(ctx, "mv", "--", saved, kubeletConf); err != nil {
+		return err
+	}
+	stop := cn.Kubelet.Restart()
+	l.tl.add(Event{Node: name, Kind: EvKubeletRestart,
+		Detail: fmt.Sprintf("fault kubelet-sources-not-ready=%v: kubelet.conf's server changed, kubelet restarted (stopped in %s)", on, stop.Took.Round(time.Millisecond))})
+	return nil
+}
+
+// deadServer points every `server: https://HOST:PORT` line of a kubeconfig
+// at HOST:deadAPIPort, and counts the lines.
+func deadServer(conf string) (string, int) {
+	lines := strings.Split(conf, "\n")
+	n := 0
+	for i, line := range lines {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "server: https://")
+		if !ok {
+			continue
+		}
+		host, _, err := net.SplitHostPort(v)
+		if err != nil {
+			continue
+		}
+		lines[i] = line[:strings.Index(line, "server:")] + "server: https://" + net.JoinHostPort(host, deadAPIPort)
+		n++
+	}
+	return strings.Join(lines, "\n"), n
+}
 
 // realFaultMade refuses, on the real tier, a fault it does not make yet,
 // naming those it does; on the default tier every fault is made.

@@ -55,15 +55,36 @@ func TestRealTierRefusesFaultsItDoesNotMake(t *testing.T) {
 	real := &Lab{real: &realTier{}}
 	for _, f := range Faults() {
 		err := real.realFaultMade(f.Name)
-		made := f.Name == "kubelet-down" || f.Name == FaultNewerEtcdSnapshot
+		made := f.Name == "kubelet-down" || f.Name == "kubelet-sources-not-ready" || f.Name == FaultNewerEtcdSnapshot
 		if made != (err == nil) {
 			t.Errorf("real tier, fault %s: %v", f.Name, err)
 		}
-		if err != nil && !strings.Contains(err.Error(), "it makes kubelet-down, "+FaultNewerEtcdSnapshot) {
+		if err != nil && !strings.Contains(err.Error(), "it makes kubelet-down, kubelet-sources-not-ready, "+FaultNewerEtcdSnapshot) {
 			t.Errorf("real tier, fault %s: %v; want the faults it makes named", f.Name, err)
 		}
 		if err := (&Lab{}).realFaultMade(f.Name); err != nil {
 			t.Errorf("default tier, fault %s: %v", f.Name, err)
 		}
+	}
+}
+
+// kubelet-sources-not-ready on the real tier points kubelet.conf's server
+// at a port no apiserver listens on, keeping the host and the rest.
+func TestRealSourcesNotReadyPointsKubeletConfAtADeadPort(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf, want string
+		n                int
+	}{
+		{"kubeadm's kubelet.conf", "clusters:\n- cluster:\n    certificate-authority-data: X\n    server: https://198.51.100.162:6443\n  name: kubernetes\n",
+			"clusters:\n- cluster:\n    certificate-authority-data: X\n    server: https://198.51.100.162:6444\n  name: kubernetes\n", 1},
+		{"an IPv6 endpoint", "    server: https://[2001:db8::1]:6443\n", "    server: https://[2001:db8::1]:6444\n", 1},
+		{"no server line is not made", "clusters: []\n", "clusters: []\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, n := deadServer(tc.conf)
+			if got != tc.want || n != tc.n {
+				t.Fatalf("deadServer = %q, %d; want %q, %d", got, n, tc.want, tc.n)
+			}
+		})
 	}
 }

@@ -65,6 +65,9 @@ type NodeEvent struct {
 	// Unreachable says a Failed node could not be reached or logged into
 	// (SSH dead, connection refused, another host key).
 	Unreachable bool `json:",omitempty"`
+	// Expired is the wait that ran out when a Failed node failed at its
+	// deadline (step 1: the apiserver never went), with what sized it.
+	Expired *Wait `json:",omitempty"`
 }
 
 // CheckEvent reports one post-condition check of a step. Check and Detail
@@ -197,6 +200,34 @@ type Gate struct {
 	// file, as unified diffs with secrets redacted: the operator sees what
 	// will be written, not only "write etcd.yaml".
 	Diffs []FileDiff `json:",omitempty"`
+	// Waits are how long the step will wait on each node for what it
+	// proves, and what each wait is made of (a failed node's NodeEvent
+	// carries the one that ran out).
+	Waits []Wait `json:",omitempty"`
+}
+
+// Wait is one node's deadline for a step's proof, sized from what the node
+// will do: step 1 waits for a parked kube-apiserver to be gone for as long
+// as that node's kubelet may take to notice the parked manifest and stop
+// the pod through its grace period, plus a margin.
+type Wait struct {
+	Node      string
+	Component Component
+	// Deadline is the whole wait: Notice + Grace + Margin, or the caller's
+	// fixed wait (Fixed).
+	Deadline time.Duration
+	// Grace is the termination grace period the kubelet gives the pod:
+	// the manifest's terminationGracePeriodSeconds, 30 s when unset, never
+	// under the kubelet's 2 s floor.
+	Grace time.Duration
+	// Notice is how late the kubelet may see the manifest gone: its
+	// fileCheckFrequency re-list, for when inotify misses the move.
+	Notice time.Duration
+	// Margin covers the SIGKILL's reaping, the port's release and the
+	// poll over SSH.
+	Margin time.Duration
+	// Fixed: Deadline was set by the caller (an engine option), not sized.
+	Fixed bool `json:",omitempty"`
 }
 
 // FileDiff is one file's change on one node.
