@@ -16,11 +16,14 @@ import (
 
 // The real kubelet's edges the procedure must survive (pkg/kubelet/config
 // and kubelet.go, v1.35):
-//   - every non-dot file in the manifests dir is a pod, keyed by
-//     metadata.name; of two files naming one pod the first in name order
-//     runs. Parking etcd.yaml while an etcd.yaml.bak declares pod "etcd"
-//     starts etcd again from the .bak: etcd never stops and step 2 waits
-//     out its deadline, after the apiservers are already down.
+//   - every non-dot file in the manifests dir is a pod, kept in a store
+//     keyed by namespace/name (config/file.go): of two files naming one pod
+//     the one stored last runs (at a relist, the later in name order), so
+//     a stray etcd.yaml.bak replaces the running etcd when the kubelet reads
+//     it, and parking etcd.yaml leaves etcd running from the .bak: etcd
+//     never stops and step 2 waits out its deadline, after the apiservers
+//     are already down. Removing the .bak deletes the pod until the next
+//     relist (20 s): etcd stops meanwhile.
 //   - a kubelet that started while no apiserver answered never marks its
 //     config sources ready and skips every pod delete: a parked pod keeps
 //     running until the kubelet syncs or its container is stopped by hand.
@@ -44,8 +47,8 @@ type ParkedPodStillRuns struct {
 
 func (e *ParkedPodStillRuns) Error() string {
 	return fmt.Sprintf("%v. The kubelet on %s did not stop the %s static pod after its manifest was parked. "+
-		"Likely causes: the kubelet's config sources never synced (it started while no apiserver answered and skips every pod delete: "+
-		"`sudo journalctl -u kubelet | grep \"sources aren't ready\"`), or another file in %s declares pod name %q. "+
+		"Likely causes: the kubelet's config sources never synced (it started while no apiserver answered and skips every pod delete; "+
+		"it logs \"sources aren't ready\" only at --v=2 or more, so a default kubelet's journal may not say so), or another file in %s declares pod name %q. "+
 		"Fallback: stop the container by hand (`sudo crictl stop $(sudo crictl ps -q --name '^%s$')`), then retry this step; "+
 		"restarting the kubelet helps only once an apiserver answers it",
 		e.Err, e.Node, e.Pod, e.ManifestsDir, e.Pod, e.Pod)
@@ -100,8 +103,11 @@ type DuplicatePod struct {
 func (d DuplicatePod) Error() string {
 	return fmt.Sprintf("%s: %s declares pod %q like %s, which this procedure parks: the kubelet would start %s again from it "+
 		"and the %s process would never stop, after the apiservers are already down. This is what a backup copy made "+
-		"in place leaves behind (`cp %s %s`). Move %s out of %s (e.g. to /root), then run again",
-		d.Node, path.Join(d.Dir, d.File), d.Pod, d.Parked, d.Pod, d.Pod, d.Parked, d.File, d.File, d.Dir)
+		"in place leaves behind (`cp %s %s`). Move %s out of %s (e.g. to /root), then run again. "+
+		"The kubelet may be running %s from that copy now: moving it out stops %s until the kubelet next reads the "+
+		"directory (up to 20 s) and starts it from %s; do it on one node at a time and wait for %s to run again",
+		d.Node, path.Join(d.Dir, d.File), d.Pod, d.Parked, d.Pod, d.Pod, d.Parked, d.File, d.File, d.Dir,
+		d.Pod, d.Pod, d.Parked, d.Pod)
 }
 
 // checkDuplicatePods refuses, before anything is parked, when a node's

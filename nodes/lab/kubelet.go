@@ -195,11 +195,18 @@ func (k *kubelet) sync() {
 }
 
 // readManifests parses every manifest the real kubelet would read: every
-// non-dot file (config/file.go globs "[^.]*"), in name order; of two files
-// declaring one pod name the first wins and the other is ignored
-// (config.go filterInvalidPods), so a stray etcd.yaml.bak runs etcd as soon
-// as etcd.yaml is moved away. A manifest that does not parse is skipped, as
-// the real kubelet does, and noted in the timeline.
+// non-dot file (config/file.go globs "[^.]*"), in name order. The real file
+// source keeps its pods in a store keyed by namespace/name
+// (cache.NewUndeltaStore with MetaNamespaceKeyFunc, config/file.go), so of
+// two files declaring one pod name the one stored last wins: at a relist,
+// the later in name order. A stray etcd.yaml.bak therefore replaces the
+// running etcd with its own pod (another UID: the file path is hashed in)
+// as soon as the kubelet reads it, and keeps etcd running when etcd.yaml is
+// moved away. A manifest that does not parse is skipped, as the real
+// kubelet does, and noted in the timeline. (The real kubelet also acts on
+// inotify events: removing the .bak deletes the pod until the next relist,
+// up to 20 s later, stopping etcd; this lab reads the whole directory each
+// poll, as a relist, and starts the remaining file's pod at once.)
 func (k *kubelet) readManifests() map[string]*pod {
 	const dir = "/etc/kubernetes/manifests"
 	entries, _ := os.ReadDir(filepath.Join(k.n.root(), dir)) // sorted by name
@@ -217,9 +224,8 @@ func (k *kubelet) readManifests() map[string]*pod {
 			k.noteBad(e.Name(), err)
 			continue
 		}
-		if first, dup := out[p.name]; dup {
-			k.noteBad(e.Name(), fmt.Errorf("duplicate pod name %q (also in %s): ignored", p.name, first.file))
-			continue
+		if earlier, dup := out[p.name]; dup {
+			k.noteBad(earlier.file, fmt.Errorf("duplicate pod name %q: replaced by the later file %s, as the kubelet's store keyed by name does", p.name, e.Name()))
 		}
 		p.uid = podUID(data, k.n.spec.Name, path.Join(dir, e.Name()))
 		out[p.name] = p

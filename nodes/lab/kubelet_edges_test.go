@@ -90,21 +90,29 @@ func TestLabKubeletTreatsEveryNonDotFileAsAPodKeyedByName(t *testing.T) {
 		mustShell(t, n, "cat > /etc/kubernetes/manifests/"+file+" <<'EOF'\n"+sleeperManifest("sleeper", "/var/lib/d", "")+"EOF")
 	}
 	write("sleeper.yaml")
-	write("sleeper.yaml.bak") // what `cp sleeper.yaml sleeper.yaml.bak` leaves in the dir
 	first := podPID(t, k, "sleeper", 0, 10*time.Second)
 
-	t.Run("two files declaring one pod name run one pod", func(t *testing.T) {
+	// The real file source keys its pods by namespace/name: the file
+	// stored last wins, and the path is part of the UID, so the running
+	// pod is replaced by the stray copy's.
+	t.Run("a second file declaring the pod replaces the running one", func(t *testing.T) {
+		write("sleeper.yaml.bak") // what `cp sleeper.yaml sleeper.yaml.bak` leaves in the dir
+		podPID(t, k, "sleeper", first, 10*time.Second)
+		if pidAlive(first) {
+			t.Fatalf("the first file's pid %d still runs beside the copy's", first)
+		}
 		time.Sleep(4 * manifestPoll)
 		out := mustShell(t, n, "pgrep -f '^sleep 1000$' | wc -l")
 		if strings.TrimSpace(out) != "1" {
 			t.Fatalf("%s sleep processes run; want 1", strings.TrimSpace(out))
 		}
 	})
-	t.Run("parking the first file starts the pod from the other one", func(t *testing.T) {
+	t.Run("parking the first file leaves the copy's pod running", func(t *testing.T) {
+		copied := podPID(t, k, "sleeper", first, 10*time.Second)
 		mustShell(t, n, "mv /etc/kubernetes/manifests/sleeper.yaml /tmp/")
-		podPID(t, k, "sleeper", first, 10*time.Second)
-		if pidAlive(first) {
-			t.Fatalf("the first file's pid %d still runs", first)
+		time.Sleep(4 * manifestPoll)
+		if !pidAlive(copied) {
+			t.Fatalf("the copy's pod (pid %d) stopped when the first file was parked", copied)
 		}
 	})
 	t.Run("a dot file is not a pod", func(t *testing.T) {
