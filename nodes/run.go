@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,13 @@ func (r *Runner) run(ctx context.Context, node string, cmd Cmd, onLine func(Line
 	sess.Stdout, sess.Stderr, sess.Stdin = out, errOut, cmd.Stdin
 	// The node's own deadline comes after ours, so we normally act first.
 	if err := sess.Start(wrap(cmd, timeout+2*killGrace, nonce)); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The channel or the connection closed before the server
+			// answered the exec (sshd answers before its child can end):
+			// the connection is going. Name the node and its address as a
+			// cut mid-command does, and redial next time.
+			return finish(r.startCut(c, node, err))
+		}
 		return finish(fmt.Errorf("start %s on %s: %w", cmd, node, err))
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -97,6 +105,24 @@ func (r *Runner) run(ctx context.Context, node string, cmd Cmd, onLine func(Line
 	}
 	res.ExitCode, werr = r.classify(node, cmd, res.Stderr, werr)
 	return finish(werr)
+}
+
+// startCut is a Start that read EOF: the connection's own error once it
+// is known dead (within connFateWait), else a NodeDeadError that also
+// marks the cached connection dead.
+func (r *Runner) startCut(c *conn, node string, err error) error {
+	t := time.NewTimer(connFateWait)
+	select {
+	case <-c.done:
+	case <-t.C:
+	}
+	t.Stop()
+	if dead := c.deadErr(); dead != nil {
+		return dead
+	}
+	dead := &NodeDeadError{Node: node, Addr: r.nodes[node].Addr(), Cause: err}
+	c.fail(dead)
+	return dead
 }
 
 // connFateWait bounds how long a command cut without an exit status waits

@@ -42,6 +42,13 @@ func TestClusterThreeStackedAndAWorker(t *testing.T) {
 		}
 		archives[spec.Name] = a
 	}
+	// Slot 11 is also a cmd/etcd-dr real-tier test's: a suite runs both
+	// packages at once, and two clusters on one slot tear each other down.
+	release, err := LockSlot(11, func(p string) { t.Logf("slot 11 is in use by another process (%s); waiting", p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	dir := t.TempDir()
 	start := time.Now()
 	c, err := UpCluster(ctx, 11, dir, 3, 1, ClusterBinaries{Kubeadm: rb.Kubeadm, Kubelet: rb.Kubelet, Archives: archives},
