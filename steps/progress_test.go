@@ -37,26 +37,7 @@ func TestACopyReportsBytesAndRateAndJournalsOnlyAFewRecords(t *testing.T) {
 			return os.Remove(c.Values.SnapshotMemberCopy) // 1 GiB of zeros in the test's temp dir
 		}}
 	e := r.engine(t, func(o *Options) { o.Steps = []Step{copyStep} })
-	var progress []ProgressEvent
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range e.Events() {
-			switch ev := ev.(type) {
-			case GateEvent:
-				e.Decide(Decision{Proceed: true, By: "test"})
-			case ProgressEvent:
-				progress = append(progress, ev)
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // 1 GiB through a local pipe: seconds; generous for a loaded CI machine
-	defer cancel()
-	_, err := e.Run(ctx)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
+	progress := runCollectingProgress(t, e, 5*time.Minute) // 1 GiB through a local pipe: seconds; generous for a loaded CI machine
 	if len(progress) < 2 {
 		t.Fatalf("got %d progress events, want a start and an end at least", len(progress))
 	}
@@ -145,4 +126,31 @@ func TestHeadlessPrintsProgressAtMostEveryFewSeconds(t *testing.T) {
 	if !strings.HasSuffix(lines[len(lines)-1], "done") || !strings.Contains(lines[1], "4.9 GiB of 20 GiB (25%) at 2.0 MiB/s") {
 		t.Errorf("lines do not carry the figures:\n%s", strings.Join(lines, "\n"))
 	}
+}
+
+// runCollectingProgress runs e to its end within limit, proceeding at every
+// gate, and returns the progress events it sent; the run must succeed.
+func runCollectingProgress(t *testing.T, e *Engine, limit time.Duration) []ProgressEvent {
+	t.Helper()
+	var progress []ProgressEvent
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range e.Events() {
+			switch ev := ev.(type) {
+			case GateEvent:
+				e.Decide(Decision{Proceed: true, By: "test"})
+			case ProgressEvent:
+				progress = append(progress, ev)
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	_, err := e.Run(ctx)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	return progress
 }

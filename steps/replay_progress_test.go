@@ -29,26 +29,7 @@ func TestWatchReplaysACopysProgressFromTheJournal(t *testing.T) {
 			return c.copyTo(ctx, "cp-1", io.LimitReader(zeros{}, size))
 		}}
 	e := r.engine(t, func(o *Options) { o.Steps = []Step{copyStep} })
-	var live []ProgressEvent
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range e.Events() {
-			switch ev := ev.(type) {
-			case GateEvent:
-				e.Decide(Decision{Proceed: true, By: "test"})
-			case ProgressEvent:
-				live = append(live, ev)
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // 64 MiB through a local pipe: well under a second; generous for a loaded machine
-	defer cancel()
-	_, err := e.Run(ctx)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := runCollectingProgress(t, e, 2*time.Minute) // 64 MiB through a local pipe: well under a second; generous for a loaded machine
 	evs, _, err := NewJournalFollower(filepath.Join(journal.Dir(r.state, r.cluster.Name), "journal.jsonl")).Poll()
 	if err != nil {
 		t.Fatal(err)

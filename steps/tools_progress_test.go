@@ -34,26 +34,7 @@ func TestBringingAToolReportsItsBytesLikeTheSnapshotCopies(t *testing.T) {
 	bring := Step{ID: "bring", Title: "Bring etcdutl", Why: "progress",
 		Run: func(ctx context.Context, c *Context) error { return c.bringTool(ctx, "cp-1", use) }}
 	e := r.engine(t, func(o *Options) { o.Steps = []Step{bring} })
-	var progress []ProgressEvent
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range e.Events() {
-			switch ev := ev.(type) {
-			case GateEvent:
-				e.Decide(Decision{Proceed: true, By: "test"})
-			case ProgressEvent:
-				progress = append(progress, ev)
-			}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // 8 MiB through a local pipe: well under a second; generous for a loaded machine
-	defer cancel()
-	_, err := e.Run(ctx)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
+	progress := runCollectingProgress(t, e, 2*time.Minute) // 8 MiB through a local pipe: well under a second; generous for a loaded machine
 	if got, err := os.ReadFile(use.Argv0); err != nil || len(got) != size {
 		t.Fatalf("the tool did not arrive whole: %d bytes, %v", len(got), err)
 	}
